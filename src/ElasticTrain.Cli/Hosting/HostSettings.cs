@@ -1,0 +1,49 @@
+using Akka.Configuration;
+using ElasticTrain.Collectives;
+using ElasticTrain.Configuration;
+using ElasticTrain.Jobs;
+
+namespace ElasticTrain.Cli.Hosting;
+
+/// <summary>
+/// Everything a node process needs, read and validated from the merged HOCON (flags over --config
+/// over the embedded defaults) before any actor starts.
+/// </summary>
+/// <param name="Store">As given: empty for the default SQLite file, a path, or a PostgreSQL connection string.</param>
+public sealed record HostSettings(
+    JobConfig Job,
+    int Ranks,
+    string Device,
+    string DataDirectory,
+    string Store,
+    string Metrics,
+    string Collective,
+    TimeSpan ExchangeTimeout,
+    string Hostname,
+    int Port)
+{
+    public static HostSettings FromConfig(Config config)
+    {
+        var root = new SettingsReader(config, "elastictrain");
+        var remote = new SettingsReader(config, "akka.remote.dot-netty.tcp");
+        var settings = new HostSettings(
+            Job: JobConfig.FromConfig(config),
+            Ranks: root.Int("ranks", 1, 1024),
+            Device: root.OneOf("device", "cpu", "cuda"),
+            DataDirectory: root.String("data-directory"),
+            Store: root.String("store"),
+            Metrics: root.String("metrics"),
+            Collective: root.OneOf("collective", ElasticTrain.Collectives.Collective.Names),
+            ExchangeTimeout: root.Duration("exchange-timeout"),
+            Hostname: remote.String("hostname"),
+            Port: remote.Int("port", 0, 65535));
+        if (settings.DataDirectory.Length == 0)
+            throw new SettingsException("elastictrain.data-directory must not be empty");
+        if (settings.Job.GlobalBatch < settings.Ranks)
+            throw new SettingsException($"global batch {settings.Job.GlobalBatch} is smaller than the {settings.Ranks} ranks: every rank needs at least one sample per step");
+        return settings;
+    }
+
+    /// <summary>The checkpoint folder, beside the embedded store.</summary>
+    public string CheckpointDirectory => Path.Combine(DataDirectory, "checkpoints");
+}

@@ -1,0 +1,67 @@
+using Akka.Configuration;
+using ElasticTrain.Configuration;
+using Microsoft.Data.Sqlite;
+using Npgsql;
+
+namespace ElasticTrain.Cli.Hosting;
+
+/// <summary>
+/// Where the coordinator's journal and snapshots go: SQLite (the embedded default, one file, no
+/// server) or PostgreSQL (for clusters of machines), both through Akka.Persistence.Sql. The store is
+/// probed before the actor system starts so that an unusable one is one clear error, not a
+/// persistence failure deep inside a running job.
+/// </summary>
+public sealed record JournalStore(string Provider, string ConnectionString, string Description)
+{
+    public static JournalStore Resolve(string store, string dataDirectory)
+    {
+        if (store.Contains("Host=", StringComparison.OrdinalIgnoreCase))
+            return new JournalStore("PostgreSQL.15", store, "PostgreSQL");
+        var path = store.Length == 0 ? Path.Combine(dataDirectory, "elastictrain.db") : store;
+        var builder = new SqliteConnectionStringBuilder { DataSource = Path.GetFullPath(path), Pooling = true };
+        return new JournalStore("SQLite.MS", builder.ToString(), $"SQLite {path}");
+    }
+
+    /// <summary>Opens the store once; throws <see cref="SettingsException"/> with the reason if it cannot be used.</summary>
+    public void Probe()
+    {
+        try
+        {
+            if (Provider == "SQLite.MS")
+            {
+                var file = new SqliteConnectionStringBuilder(ConnectionString).DataSource;
+                var folder = Path.GetDirectoryName(file)!;
+                if (File.Exists(folder)) throw new IOException($"'{folder}' is a file, not a folder");
+                Directory.CreateDirectory(folder);
+                using var connection = new SqliteConnection(ConnectionString);
+                connection.Open();
+                using var command = connection.CreateCommand();
+                // Reads the schema: fails on a file that is not a SQLite database.
+                command.CommandText = "SELECT count(*) FROM sqlite_master";
+                command.ExecuteScalar();
+            }
+            else
+            {
+                var builder = new NpgsqlConnectionStringBuilder(ConnectionString) { Timeout = 5 };
+                using var connection = new NpgsqlConnection(builder.ToString());
+                connection.Open();
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SqliteException or NpgsqlException
+                                   or ArgumentException or InvalidOperationException or System.Net.Sockets.SocketException)
+        {
+            throw new SettingsException($"store unusable ({Description}): {HoconFiles.FirstLine(e.GetBaseException().Message)}");
+        }
+    }
+
+    /// <summary>The persistence plugins' connection settings, for the front of the node's config.</summary>
+    public Config ToConfig()
+    {
+        string Quote(string s) => System.Text.Json.JsonSerializer.Serialize(s);
+        return ConfigurationFactory.ParseString($$"""
+            akka.persistence.journal.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
+            akka.persistence.snapshot-store.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
+            akka.persistence.query.journal.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
+            """);
+    }
+}

@@ -1,0 +1,14 @@
+using ElasticTrain.Coordination;
+
+namespace ElasticTrain.Cli.Reporting;
+
+/// <summary>Something that shows or records a job's progress. Called from one actor, one notice at a time.</summary>
+public interface IJobReporter : IDisposable
+{
+    void Running(JobRunning running);
+    void Committed(StepCommittedNotice step);
+    void Replayed(StepReplayed step);
+    void Checkpointed(CheckpointNotice checkpoint);
+    void Finished(JobFinished finished);
+    void Failed(JobFailed failed);
+}

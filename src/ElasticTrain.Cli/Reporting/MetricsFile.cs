@@ -1,0 +1,52 @@
+using System.Text.Json;
+using ElasticTrain.Coordination;
+
+namespace ElasticTrain.Cli.Reporting;
+
+/// <summary>
+/// Appends one JSON object per line: a "step" record per committed step
+/// (<c>{"type":"step","step":k,"loss":x,"world":n,"generation":g,"time_ms":unix_ms}</c>) and
+/// "resume", "replay", "checkpoint" and "finish" records. Flushed per line, so a job killed with
+/// -9 leaves every committed step it reported.
+/// </summary>
+public sealed class MetricsFile : IJobReporter
+{
+    private readonly StreamWriter _writer;
+
+    public MetricsFile(string path)
+    {
+        var folder = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (folder is not null) Directory.CreateDirectory(folder);
+        _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+    }
+
+    public void Running(JobRunning r) => Write(new
+    {
+        type = r.ResumedFrom is null && r.FromStep == 1 ? "start" : "resume",
+        job = r.JobId, from_step = r.FromStep, steps = r.TotalSteps, world = r.World, generation = r.Generation,
+        checkpoint = r.ResumedFrom?.Path, time_ms = Now,
+    });
+
+    public void Committed(StepCommittedNotice s) => Write(new
+    {
+        type = "step", step = s.Step, loss = s.Loss, world = s.World, generation = s.Generation, time_ms = s.TimeUnixMs,
+        step_ms = Math.Round(s.StepMs, 2), exchange_ms = Math.Round(s.MaxExchangeMs, 2),
+    });
+
+    public void Replayed(StepReplayed s) => Write(new
+    {
+        type = "replay", step = s.Step, loss = s.Loss, journaled_loss = s.JournaledLoss, generation = s.Generation, time_ms = Now,
+    });
+
+    public void Checkpointed(CheckpointNotice c) => Write(new { type = "checkpoint", step = c.Step, path = c.Path, generation = c.Generation, time_ms = Now });
+
+    public void Finished(JobFinished f) => Write(new { type = "finish", job = f.JobId, step = f.Step, already_finished = f.AlreadyFinished, time_ms = Now });
+
+    public void Failed(JobFailed f) => Write(new { type = "failed", reason = f.Reason, time_ms = Now });
+
+    private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    private void Write(object record) => _writer.WriteLine(JsonSerializer.Serialize(record));
+
+    public void Dispose() => _writer.Dispose();
+}

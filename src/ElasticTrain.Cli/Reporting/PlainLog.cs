@@ -1,0 +1,44 @@
+using System.Globalization;
+using ElasticTrain.Coordination;
+
+namespace ElasticTrain.Cli.Reporting;
+
+/// <summary>One line per event, for output that is not a terminal (CI logs, pipes, files).</summary>
+public sealed class PlainLog(TextWriter output, int everySteps = 10) : IJobReporter
+{
+    private readonly SamplesRate _rate = new();
+    private long _total;
+
+    public void Running(JobRunning r)
+    {
+        _total = r.TotalSteps;
+        _rate.Reset();
+        output.WriteLine(r.ResumedFrom is null
+            ? $"job {r.JobId}: starting at step {r.FromStep} of {r.TotalSteps} with {r.World} ranks (generation {r.Generation})"
+            : $"job {r.JobId}: resuming at step {r.FromStep} of {r.TotalSteps} from {r.ResumedFrom.Path} with {r.World} ranks (generation {r.Generation})");
+    }
+
+    public void Committed(StepCommittedNotice s)
+    {
+        _rate.Add(s.Samples);
+        if (s.Step % everySteps != 0 && s.Step != _total && s.Step != 1) return;
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"step {s.Step}/{_total} loss {s.Loss:0.0000} world {s.World} {_rate.PerSecond:0.0} samples/s eta {_rate.Eta(_total - s.Step, s.Samples)}"));
+    }
+
+    public void Replayed(StepReplayed s)
+    {
+        if (s.JournaledLoss is { } journaled && Math.Abs(journaled - s.Loss) > 1e-4 * Math.Abs(journaled))
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture, $"warning: replayed step {s.Step} gave loss {s.Loss:0.000000}, journaled {journaled:0.000000}"));
+    }
+
+    public void Checkpointed(CheckpointNotice c) => output.WriteLine($"checkpoint at step {c.Step}: {c.Path}");
+
+    public void Finished(JobFinished f) => output.WriteLine(f.AlreadyFinished
+        ? $"job {f.JobId} already finished at step {f.Step}; nothing to do"
+        : $"job {f.JobId} finished at step {f.Step}");
+
+    public void Failed(JobFailed f) { }
+
+    public void Dispose() => output.Flush();
+}

@@ -1,0 +1,13 @@
+namespace ElasticTrain.Collectives;
+
+/// <summary>The registry of collectives, chosen by name in HOCON (<c>elastictrain.collective</c>).</summary>
+public static class Collective
+{
+    public static readonly string[] Names = ["ring"];
+
+    public static ICollective Create(string name, ExchangeInbox inbox, TimeSpan timeout) => name switch
+    {
+        "ring" => new RingAllReduce(inbox, timeout),
+        _ => throw new ArgumentException($"unknown collective '{name}' (known: {string.Join(", ", Names)})"),
+    };
+}

@@ -1,0 +1,38 @@
+using Akka.Actor;
+
+namespace ElasticTrain.Collectives;
+
+/// <summary>
+/// Ring all-reduce over actor messages: reduce-scatter then all-gather, n-1 rounds each. Sends go
+/// straight to the right-hand neighbour's actor (by reference between ranks of one process, through
+/// <see cref="TensorChunkSerializer"/> across processes); receives come from this member's
+/// <see cref="ExchangeInbox"/>. Each sent chunk is a fresh array because the receiver may read it
+/// after this member has moved on and overwritten its buffer.
+/// </summary>
+public sealed class RingAllReduce(ExchangeInbox inbox, TimeSpan timeout) : ICollective
+{
+    public void AllReduceSum(float[] buffer, ExchangeGroup group, CancellationToken cancellation)
+    {
+        int n = group.Size, p = group.Position;
+        if (n == 1) return;
+        for (int phase = RingChunk.ReduceScatter; phase <= RingChunk.AllGather; phase++)
+        {
+            for (int round = 0; round < n - 1; round++)
+            {
+                var (sendOffset, sendCount) = RingSchedule.Chunk(buffer.Length, n, RingSchedule.SendIndex(phase, round, p, n));
+                group.Right.Tell(new RingChunk(group.Generation, group.Step, phase, round,
+                    buffer.AsSpan(sendOffset, sendCount).ToArray()), ActorRefs.NoSender);
+
+                var (offset, count) = RingSchedule.Chunk(buffer.Length, n, RingSchedule.ReceiveIndex(phase, round, p, n));
+                var chunk = inbox.Take((group.Generation, group.Step, phase, round), timeout, cancellation);
+                if (chunk.Values.Length != count)
+                    throw new ExchangeFailedException($"chunk of {chunk.Values.Length} values where {count} were expected: members disagree on the buffer size");
+                var target = buffer.AsSpan(offset, count);
+                if (phase == RingChunk.ReduceScatter)
+                    System.Numerics.Tensors.TensorPrimitives.Add(target, chunk.Values, target);
+                else
+                    chunk.Values.CopyTo(target);
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+using ElasticTrain.Ranks;
+
+namespace ElasticTrain.Coordination;
+
+// Published on the coordinator's node's event stream for whoever reports on the job there (the
+// metrics file, the progress bar). They are facts already decided; nothing waits on them.
+
+/// <summary>A generation is ready and the job (re)starts at <paramref name="FromStep"/>.</summary>
+public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom);
+
+/// <param name="StepMs">Wall time from dispatch to commit.</param>
+public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxExchangeMs);
+
+/// <summary>A step before the journal's high-water mark ran again after a resume.</summary>
+public sealed record StepReplayed(long Step, double Loss, double? JournaledLoss, long Generation);
+
+public sealed record CheckpointNotice(long Step, string Path, long Generation);
+
+public sealed record JobFinished(string JobId, long Step, bool AlreadyFinished);
+
+/// <summary>The job cannot go on; <paramref name="BadInput"/> when the user's input is at fault (exit 2).</summary>
+public sealed record JobFailed(string Reason, bool BadInput);

@@ -1,0 +1,38 @@
+using Akka.Configuration;
+
+namespace ElasticTrain.Configuration;
+
+/// <summary>Reads HOCON from embedded resources and user files, turning parse failures into one-line errors.</summary>
+public static class HoconFiles
+{
+    /// <summary>The reference.conf embedded in an assembly under the logical name "{assembly}.reference.conf".</summary>
+    public static Config Reference(System.Reflection.Assembly assembly)
+    {
+        var name = assembly.GetName().Name + ".reference.conf";
+        using var stream = assembly.GetManifestResourceStream(name)
+            ?? throw new InvalidOperationException($"{name} is not embedded in {assembly.GetName().Name}");
+        using var reader = new StreamReader(stream);
+        return ConfigurationFactory.ParseString(reader.ReadToEnd());
+    }
+
+    public static Config Load(string path)
+    {
+        if (!File.Exists(path))
+            throw new SettingsException($"config file '{path}' does not exist");
+        return Parse(File.ReadAllText(path), $"config file '{path}'");
+    }
+
+    public static Config Parse(string text, string what)
+    {
+        try
+        {
+            return ConfigurationFactory.ParseString(text);
+        }
+        catch (Exception e) when (e is not OutOfMemoryException) // the parser throws several unrelated types
+        {
+            throw new SettingsException($"{what} is not valid HOCON: {FirstLine(e.Message)}");
+        }
+    }
+
+    internal static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
+}
