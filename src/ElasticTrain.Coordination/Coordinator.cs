@@ -82,6 +82,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             Context.Stop(Self);
             return;
         }
+        _awaitingGeneration = true;
         if (_state.Config is null)
             Persist(new JobStarted(Job, _setup.IdentityHash, _setup.DataFingerprint), e => { _state = _state.Updated(e); TryStartGeneration(); });
         else
@@ -128,7 +129,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
     // ---- generations ----
 
-    private bool _awaitingGeneration = true;
+    private bool _awaitingGeneration; // set once recovery has been checked (Begin), then after each abort
     private int _required; // ranks to wait for before the next generation starts
 
     private void TryStartGeneration()
@@ -260,7 +261,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
     private void Fail(string reason, bool badInput)
     {
-        _log.Error(reason);
+        // No log line: whoever hosts the job reports JobFailed to the user once.
         Publish(new JobFailed(reason, badInput));
         Context.Stop(Self);
     }

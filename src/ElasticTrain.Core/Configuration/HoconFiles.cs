@@ -24,6 +24,7 @@ public static class HoconFiles
 
     public static Config Parse(string text, string what)
     {
+        HoconSyntax.Check(text, what);
         try
         {
             return ConfigurationFactory.ParseString(text);
@@ -34,5 +35,5 @@ public static class HoconFiles
         }
     }
 
-    internal static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
+    public static string FirstLine(string message) => message.Split('\n', 2)[0].Trim();
 }

@@ -1,0 +1,25 @@
+using Akka.Configuration;
+using Akka.Persistence.Sql;
+using ElasticTrain.Configuration;
+
+namespace ElasticTrain.Cli.Hosting;
+
+/// <summary>
+/// Builds the one HOCON tree a node runs on, highest precedence first: command-line flags, the
+/// user's --config file, then every assembly's embedded reference.conf and the persistence
+/// plugin's defaults.
+/// </summary>
+public static class NodeConfig
+{
+    public static Config Defaults() =>
+        HoconFiles.Reference(typeof(NodeConfig).Assembly)
+            .WithFallback(HoconFiles.Reference(typeof(Collectives.RingChunk).Assembly))
+            .WithFallback(HoconFiles.Reference(typeof(Jobs.JobConfig).Assembly))
+            .WithFallback(SqlPersistence.DefaultConfiguration);
+
+    public static Config Merge(Config flags, string? configFile)
+    {
+        var user = string.IsNullOrEmpty(configFile) ? Config.Empty : HoconFiles.Load(configFile);
+        return flags.WithFallback(user).WithFallback(Defaults());
+    }
+}

@@ -1,0 +1,35 @@
+using Akka.Actor;
+using ElasticTrain.Coordination;
+
+namespace ElasticTrain.Cli.Reporting;
+
+/// <summary>
+/// Listens to the coordinator's notices on this node's event stream, hands them to the reporters,
+/// and completes <see cref="Outcome"/> when the job ends one way or the other.
+/// </summary>
+public sealed class JobObserver : ReceiveActor
+{
+    public static Props Props(IReadOnlyList<IJobReporter> reporters, TaskCompletionSource<object> outcome) =>
+        Akka.Actor.Props.Create(() => new JobObserver(reporters, outcome));
+
+    public JobObserver(IReadOnlyList<IJobReporter> reporters, TaskCompletionSource<object> outcome)
+    {
+        Receive<JobRunning>(r => Each(reporters, x => x.Running(r)));
+        Receive<StepCommittedNotice>(s => Each(reporters, x => x.Committed(s)));
+        Receive<StepReplayed>(s => Each(reporters, x => x.Replayed(s)));
+        Receive<CheckpointNotice>(c => Each(reporters, x => x.Checkpointed(c)));
+        Receive<JobFinished>(f => { Each(reporters, x => x.Finished(f)); outcome.TrySetResult(f); });
+        Receive<JobFailed>(f => { Each(reporters, x => x.Failed(f)); outcome.TrySetResult(f); });
+    }
+
+    protected override void PreStart()
+    {
+        foreach (var type in new[] { typeof(JobRunning), typeof(StepCommittedNotice), typeof(StepReplayed), typeof(CheckpointNotice), typeof(JobFinished), typeof(JobFailed) })
+            Context.System.EventStream.Subscribe(Self, type);
+    }
+
+    private static void Each(IReadOnlyList<IJobReporter> reporters, Action<IJobReporter> action)
+    {
+        foreach (var reporter in reporters) action(reporter);
+    }
+}
