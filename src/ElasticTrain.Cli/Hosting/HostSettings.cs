@@ -44,6 +44,9 @@ public sealed record HostSettings(
         return settings;
     }
 
+    /// <summary>Akka's log (cluster events, warnings, stack traces), kept out of the console.</summary>
+    public string LogFile => Path.Combine(DataDirectory, "logs", "elastictrain.log");
+
     /// <summary>The checkpoint folder, beside the embedded store.</summary>
     public string CheckpointDirectory => Path.Combine(DataDirectory, "checkpoints");
 }

@@ -33,12 +33,16 @@ public sealed record JournalStore(string Provider, string ConnectionString, stri
                 var folder = Path.GetDirectoryName(file)!;
                 if (File.Exists(folder)) throw new IOException($"'{folder}' is a file, not a folder");
                 Directory.CreateDirectory(folder);
+                // SQLite writes its rollback journal beside the database: the folder must take new files.
+                using (new FileStream(Path.Combine(folder, $".elastictrain-probe-{Environment.ProcessId}"), FileMode.Create,
+                           FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
                 using var connection = new SqliteConnection(ConnectionString);
                 connection.Open();
                 using var command = connection.CreateCommand();
-                // Reads the schema: fails on a file that is not a SQLite database.
-                command.CommandText = "SELECT count(*) FROM sqlite_master";
-                command.ExecuteScalar();
+                // Reads the schema (fails on a file that is not a SQLite database) and takes the
+                // write lock (fails on a read-only database), then changes nothing.
+                command.CommandText = "SELECT count(*) FROM sqlite_master; BEGIN IMMEDIATE; ROLLBACK;";
+                command.ExecuteNonQuery();
             }
             else
             {

@@ -33,7 +33,8 @@ public static class TrainingHost
         // they do not oversubscribe them.
         TorchSharp.torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / settings.Ranks));
 
-        var system = ActorSystem.Create("elastictrain", store.ToConfig().WithFallback(config));
+        var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
+        var system = ActorSystem.Create("elastictrain", logFile.WithFallback(store.ToConfig()).WithFallback(config));
         try
         {
             var cluster = Cluster.Get(system);

@@ -46,11 +46,13 @@ public sealed record JobConfig(
             Block: job.Int("block", 1, 1 << 20),
             GlobalBatch: job.Int("global-batch", 1),
             Steps: job.Long("steps", 1),
-            LearningRate: job.Double("learning-rate", double.Epsilon, 10),
+            LearningRate: job.Double("learning-rate", 0, 10),
             WeightDecay: job.Double("weight-decay", 0, 10),
             Seed: job.Long("seed"),
             DataPath: job.String("data"),
             CheckpointEvery: job.Int("checkpoint-every", 1));
+        if (result.LearningRate <= 0)
+            throw new SettingsException($"elastictrain.job.learning-rate must be greater than 0, not {result.LearningRate}");
         if (result.Width % result.Heads != 0)
             throw new SettingsException($"elastictrain.job.width ({result.Width}) must be divisible by heads ({result.Heads})");
         return result;

@@ -15,7 +15,7 @@ public class ModelFactoryTests
     private static readonly ModelSpec Small = ModelSpec.ForGpt(layers: 2, heads: 2, width: 32, block: 16);
 
     private static bool SameParameters(nn.Module a, nn.Module b) =>
-        a.parameters().Zip(b.parameters()).All(pair => TestTensors.BitIdentical(pair.First, pair.Second));
+        a.parameters().Zip(b.parameters()).All(pair => TestTensors.BitIdentical(pair.Item1, pair.Item2));
 
     [Fact]
     public async Task Same_seed_gives_bit_identical_parameters_even_when_built_concurrently_on_two_threads()
@@ -52,8 +52,8 @@ public class ModelFactoryTests
         using var b = ModelFactory.Create(Small, 2);
         // Every randomly initialized tensor differs; LayerNorm's ones/zeros are the same by design.
         var differing = a.named_parameters().Zip(b.named_parameters())
-            .Where(p => !TestTensors.BitIdentical(p.First.parameter, p.Second.parameter))
-            .Select(p => p.First.name)
+            .Where(p => !TestTensors.BitIdentical(p.Item1.parameter, p.Item2.parameter))
+            .Select(p => p.Item1.name)
             .ToHashSet();
         Assert.Contains("tok.weight", differing);
         Assert.Contains("blocks.1.qkv.weight", differing);

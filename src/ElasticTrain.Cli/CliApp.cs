@@ -1,0 +1,38 @@
+using System.CommandLine;
+using ElasticTrain.Checkpointing;
+using ElasticTrain.Cli.Commands;
+using ElasticTrain.Configuration;
+using ElasticTrain.Data;
+
+namespace ElasticTrain.Cli;
+
+/// <summary>
+/// The command line: parses, dispatches, and turns any bad input into one line on the error writer
+/// and exit code 2, never a stack trace.
+/// </summary>
+public static class CliApp
+{
+    public static async Task<int> RunAsync(string[] args, TextWriter error, CancellationToken cancellation = default)
+    {
+        var root = new RootCommand("ElasticTrain: elastic data-parallel training on an Akka.NET cluster")
+        {
+            TrainCommand.Create(error),
+        };
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            error.WriteLine($"error: {parse.Errors[0].Message}");
+            return 2;
+        }
+        try
+        {
+            // Known input errors are handled below; anything else is a bug and keeps its trace.
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cancellation);
+        }
+        catch (Exception e) when (e is SettingsException or DataException or CheckpointException)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+}

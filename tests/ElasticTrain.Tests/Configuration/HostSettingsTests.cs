@@ -1,0 +1,65 @@
+using ElasticTrain.Cli.Hosting;
+using ElasticTrain.Configuration;
+using ElasticTrain.Jobs;
+
+namespace ElasticTrain.Tests.Configuration;
+
+public class HostSettingsTests
+{
+    private static HostSettings Read(string hocon = "") =>
+        HostSettings.FromConfig(HoconFiles.Parse(hocon, "test").WithFallback(NodeConfig.Defaults()));
+
+    [Fact]
+    public void Defaults_are_the_documented_ones()
+    {
+        var s = Read();
+        Assert.Equal(new JobConfig("main", "gpt", 4, 4, 256, 128, 16, 2000, 3e-4, 0.01, 1, "", 50), s.Job);
+        Assert.Equal(2, s.Ranks);
+        Assert.Equal("cpu", s.Device);
+        Assert.Equal("data", s.DataDirectory);
+        Assert.Equal("", s.Store);
+        Assert.Equal("", s.Metrics);
+        Assert.Equal("ring", s.Collective);
+        Assert.Equal(TimeSpan.FromSeconds(60), s.ExchangeTimeout);
+        Assert.Equal("127.0.0.1", s.Hostname);
+        Assert.Equal(0, s.Port);
+    }
+
+    [Fact]
+    public void Earlier_config_overrides_later_fallback()
+    {
+        var s = Read("elastictrain { ranks = 3, job { model = mlp, global-batch = 9 } }");
+        Assert.Equal(3, s.Ranks);
+        Assert.Equal("mlp", s.Job.Model);
+        Assert.Equal(9, s.Job.GlobalBatch);
+    }
+
+    [Theory]
+    [InlineData("elastictrain.ranks = 0", "elastictrain.ranks must be between 1 and 1024, not 0")]
+    [InlineData("elastictrain.ranks = three", "elastictrain.ranks must be a whole number, not 'three'")]
+    [InlineData("elastictrain.job.model = rnn", "elastictrain.job.model must be one of gpt, mlp, not 'rnn'")]
+    [InlineData("elastictrain.job.width = 30", "elastictrain.job.width (30) must be divisible by heads (4)")]
+    [InlineData("elastictrain.job.global-batch = 1", "global batch 1 is smaller than the 2 ranks: every rank needs at least one sample per step")]
+    [InlineData("elastictrain.job.learning-rate = -1", "elastictrain.job.learning-rate must be between 0 and 10, not -1")]
+    [InlineData("elastictrain.job.learning-rate = 0", "elastictrain.job.learning-rate must be greater than 0, not 0")]
+    [InlineData("elastictrain.job.id = \"a b\"", "elastictrain.job.id must be 1-100 letters, digits, '-', '_' or '.', not 'a b'")]
+    [InlineData("elastictrain.device = tpu", "elastictrain.device must be one of cpu, cuda, not 'tpu'")]
+    public void Invalid_settings_name_the_key_and_the_value(string hocon, string message)
+    {
+        var error = Assert.Throws<SettingsException>(() => Read(hocon));
+        Assert.Equal(message, error.Message);
+    }
+
+    [Fact]
+    public void Identity_ignores_steps_checkpoint_period_and_id_but_not_the_math()
+    {
+        var job = Read().Job;
+        var hash = job.IdentityHash("data-1");
+        Assert.Equal(hash, (job with { Steps = 5, CheckpointEvery = 7, Id = "other" }).IdentityHash("data-1"));
+        Assert.NotEqual(hash, job.IdentityHash("data-2"));
+        Assert.NotEqual(hash, (job with { LearningRate = 1e-3 }).IdentityHash("data-1"));
+        Assert.NotEqual(hash, (job with { GlobalBatch = 32 }).IdentityHash("data-1"));
+        Assert.NotEqual(hash, (job with { Seed = 2 }).IdentityHash("data-1"));
+        Assert.Equal(["model gpt -> mlp"], (job with { Model = "mlp" }).IdentityDifferences(job));
+    }
+}

@@ -1,0 +1,39 @@
+using System.Text.Json;
+using ElasticTrain.Cli;
+
+namespace ElasticTrain.Tests;
+
+/// <summary>Runs <c>elastictrain train</c> in this process over the tiny corpus and reads its metrics.</summary>
+public sealed class TrainRun : IDisposable
+{
+    public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), "et-train-" + Guid.NewGuid().ToString("N"));
+
+    public string Metrics => Path.Combine(DataDirectory, "metrics.jsonl");
+
+    /// <summary>A tiny GPT: two blocks, width 32, context 32; a dozen steps take a second or two.</summary>
+    public static readonly string[] TinyGpt =
+        ["--model", "gpt", "--layers", "2", "--heads", "2", "--width", "32", "--block", "32", "--lr", "1e-3"];
+
+    public async Task<(int ExitCode, string Error)> RunAsync(params string[] args)
+    {
+        var error = new StringWriter();
+        string[] data = args.Contains("--data") ? [] : ["--data", TinyCorpus.Path_];
+        var all = new[] { "train", "--plain", "--data-dir", DataDirectory, "--metrics", Metrics }.Concat(data).Concat(args).ToArray();
+        var code = await CliApp.RunAsync(all, error);
+        return (code, error.ToString());
+    }
+
+    public IReadOnlyList<JsonElement> Records(string type) =>
+        File.Exists(Metrics)
+            ? File.ReadLines(Metrics).Select(l => JsonDocument.Parse(l).RootElement).Where(r => r.GetProperty("type").GetString() == type).ToList()
+            : [];
+
+    /// <summary>Step number to loss, from the "step" records.</summary>
+    public SortedDictionary<long, double> Losses() =>
+        new(Records("step").ToDictionary(r => r.GetProperty("step").GetInt64(), r => r.GetProperty("loss").GetDouble()));
+
+    public void Dispose()
+    {
+        if (Directory.Exists(DataDirectory)) Directory.Delete(DataDirectory, recursive: true);
+    }
+}

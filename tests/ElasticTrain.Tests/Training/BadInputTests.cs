@@ -1,0 +1,82 @@
+using System.Security.Cryptography;
+
+namespace ElasticTrain.Tests.Training;
+
+/// <summary>Bad input: one line on stderr that starts with "error:", exit code 2, and nothing of an existing job touched.</summary>
+public class BadInputTests
+{
+    private static async Task<string> ExpectRefused(TrainRun run, params string[] args)
+    {
+        var (code, error) = await run.RunAsync(args);
+        Assert.Equal(2, code);
+        var lines = error.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Single(lines);
+        Assert.StartsWith("error: ", lines[0]);
+        return lines[0];
+    }
+
+    [Theory]
+    [InlineData(new[] { "--bogus" }, "error: Unrecognized command or argument '--bogus'.")]
+    [InlineData(new[] { "--ranks", "0" }, "error: elastictrain.ranks must be between 1 and 1024, not 0")]
+    [InlineData(new[] { "--ranks", "x" }, "error: Cannot parse argument 'x' for option '--ranks' as expected type 'System.Int32'.")]
+    [InlineData(new[] { "--global-batch", "3", "--ranks", "4" }, "error: global batch 3 is smaller than the 4 ranks: every rank needs at least one sample per step")]
+    [InlineData(new[] { "--data", "/nonexistent/corpus" }, "error: data path '/nonexistent/corpus' does not exist")]
+    [InlineData(new[] { "--config", "/nonexistent.conf" }, "error: config file '/nonexistent.conf' does not exist")]
+    [InlineData(new[] { "--store", "/etc/hostname/journal.db" }, "error: store unusable (SQLite /etc/hostname/journal.db): '/etc/hostname' is a file, not a folder")]
+    [InlineData(new[] { "--store", "/proc/version" }, "error: store unusable (SQLite /proc/version): Could not find file '/proc/.elastictrain-probe-PID'.")]
+    public async Task Bad_input_is_one_error_line_and_exit_code_2(string[] args, string expected)
+    {
+        using var run = new TrainRun();
+        Assert.Equal(expected.Replace("PID", Environment.ProcessId.ToString()), await ExpectRefused(run, args));
+    }
+
+    [Fact]
+    public async Task A_store_that_is_not_a_database_is_refused()
+    {
+        using var run = new TrainRun();
+        Directory.CreateDirectory(run.DataDirectory);
+        var file = Path.Combine(run.DataDirectory, "not-a.db");
+        File.WriteAllText(file, "this is a text file, not a SQLite database, and long enough to have a header");
+        Assert.Equal($"error: store unusable (SQLite {file}): SQLite Error 26: 'file is not a database'.", await ExpectRefused(run, "--store", file));
+    }
+
+    [Fact]
+    public async Task Malformed_hocon_is_refused()
+    {
+        using var run = new TrainRun();
+        Directory.CreateDirectory(run.DataDirectory);
+        var file = Path.Combine(run.DataDirectory, "bad.conf");
+        File.WriteAllText(file, "elastictrain {\n  ranks = 2\n");
+        Assert.Equal($"error: config file '{file}' is not valid HOCON: line 1: '{{' is never closed", await ExpectRefused(run, "--config", file));
+    }
+
+    [Fact]
+    public async Task Data_too_small_for_one_window_is_refused()
+    {
+        using var run = new TrainRun();
+        Directory.CreateDirectory(run.DataDirectory);
+        var file = Path.Combine(run.DataDirectory, "tiny.txt");
+        File.WriteAllText(file, "short");
+        Assert.StartsWith("error: data has 5 bytes", await ExpectRefused(run, "--data", file, "--block", "32"));
+    }
+
+    [Fact]
+    public async Task A_job_id_reused_with_another_model_is_refused_and_its_journal_and_checkpoints_are_untouched()
+    {
+        using var run = new TrainRun();
+        string[] job = ["--model", "mlp", "--width", "16", "--block", "16", "--global-batch", "4", "--steps", "4", "--checkpoint-every", "2", "--ranks", "1"];
+        Assert.Equal(0, (await run.RunAsync(job)).ExitCode);
+        var before = Fingerprint(run.DataDirectory);
+
+        var line = await ExpectRefused(run, [.. TrainRun.TinyGpt, "--global-batch", "4", "--steps", "4", "--ranks", "1"]);
+        Assert.StartsWith("error: job 'main' exists with another configuration (model mlp -> gpt", line);
+        Assert.Equal(before, Fingerprint(run.DataDirectory));
+    }
+
+    /// <summary>Hash of every file under the data folder but the metrics, the log and the corpus cache: the journal and checkpoints.</summary>
+    private static string Fingerprint(string folder) => string.Join('\n', Directory
+        .GetFiles(folder, "*", SearchOption.AllDirectories)
+        .Where(f => !f.EndsWith(".jsonl") && !f.Contains("corpus") && !f.Contains("logs"))
+        .Order(StringComparer.Ordinal)
+        .Select(f => $"{Path.GetRelativePath(folder, f)} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)))}"));
+}
