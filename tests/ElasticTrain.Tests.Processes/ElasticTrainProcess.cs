@@ -1,0 +1,72 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+
+namespace ElasticTrain.Tests.Processes;
+
+/// <summary>An <c>elastictrain</c> process started with <c>dotnet elastictrain.dll</c>, its output collected.</summary>
+public sealed class ElasticTrainProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private ElasticTrainProcess(Process process) => _process = process;
+
+    /// <summary>The CLI as built beside this test assembly (the project reference copies it here).</summary>
+    public static string Executable => Path.Combine(AppContext.BaseDirectory, "elastictrain.dll");
+
+    public static ElasticTrainProcess Start(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Executable);
+        foreach (var arg in args) info.ArgumentList.Add(arg);
+        var process = new Process { StartInfo = info };
+        var wrapper = new ElasticTrainProcess(process);
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (wrapper._output) wrapper._output.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (wrapper._output) wrapper._output.AppendLine(e.Data); };
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return wrapper;
+    }
+
+    public string Output { get { lock (_output) return _output.ToString(); } }
+
+    public async Task<int> WaitAsync(TimeSpan timeout)
+    {
+        await _process.WaitForExitAsync().WaitAsync(timeout);
+        return _process.ExitCode;
+    }
+
+    /// <summary>SIGKILL: no shutdown hook, no flush, no goodbye; what a power cut or the OOM killer does.</summary>
+    public void KillHard()
+    {
+        _process.Kill(entireProcessTree: true);
+        _process.WaitForExit();
+    }
+
+    public void Dispose()
+    {
+        if (!_process.HasExited) KillHard();
+        _process.Dispose();
+    }
+
+    /// <summary>The metrics file's records of one type, tolerating a last line cut off by a kill.</summary>
+    public static List<JsonElement> Records(string metrics, string type)
+    {
+        if (!File.Exists(metrics)) return [];
+        var records = new List<JsonElement>();
+        using var stream = new FileStream(metrics, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        using var reader = new StreamReader(stream);
+        while (reader.ReadLine() is { } line)
+        {
+            try
+            {
+                var record = JsonDocument.Parse(line).RootElement;
+                if (record.GetProperty("type").GetString() == type) records.Add(record);
+            }
+            catch (JsonException) { }
+        }
+        return records;
+    }
+}
