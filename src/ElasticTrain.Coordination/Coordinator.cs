@@ -37,9 +37,12 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     private readonly Dictionary<string, IActorRef> _ranks = new(StringComparer.Ordinal);
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal);
     private readonly Dictionary<string, StepDone> _done = new(StringComparer.Ordinal);
+    private string[] _members = []; // the current generation's ranks, in ring order
     private StepPlan? _plan;
     private readonly Stopwatch _stepClock = new();
     private int _failedAttempts;
+    private bool _awaitingGeneration; // set once recovery has been checked (Begin), then after each abort
+    private int _required; // ranks to wait for before the next generation starts
 
     public Coordinator(Setup setup)
     {
@@ -49,7 +52,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         Recover<IJobEvent>(e => _state = _state.Updated(e));
         Recover<SnapshotOffer>(offer => { if (offer.Snapshot is JobState state) _state = state; });
         Recover<RecoveryCompleted>(_ => Self.Tell(Begin.Instance));
-        WaitingForRanks();
+        Commands();
     }
 
     public override string PersistenceId { get; }
@@ -59,14 +62,6 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     private JobConfig Job => _setup.Requested;
 
     private sealed class Begin { public static readonly Begin Instance = new(); }
-
-    // ---- behaviours ----
-
-    private void WaitingForRanks()
-    {
-        Command<Begin>(_ => OnBegin());
-        CommonCommands();
-    }
 
     private void OnBegin()
     {
@@ -89,8 +84,10 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             TryStartGeneration();
     }
 
-    private void CommonCommands()
+    private void Commands()
     {
+        Command<Begin>(_ => OnBegin());
+        // A rank that registers while a generation runs waits for the next one.
         Command<RegisterRank>(register =>
         {
             _ranks[register.Rank] = register.Endpoint;
@@ -103,7 +100,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             var gone = _ranks.FirstOrDefault(r => r.Value.Equals(t.ActorRef)).Key;
             if (gone is null) return;
             _ranks.Remove(gone);
-            RestartGeneration($"rank {gone} stopped");
+            if (_members.Contains(gone)) RestartGeneration($"rank {gone} stopped");
         });
         Command<StepFailed>(failed =>
         {
@@ -129,9 +126,6 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
     // ---- generations ----
 
-    private bool _awaitingGeneration; // set once recovery has been checked (Begin), then after each abort
-    private int _required; // ranks to wait for before the next generation starts
-
     private void TryStartGeneration()
     {
         if (!_awaitingGeneration || _state.Config is null || _ranks.Count < _required) return;
@@ -140,6 +134,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         Persist(new GenerationStarted(_state.Generation + 1, members), e =>
         {
             _state = _state.Updated(e);
+            _members = members;
             _ready.Clear();
             _done.Clear();
             _plan = null;
@@ -171,8 +166,8 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     {
         if (ready.Generation != _state.Generation || _plan is not null) return;
         _ready.Add(ready.Rank);
-        if (_ready.Count < _ranks.Count) return;
-        Publish(new JobRunning(Job.Id, _state.ResumeStep, Job.Steps, _state.Generation, _ranks.Count, _state.LastCheckpoint));
+        if (_ready.Count < _members.Length) return;
+        Publish(new JobRunning(Job.Id, _state.ResumeStep, Job.Steps, _state.Generation, _members.Length, _state.LastCheckpoint));
         Dispatch(_state.ResumeStep);
     }
 
@@ -181,8 +176,8 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     private void Dispatch(long step)
     {
         _done.Clear();
-        _plan = StepPlanner.Plan(step, _ranks.Keys, Job.GlobalBatch);
-        var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _ranks.Keys, Job.GlobalBatch) : null;
+        _plan = StepPlanner.Plan(step, _members, Job.GlobalBatch);
+        var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _members, Job.GlobalBatch) : null;
         foreach (var slice in _plan.Slices)
             _ranks[slice.Rank].Tell(new RunStep(_state.Generation, _plan, next));
         _stepClock.Restart();

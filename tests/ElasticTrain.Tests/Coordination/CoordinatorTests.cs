@@ -119,6 +119,23 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     }
 
     [Fact]
+    public void When_a_rank_stops_the_survivors_form_a_new_generation_and_take_its_share()
+    {
+        var coordinator = StartCoordinator();
+        var ranks = Register(coordinator, "n/r0", "n/r1");
+        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name), probe.Ref); }
+        foreach (var (probe, _) in ranks) ExpectRun(probe, 1, 1);
+
+        Sys.Stop(ranks[1].Probe.Ref);
+        var prepare = ExpectPrepare(ranks[0].Probe, 2);
+        Assert.Equal(["n/r0"], prepare.Members.Select(m => m.Rank));
+        Assert.Null(prepare.Restore); // no checkpoint yet: back to the seed
+        coordinator.Tell(new RankReady(2, "n/r0"), ranks[0].Probe.Ref);
+        var run = ExpectRun(ranks[0].Probe, 2, 1);
+        Assert.Equal([new RankSlice("n/r0", 0, Job.GlobalBatch)], run.Plan.Slices);
+    }
+
+    [Fact]
     public void A_job_id_reused_with_another_configuration_is_refused_without_writing()
     {
         Sys.EventStream.Subscribe(TestActor, typeof(JobFailed));
