@@ -70,20 +70,22 @@ public static class TrainCommand
             var settings = HostSettings.FromConfig(config);
 
             var reporters = new List<IJobReporter>();
+            TrainingHost.Result result;
             try
             {
                 reporters.Add(!parse.GetValue(plain) && !Console.IsOutputRedirected && Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive
                     ? new TerminalProgress()
                     : new PlainLog(Console.Out));
                 if (settings.Metrics.Length > 0) reporters.Add(new MetricsFile(settings.Metrics));
-                var result = await TrainingHost.RunAsync(settings, config, reporters, cancellation);
-                if (result.Error is not null) error.WriteLine($"error: {result.Error}");
-                return result.ExitCode;
+                result = await TrainingHost.RunAsync(settings, config, reporters, cancellation);
             }
             finally
             {
+                // The progress bar owns the console until it is disposed: close it before the error line.
                 foreach (var reporter in reporters) reporter.Dispose();
             }
+            if (result.Error is not null) error.WriteLine($"error: {result.Error}");
+            return result.ExitCode;
         });
         return command;
     }
