@@ -10,13 +10,15 @@ namespace ElasticTrain.Coordination;
 
 /// <summary>
 /// The job's coordinator: an event-sourced actor (run as a cluster singleton) that admits ranks
-/// into generations, plans and dispatches steps, commits them once every rank has applied the
-/// exchange, and has checkpoints written. Its durable decisions go to the journal
-/// (<see cref="IJobEvent"/>); its state is the pure fold <see cref="JobState"/>.
+/// into generations, plans and dispatches steps, commits each step once every rank has exchanged
+/// its gradients, tells the ranks to apply it, and has checkpoints written. Its durable decisions
+/// go to the journal (<see cref="IJobEvent"/>); its state is the pure fold <see cref="JobState"/>;
+/// how a generation gets its state is the pure <see cref="GenerationPlanner"/>.
 ///
-/// Failure model: when a rank dies or a step fails, a new generation starts from the last
-/// checkpoint (or the seed), so no half-applied step survives; the steps after that checkpoint
-/// are replayed and checked against the losses journaled for them.
+/// Ranks apply a step only after its commit, so when a rank dies mid-step the survivors all hold
+/// the last committed state: the next generation keeps it, joiners copy it from a live peer, and
+/// only the interrupted step runs again. Ranks joining a running job are admitted at the next step
+/// boundary.
 /// </summary>
 public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 {
@@ -25,23 +27,28 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     /// <param name="MaxAttempts">Consecutive failed generations without a committed step before giving up.</param>
     public sealed record Setup(
         JobConfig Requested, string IdentityHash, string DataFingerprint, int ExpectedRanks,
-        CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 3);
+        CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5);
 
     public static Props Props(Setup setup) => Akka.Actor.Props.Create(() => new Coordinator(setup));
 
     private sealed record StepTimedOut(long Generation, long Step);
 
+    private sealed class Begin { public static readonly Begin Instance = new(); }
+
     private readonly Setup _setup;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private JobState _state = JobState.Empty;
-    private readonly Dictionary<string, IActorRef> _ranks = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IActorRef> _ranks = new(StringComparer.Ordinal);     // every live registered rank
+    private readonly Dictionary<string, long> _stateSteps = new(StringComparer.Ordinal);     // what each replica holds
+    private string[] _members = [];                                                         // this generation, ring order
+    private GenerationPlanner.Plan? _generationPlan;
     private readonly HashSet<string> _ready = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, StepDone> _done = new(StringComparer.Ordinal);
-    private string[] _members = []; // the current generation's ranks, in ring order
-    private StepPlan? _plan;
+    private readonly Dictionary<string, StepExchanged> _exchanged = new(StringComparer.Ordinal);
+    private StepPlan? _plan;                                                                // the step in flight
     private readonly Stopwatch _stepClock = new();
     private int _failedAttempts;
-    private bool _awaitingGeneration; // set once recovery has been checked (Begin), then after each abort
+    private bool _began;
+    private bool _awaitingGeneration;
     private int _required; // ranks to wait for before the next generation starts
 
     public Coordinator(Setup setup)
@@ -61,50 +68,25 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
     private JobConfig Job => _setup.Requested;
 
-    private sealed class Begin { public static readonly Begin Instance = new(); }
-
-    private void OnBegin()
-    {
-        if (_state.IdentityHash is { } journaled && journaled != _setup.IdentityHash)
-        {
-            var differences = string.Join(", ", Job.IdentityDifferences(_state.Config!));
-            Fail($"job '{Job.Id}' exists with another configuration ({(differences.Length > 0 ? differences : "data changed")}); use a new --job id", badInput: true);
-            return;
-        }
-        if (_state.CompletedAt >= Job.Steps && _state.CompletedAt > 0)
-        {
-            Publish(new JobFinished(Job.Id, _state.CompletedAt, AlreadyFinished: true));
-            Context.Stop(Self);
-            return;
-        }
-        _awaitingGeneration = true;
-        if (_state.Config is null)
-            Persist(new JobStarted(Job, _setup.IdentityHash, _setup.DataFingerprint), e => { _state = _state.Updated(e); TryStartGeneration(); });
-        else
-            TryStartGeneration();
-    }
-
     private void Commands()
     {
         Command<Begin>(_ => OnBegin());
-        // A rank that registers while a generation runs waits for the next one.
-        Command<RegisterRank>(register =>
+        Command<GetJob>(_ =>
         {
-            _ranks[register.Rank] = register.Endpoint;
-            Context.Watch(register.Endpoint);
-            _log.Info("rank {0} registered ({1} of {2})", register.Rank, _ranks.Count, _setup.ExpectedRanks);
-            TryStartGeneration();
+            if (_began && _state.Config is not null) Sender.Tell(new JobDescription(Job, _setup.IdentityHash, _setup.DataFingerprint));
         });
+        Command<RegisterRank>(OnRegister);
         Command<Terminated>(t =>
         {
             var gone = _ranks.FirstOrDefault(r => r.Value.Equals(t.ActorRef)).Key;
             if (gone is null) return;
             _ranks.Remove(gone);
+            _stateSteps.Remove(gone);
             if (_members.Contains(gone)) RestartGeneration($"rank {gone} stopped");
         });
         Command<StepFailed>(failed =>
         {
-            if (failed.Generation == _state.Generation) RestartGeneration($"rank {failed.Rank} failed step {failed.Step}: {failed.Reason}");
+            if (failed.Generation == _state.Generation) RestartGeneration($"rank {failed.Rank} failed at step {failed.Step}: {failed.Reason}");
         });
         Command<StepTimedOut>(timeout =>
         {
@@ -112,7 +94,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
                 RestartGeneration($"step {timeout.Step} did not finish within {_setup.StepTimeout.TotalSeconds:0} s");
         });
         Command<RankReady>(OnRankReady);
-        Command<StepDone>(OnStepDone);
+        Command<StepExchanged>(OnStepExchanged);
         Command<CheckpointWritten>(OnCheckpointWritten);
         Command<CheckpointFailed>(failed =>
         {
@@ -124,11 +106,43 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         Command<DeleteSnapshotsFailure>(_ => { });
     }
 
+    private void OnBegin()
+    {
+        _began = true;
+        if (_state.IdentityHash is { } journaled && journaled != _setup.IdentityHash)
+        {
+            var differences = string.Join(", ", Job.IdentityDifferences(_state.Config!));
+            Fail($"job '{Job.Id}' exists with another configuration ({(differences.Length > 0 ? differences : "data changed")}); use a new --job id", badInput: true);
+            return;
+        }
+        if (_state.CompletedAt >= Job.Steps && _state.CompletedAt > 0)
+        {
+            End(new JobFinished(Job.Id, _state.CompletedAt, AlreadyFinished: true));
+            return;
+        }
+        _awaitingGeneration = true;
+        if (_state.Config is null)
+            Persist(new JobStarted(Job, _setup.IdentityHash, _setup.DataFingerprint), e => { _state = _state.Updated(e); TryStartGeneration(); });
+        else
+            TryStartGeneration();
+    }
+
+    private void OnRegister(RegisterRank register)
+    {
+        if (_ranks.TryGetValue(register.Rank, out var known) && known.Equals(register.Endpoint)) return; // periodic re-registration
+        _ranks[register.Rank] = register.Endpoint;
+        if (register.StateStep >= 0) _stateSteps[register.Rank] = register.StateStep;
+        Context.Watch(register.Endpoint);
+        _log.Info("rank {0} registered ({1} known)", register.Rank, _ranks.Count);
+        // Before the first generation it counts toward the start; later it joins at the next step boundary.
+        TryStartGeneration();
+    }
+
     // ---- generations ----
 
     private void TryStartGeneration()
     {
-        if (!_awaitingGeneration || _state.Config is null || _ranks.Count < _required) return;
+        if (!_began || !_awaitingGeneration || _state.Config is null || _ranks.Count < _required) return;
         _awaitingGeneration = false;
         var members = _ranks.Keys.Order(StringComparer.Ordinal).ToArray();
         Persist(new GenerationStarted(_state.Generation + 1, members), e =>
@@ -136,12 +150,16 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             _state = _state.Updated(e);
             _members = members;
             _ready.Clear();
-            _done.Clear();
+            _exchanged.Clear();
             _plan = null;
+            Timers.Cancel("step-timeout");
+            var plan = GenerationPlanner.Decide(members, _stateSteps, _state.CommittedStep, _state.LastCheckpoint);
+            _generationPlan = plan;
             var endpoints = members.Select(m => new RankEndpoint(m, _ranks[m])).ToArray();
-            foreach (var endpoint in endpoints)
-                endpoint.Endpoint.Tell(new PrepareRank(_state.Generation, endpoints, _state.LastCheckpoint));
-            _log.Info("generation {0}: {1} ranks, resuming at step {2}", _state.Generation, members.Length, _state.ResumeStep);
+            foreach (var member in members)
+                _ranks[member].Tell(new PrepareRank(_state.Generation, endpoints, plan.Origins[member], plan.StateStep,
+                    plan.Sends.TryGetValue(member, out var targets) ? targets : []));
+            _log.Info("generation {0}: {1} ranks, resuming at step {2}", _state.Generation, members.Length, plan.ResumeStep);
         });
     }
 
@@ -149,6 +167,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     {
         _log.Warning("generation {0} aborted: {1}", _state.Generation, reason);
         _plan = null;
+        _members = [];
         Timers.Cancel("step-timeout");
         if (++_failedAttempts >= _setup.MaxAttempts)
         {
@@ -164,18 +183,25 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
     private void OnRankReady(RankReady ready)
     {
-        if (ready.Generation != _state.Generation || _plan is not null) return;
+        if (ready.Generation != _state.Generation || _plan is not null || _generationPlan is null) return;
+        _stateSteps[ready.Rank] = ready.StateStep;
+        if (ready.StateStep != _generationPlan.StateStep)
+        {
+            RestartGeneration($"rank {ready.Rank} prepared state at step {ready.StateStep}, not {_generationPlan.StateStep}");
+            return;
+        }
         _ready.Add(ready.Rank);
         if (_ready.Count < _members.Length) return;
-        Publish(new JobRunning(Job.Id, _state.ResumeStep, Job.Steps, _state.Generation, _members.Length, _state.LastCheckpoint));
-        Dispatch(_state.ResumeStep);
+        var resumedFrom = _generationPlan.Origins.Values.OfType<LoadCheckpoint>().FirstOrDefault()?.Checkpoint;
+        Publish(new JobRunning(Job.Id, _generationPlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom));
+        Dispatch(_generationPlan.ResumeStep);
     }
 
     // ---- steps ----
 
     private void Dispatch(long step)
     {
-        _done.Clear();
+        _exchanged.Clear();
         _plan = StepPlanner.Plan(step, _members, Job.GlobalBatch);
         var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _members, Job.GlobalBatch) : null;
         foreach (var slice in _plan.Slices)
@@ -184,24 +210,25 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         Timers.StartSingleTimer("step-timeout", new StepTimedOut(_state.Generation, step), _setup.StepTimeout);
     }
 
-    private void OnStepDone(StepDone done)
+    private void OnStepExchanged(StepExchanged done)
     {
         if (done.Generation != _state.Generation || _plan is null || done.Step != _plan.Step) return;
-        _done[done.Rank] = done;
-        if (_done.Count < _plan.Slices.Count) return;
+        _exchanged[done.Rank] = done;
+        if (_exchanged.Count < _plan.Slices.Count) return;
 
         Timers.Cancel("step-timeout");
         _failedAttempts = 0;
         var step = _plan.Step;
-        var loss = _done.Values.Sum(d => d.LossSum) / Job.GlobalBatch;
+        var loss = _exchanged.Values.Sum(d => d.LossSum) / Job.GlobalBatch;
         var stepMs = _stepClock.Elapsed.TotalMilliseconds;
         var world = _plan.Slices.Count;
-        var maxExchange = _done.Values.Max(d => d.ExchangeMs);
+        var maxExchange = _exchanged.Values.Max(d => d.ExchangeMs);
         if (step > _state.CommittedStep)
         {
             Persist(new StepCommitted(step, loss, _state.Generation, world), e =>
             {
                 _state = _state.Updated(e);
+                ApplyCommitted(step);
                 Publish(new StepCommittedNotice(step, loss, world, _state.Generation,
                     DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), stepMs, Job.GlobalBatch, maxExchange));
                 AfterStep(step);
@@ -209,8 +236,19 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         }
         else
         {
+            ApplyCommitted(step);
             Publish(new StepReplayed(step, loss, _state.JournaledLoss(step), _state.Generation));
             AfterStep(step);
+        }
+    }
+
+    /// <summary>The commit is durable: every member applies the step (in mailbox order, before anything later).</summary>
+    private void ApplyCommitted(long step)
+    {
+        foreach (var member in _members)
+        {
+            _ranks[member].Tell(new ApplyStep(_state.Generation, step));
+            _stateSteps[member] = step;
         }
     }
 
@@ -242,22 +280,40 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
     private void Continue(long step)
     {
-        if (step < Job.Steps) { Dispatch(step + 1); return; }
+        if (step < Job.Steps)
+        {
+            // Ranks that registered while the step ran join now, at the boundary, as a new generation.
+            if (_ranks.Keys.Any(r => !_members.Contains(r)))
+            {
+                _plan = null;
+                _awaitingGeneration = true;
+                _required = 1;
+                TryStartGeneration();
+                return;
+            }
+            Dispatch(step + 1);
+            return;
+        }
         Persist(new JobCompleted(step), e =>
         {
             _state = _state.Updated(e);
             _plan = null;
-            Publish(new JobFinished(Job.Id, step, AlreadyFinished: false));
-            Context.Stop(Self);
+            End(new JobFinished(Job.Id, step, AlreadyFinished: false));
         });
     }
 
-    // ---- failure ----
+    // ---- the end ----
 
-    private void Fail(string reason, bool badInput)
-    {
+    private void Fail(string reason, bool badInput) =>
         // No log line: whoever hosts the job reports JobFailed to the user once.
-        Publish(new JobFailed(reason, badInput));
+        End(new JobFailed(reason, badInput));
+
+    /// <summary>Tells this node (event stream) and every rank's node (<see cref="JobOver"/>), then stops.</summary>
+    private void End(object outcome)
+    {
+        var over = outcome is JobFailed failed ? new JobOver(Job.Id, false, failed.Reason) : new JobOver(Job.Id, true, null);
+        foreach (var rank in _ranks.Values) rank.Tell(over);
+        Publish(outcome);
         Context.Stop(Self);
     }
 

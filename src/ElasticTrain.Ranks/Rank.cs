@@ -10,10 +10,11 @@ namespace ElasticTrain.Ranks;
 /// <summary>
 /// A rank: a thin actor around a <see cref="Replica"/> on its own <see cref="ComputeThread"/>.
 /// It fences by generation (drops and counts anything from another one), asks its
-/// <see cref="DataLoader"/> for its slice, feeds ring chunks to the exchange, and reports back.
+/// <see cref="DataLoader"/> for its slice, feeds ring chunks to the exchange, holds each update
+/// until the coordinator commits it, and moves state to and from peers when a generation starts.
 /// The actor never blocks: all tensor work and the exchange itself run on the compute thread.
 /// </summary>
-public sealed class Rank : ReceiveActor
+public sealed class Rank : ReceiveActor, IWithTimers
 {
     /// <param name="Name">Unique within the job, e.g. "127.0.0.1:4711/r0"; orders the ring.</param>
     /// <param name="LocalIndex">Index among the ranks of this process; picks cuda:i.</param>
@@ -28,12 +29,19 @@ public sealed class Rank : ReceiveActor
     private readonly ExchangeInbox _inbox = new();
     private readonly ICollective _collective;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private Replica? _replica;        // owned by the compute thread once created
+    private Replica? _replica;        // touched on the compute thread only
     private long _generation;
     private Dictionary<string, IActorRef> _members = [];
     private CancellationTokenSource _generationCancel = new();
     private long _droppedStale;
     private (RunStep Run, int Position, IActorRef Coordinator)? _pending; // the step waiting for its slice
+    private (PrepareRank Prepare, IActorRef Coordinator, byte[][] Chunks, int Received)? _incoming; // state from a peer
+    private readonly List<StateChunk> _earlyChunks = []; // a source may send before our PrepareRank arrives
+    private long _stateStep = -1; // the replica's applied step, written by the compute thread
+
+    private sealed class Reregister { public static readonly Reregister Instance = new(); }
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public Rank(Setup setup)
     {
@@ -42,18 +50,29 @@ public sealed class Rank : ReceiveActor
         _collective = Collective.Create(setup.CollectiveName, _inbox, setup.ExchangeTimeout);
 
         Receive<PrepareRank>(OnPrepare);
+        Receive<StateChunk>(OnStateChunk);
         Receive<RunStep>(OnRunStep);
         Receive<DataLoader.SliceBatch>(OnBatch);
+        Receive<ApplyStep>(OnApply);
         Receive<RingChunk>(chunk =>
         {
             if (chunk.Generation < _generation) _droppedStale++;
             else _inbox.Post(chunk);
         });
         Receive<WriteCheckpoint>(OnWriteCheckpoint);
+        Receive<Reregister>(_ => Register());
         Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Name, _generation, _droppedStale + _inbox.Dropped)));
+        // The node hosting this rank learns here that the job is over.
+        Receive<JobOver>(over => Context.System.EventStream.Publish(over));
     }
 
-    protected override void PreStart() => _setup.Coordinator.Tell(new RegisterRank(_setup.Name, Self));
+    protected override void PreStart()
+    {
+        Register();
+        Timers.StartPeriodicTimer("register", Reregister.Instance, TimeSpan.FromSeconds(2));
+    }
+
+    private void Register() => _setup.Coordinator.Tell(new RegisterRank(_setup.Name, Self, Interlocked.Read(ref _stateStep)));
 
     protected override void PostStop()
     {
@@ -70,6 +89,8 @@ public sealed class Rank : ReceiveActor
         return true;
     }
 
+    // ---- generations and state ----
+
     private void OnPrepare(PrepareRank prepare)
     {
         if (prepare.Generation <= _generation) { _droppedStale++; return; }
@@ -78,29 +99,80 @@ public sealed class Rank : ReceiveActor
         _generationCancel = new CancellationTokenSource();
         _generation = prepare.Generation;
         _members = prepare.Members.ToDictionary(m => m.Rank, m => m.Endpoint);
+        _pending = null;
+        _incoming = null;
         var coordinator = Sender;
-        var self = Self;
-        _compute.Post(() =>
+        var members = _members;
+        if (prepare.Origin is CopyFromPeer)
         {
-            try
+            _incoming = (prepare, coordinator, [], 0); // continues as the chunks arrive
+            var early = _earlyChunks.Where(c => c.Generation == prepare.Generation).ToList();
+            _earlyChunks.Clear();
+            early.ForEach(OnStateChunk);
+            return;
+        }
+        OnCompute(prepare.Generation, 0, coordinator, () =>
+        {
+            _inbox.DropBefore(prepare.Generation, 0);
+            _replica?.DiscardPending();
+            switch (prepare.Origin)
             {
-                _inbox.DropBefore(prepare.Generation, 0);
-                // Without a checkpoint the state is rebuilt from the seed, so that whatever an
-                // interrupted step may have applied on this replica is undone.
-                if (_replica is null || prepare.Restore is null)
-                {
+                case KeepState when _replica?.AppliedStep == prepare.StateStep:
+                    break;
+                case KeepState:
+                    throw new InvalidOperationException($"asked to keep state at step {prepare.StateStep}, holds {_replica?.AppliedStep.ToString() ?? "none"}");
+                case InitFromSeed:
                     _replica?.Dispose();
-                    _replica = new Replica(_setup.Job, _setup.IdentityHash, DeviceFor(_setup.Device, _setup.LocalIndex));
-                }
-                if (prepare.Restore is not null) _replica.Restore(prepare.Restore);
-                coordinator.Tell(new RankReady(prepare.Generation, _setup.Name), self);
+                    _replica = NewReplica();
+                    break;
+                case LoadCheckpoint load:
+                    _replica ??= NewReplica();
+                    _replica.Restore(load.Checkpoint);
+                    break;
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                coordinator.Tell(new StepFailed(prepare.Generation, 0, _setup.Name, $"cannot prepare: {e.Message}"), self);
-            }
+            SendState(prepare, members);
+            Interlocked.Exchange(ref _stateStep, _replica!.AppliedStep);
+            return new RankReady(prepare.Generation, _setup.Name, _replica.AppliedStep);
         });
     }
+
+    private void OnStateChunk(StateChunk chunk)
+    {
+        if (chunk.Generation > _generation) { _earlyChunks.Add(chunk); return; }
+        if (Stale(chunk.Generation) || _incoming is not { } incoming) return;
+        var chunks = incoming.Chunks.Length == chunk.Count ? incoming.Chunks : new byte[chunk.Count][];
+        chunks[chunk.Index] = chunk.Bytes;
+        _incoming = incoming with { Chunks = chunks, Received = incoming.Received + 1 };
+        if (_incoming.Value.Received < chunk.Count) return;
+
+        var prepare = incoming.Prepare;
+        _incoming = null;
+        var packed = chunks.SelectMany(c => c).ToArray();
+        var members = _members;
+        OnCompute(prepare.Generation, 0, incoming.Coordinator, () =>
+        {
+            _inbox.DropBefore(prepare.Generation, 0);
+            _replica ??= NewReplica();
+            _replica.ImportState(StateTransfer.Unpack(packed), chunk.Step);
+            SendState(prepare, members);
+            Interlocked.Exchange(ref _stateStep, _replica.AppliedStep);
+            return new RankReady(prepare.Generation, _setup.Name, _replica.AppliedStep);
+        });
+    }
+
+    /// <summary>On the compute thread: sends this replica's state to the joiners it serves.</summary>
+    private void SendState(PrepareRank prepare, IReadOnlyDictionary<string, IActorRef> members)
+    {
+        if (prepare.SendStateTo.Count == 0) return;
+        var packed = StateTransfer.Pack(_replica!.ExportState());
+        foreach (var target in prepare.SendStateTo)
+            foreach (var chunk in StateTransfer.Chunks(prepare.Generation, _replica.AppliedStep, packed))
+                members[target].Tell(chunk, ActorRefs.NoSender);
+    }
+
+    private Replica NewReplica() => new(_setup.Job, _setup.IdentityHash, DeviceFor(_setup.Device, _setup.LocalIndex));
+
+    // ---- steps ----
 
     private void OnRunStep(RunStep run)
     {
@@ -122,23 +194,22 @@ public sealed class Rank : ReceiveActor
         var group = new ExchangeGroup(batch.Generation, batch.Step, pending.Position,
             pending.Run.Plan.Slices.Select(s => RingMember(s.Rank)).ToList());
         var cancellation = _generationCancel.Token;
-        var self = Self;
-        _compute.Post(() =>
+        OnCompute(batch.Generation, batch.Step, pending.Coordinator, () =>
         {
-            try
-            {
-                var outcome = _replica!.Step(batch.Tokens, batch.SampleIds.Length, _collective, group, cancellation);
-                pending.Coordinator.Tell(new StepDone(batch.Generation, batch.Step, _setup.Name, outcome.LossSum,
-                    batch.SampleIds.Length, outcome.ComputeMs, outcome.ExchangeMs), self);
-            }
-            catch (OperationCanceledException)
-            {
-                // The generation ended under us; its coordinator no longer waits for this step.
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                pending.Coordinator.Tell(new StepFailed(batch.Generation, batch.Step, _setup.Name, e.Message), self);
-            }
+            var outcome = _replica!.Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, _collective, group, cancellation);
+            return new StepExchanged(batch.Generation, batch.Step, _setup.Name, outcome.LossSum,
+                batch.SampleIds.Length, outcome.ComputeMs, outcome.ExchangeMs);
+        });
+    }
+
+    private void OnApply(ApplyStep apply)
+    {
+        if (Stale(apply.Generation)) return;
+        OnCompute(apply.Generation, apply.Step, Sender, () =>
+        {
+            _replica!.Apply(apply.Step);
+            Interlocked.Exchange(ref _stateStep, apply.Step);
+            return null;
         });
     }
 
@@ -160,15 +231,38 @@ public sealed class Rank : ReceiveActor
                 var sha = _replica!.Save(write.Path, write.Step, write.World, epoch);
                 coordinator.Tell(new CheckpointWritten(write.Generation, write.Step, write.Path, sha), self);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
             {
                 coordinator.Tell(new CheckpointFailed(write.Generation, write.Step, e.Message), self);
             }
         });
     }
 
-    /// <summary>The actor name a rank is created under, derived from its job-wide name.</summary>
-    public static string RankActorName(string rank) => "rank-" + Uri.EscapeDataString(rank);
+    /// <summary>
+    /// Runs <paramref name="work"/> on the compute thread and sends its reply (if any) to the
+    /// coordinator; a failure becomes <see cref="StepFailed"/>, unless the generation has moved on.
+    /// </summary>
+    private void OnCompute(long generation, long step, IActorRef coordinator, Func<object?> work)
+    {
+        var self = Self;
+        var cancellation = _generationCancel.Token;
+        _compute.Post(() =>
+        {
+            try
+            {
+                if (work() is { } reply) coordinator.Tell(reply, self);
+            }
+            catch (OperationCanceledException)
+            {
+                // The generation ended under us; its coordinator no longer waits for this.
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                if (!cancellation.IsCancellationRequested)
+                    coordinator.Tell(new StepFailed(generation, step, _setup.Name, e.Message), self);
+            }
+        });
+    }
 
     private static Device DeviceFor(string device, int localIndex) =>
         device == "cuda" ? new Device(TorchSharp.DeviceType.CUDA, localIndex) : CPU;

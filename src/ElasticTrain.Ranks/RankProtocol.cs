@@ -9,22 +9,56 @@ namespace ElasticTrain.Ranks;
 
 // ---- to the coordinator, unsolicited ----
 
-/// <summary>A rank announces itself; the coordinator watches it and counts it into the next generation.</summary>
-public sealed record RegisterRank(string Rank, IActorRef Endpoint) : IWireMessage;
+/// <summary>
+/// A rank announces itself, and again every few seconds so that a coordinator that moved to
+/// another node (failover) learns of it; the coordinator watches it and counts it into the next
+/// generation. <paramref name="StateStep"/> is the step its replica holds, -1 if none.
+/// </summary>
+public sealed record RegisterRank(string Rank, IActorRef Endpoint, long StateStep) : IWireMessage;
 
 // ---- commands from the coordinator ----
 
 /// <summary>
-/// Start generation <paramref name="Generation"/> with this ring. The rank loads the given
-/// checkpoint, or initializes from the job's seed when there is none, and answers <see cref="RankReady"/>.
+/// Start generation <paramref name="Generation"/> with these members. The rank drops any update
+/// it has not applied, brings its state to <paramref name="StateStep"/> the way
+/// <paramref name="Origin"/> says, sends its state to the ranks in <paramref name="SendStateTo"/>
+/// (joiners copy from live peers, not from disk), and answers <see cref="RankReady"/>.
 /// </summary>
-public sealed record PrepareRank(long Generation, IReadOnlyList<RankEndpoint> Members, CheckpointRef? Restore) : IWireMessage;
+public sealed record PrepareRank(
+    long Generation, IReadOnlyList<RankEndpoint> Members, StateOrigin Origin, long StateStep, IReadOnlyList<string> SendStateTo) : IWireMessage;
+
+/// <summary>Where a member of a new generation takes its model and optimizer state from.</summary>
+public abstract record StateOrigin : IWireMessage;
+
+/// <summary>Its state in memory is already at the generation's state step: keep it.</summary>
+public sealed record KeepState : StateOrigin;
+
+/// <summary>Build the model from the job's seed (state step 0).</summary>
+public sealed record InitFromSeed : StateOrigin;
+
+/// <summary>Load the checkpoint the journal names.</summary>
+public sealed record LoadCheckpoint(CheckpointRef Checkpoint) : StateOrigin;
+
+/// <summary>Receive the state as <see cref="StateChunk"/>s from a live peer.</summary>
+public sealed record CopyFromPeer(string Peer) : StateOrigin;
+
+/// <summary>One piece of a replica's state on its way from a source rank to a joiner.</summary>
+public sealed record StateChunk(long Generation, long Step, int Index, int Count, byte[] Bytes) : IWireMessage;
 
 /// <summary>A member of a generation: its job-wide name and where to reach it.</summary>
 public sealed record RankEndpoint(string Rank, IActorRef Endpoint) : IWireMessage;
 
 /// <summary>Compute a step's slice and join its exchange. <paramref name="Next"/> lets the loader prefetch.</summary>
 public sealed record RunStep(long Generation, StepPlan Plan, StepPlan? Next) : IWireMessage;
+
+/// <summary>
+/// The step is committed: apply its exchanged gradient. Until this arrives a rank holds the update,
+/// so a failure before the commit leaves every survivor at the last committed step.
+/// </summary>
+public sealed record ApplyStep(long Generation, long Step) : IWireMessage;
+
+/// <summary>The job is over (finished or failed); the rank's node may leave.</summary>
+public sealed record JobOver(string JobId, bool Finished, string? Reason) : IWireMessage;
 
 /// <summary>Write the replica's state after <paramref name="Step"/> to <paramref name="Path"/>.</summary>
 public sealed record WriteCheckpoint(long Generation, long Step, string Path, int World) : IWireMessage;
@@ -37,12 +71,14 @@ public sealed record GetRankStatus : IWireMessage
 
 // ---- replies to the coordinator ----
 
-public sealed record RankReady(long Generation, string Rank) : IWireMessage;
+/// <param name="StateStep">The step the rank's state is at: every update up to it applied.</param>
+public sealed record RankReady(long Generation, string Rank, long StateStep) : IWireMessage;
 
+/// <summary>The rank's gradients for the step are exchanged; the update waits for <see cref="ApplyStep"/>.</summary>
 /// <param name="LossSum">Sum over the slice's samples of each sample's mean token loss.</param>
 /// <param name="ComputeMs">Forward and backward, for load balancing.</param>
 /// <param name="ExchangeMs">Time blocked in the gradient exchange.</param>
-public sealed record StepDone(long Generation, long Step, string Rank, double LossSum, int Samples, double ComputeMs, double ExchangeMs) : IWireMessage;
+public sealed record StepExchanged(long Generation, long Step, string Rank, double LossSum, int Samples, double ComputeMs, double ExchangeMs) : IWireMessage;
 
 /// <summary>The step could not complete on this rank (exchange failed, bad data); the coordinator re-plans.</summary>
 public sealed record StepFailed(long Generation, long Step, string Rank, string Reason) : IWireMessage;

@@ -42,13 +42,22 @@ public sealed class Replica : IDisposable
 
     public sealed record StepOutcome(double LossSum, double ComputeMs, double ExchangeMs);
 
+    /// <summary>The last step whose update this replica has applied (0: fresh from the seed).</summary>
+    public long AppliedStep { get; private set; }
+
+    /// <summary>The step whose summed gradient sits in the buffer waiting for <see cref="Apply"/>, if any.</summary>
+    public long? PendingStep { get; private set; }
+
     /// <summary>
-    /// Forward and backward over this rank's slice, all-reduce of the gradient sums, then the
-    /// update with the mean over the global batch. The loss is a sum over the slice's samples, so
-    /// the summed gradient divided by the global batch is the same whatever the split.
+    /// Forward and backward over this rank's slice, then the all-reduce of the gradient sums. The
+    /// loss is a sum over the slice's samples, so the summed gradient divided by the global batch
+    /// is the same whatever the split. The update itself waits for <see cref="Apply"/>.
     /// </summary>
-    public StepOutcome Step(long[] tokens, int samples, ICollective collective, ExchangeGroup group, CancellationToken cancellation)
+    public StepOutcome Exchange(long step, long[] tokens, int samples, ICollective collective, ExchangeGroup group, CancellationToken cancellation)
     {
+        if (step != AppliedStep + 1)
+            throw new InvalidOperationException($"replica at step {AppliedStep} asked to compute step {step}");
+        PendingStep = null;
         var clock = Stopwatch.StartNew();
         double lossSum;
         using (NewDisposeScope())
@@ -64,30 +73,56 @@ public sealed class Replica : IDisposable
         var computeMs = clock.Elapsed.TotalMilliseconds;
 
         collective.AllReduceSum(_gradients.Values, group, cancellation);
-        var exchangeMs = clock.Elapsed.TotalMilliseconds - computeMs;
+        PendingStep = step;
+        return new StepOutcome(lossSum, computeMs, clock.Elapsed.TotalMilliseconds - computeMs);
+    }
 
+    /// <summary>Applies the committed step's update: the mean gradient over the global batch, then AdamW.</summary>
+    public void Apply(long step)
+    {
+        if (PendingStep != step)
+            throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
         using (NewDisposeScope())
         {
             _gradients.Scatter(1f / _job.GlobalBatch);
             _optimizer.step();
         }
-        return new StepOutcome(lossSum, computeMs, exchangeMs);
+        PendingStep = null;
+        AppliedStep = step;
     }
 
-    /// <summary>Writes model and optimizer state after <paramref name="step"/>; returns the file's SHA-256.</summary>
-    public string Save(string path, long step, int world, int epoch)
+    /// <summary>Forgets an exchanged but uncommitted update (its generation was aborted).</summary>
+    public void DiscardPending() => PendingStep = null;
+
+    /// <summary>Model and optimizer state as named byte sections: what checkpoints and state transfer carry.</summary>
+    public IReadOnlyDictionary<string, byte[]> ExportState()
     {
         var model = new MemoryStream();
         using (var writer = new BinaryWriter(model, System.Text.Encoding.UTF8, leaveOpen: true)) _model.save(writer);
         var optimizer = new MemoryStream();
         using (var writer = new BinaryWriter(optimizer, System.Text.Encoding.UTF8, leaveOpen: true)) _optimizer.save_state_dict(writer);
+        return new Dictionary<string, byte[]> { ["model"] = model.ToArray(), ["optimizer"] = optimizer.ToArray() };
+    }
+
+    /// <summary>Loads state exported by a replica of the same job at <paramref name="step"/>.</summary>
+    public void ImportState(IReadOnlyDictionary<string, byte[]> sections, long step)
+    {
+        using (var reader = new BinaryReader(new MemoryStream(sections["model"])))
+            _model.load(reader);
+        using (var reader = new BinaryReader(new MemoryStream(sections["optimizer"])))
+            _optimizer.load_state_dict(reader);
+        PendingStep = null;
+        AppliedStep = step;
+    }
+
+    /// <summary>Writes model and optimizer state after <paramref name="step"/>; returns the file's SHA-256.</summary>
+    public string Save(string path, long step, int world, int epoch)
+    {
+        if (step != AppliedStep)
+            throw new InvalidOperationException($"replica at step {AppliedStep} asked to checkpoint step {step}");
         var metadata = new CheckpointMetadata(_job.Id, step, _identityHash, step * _job.GlobalBatch, epoch, _job.Seed, world,
             DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        return CheckpointFile.Write(path, metadata, new Dictionary<string, byte[]>
-        {
-            ["model"] = model.ToArray(),
-            ["optimizer"] = optimizer.ToArray(),
-        });
+        return CheckpointFile.Write(path, metadata, ExportState());
     }
 
     /// <summary>Loads a checkpoint the journal named, refusing one of another job or identity.</summary>
@@ -99,10 +134,7 @@ public sealed class Replica : IDisposable
             throw new CheckpointException($"checkpoint '{checkpoint.Path}' belongs to job '{metadata.JobId}' identity {metadata.IdentityHash}, not '{_job.Id}' identity {_identityHash}");
         if (metadata.Step != checkpoint.Step)
             throw new CheckpointException($"checkpoint '{checkpoint.Path}' holds step {metadata.Step}, the journal says {checkpoint.Step}");
-        using (var reader = new BinaryReader(new MemoryStream(contents.Sections["model"])))
-            _model.load(reader);
-        using (var reader = new BinaryReader(new MemoryStream(contents.Sections["optimizer"])))
-            _optimizer.load_state_dict(reader);
+        ImportState(contents.Sections, checkpoint.Step);
     }
 
     public void Dispose()

@@ -22,7 +22,8 @@ public sealed class MetricsFile : IJobReporter
 
     public void Running(JobRunning r) => Write(new
     {
-        type = r.ResumedFrom is null && r.FromStep == 1 ? "start" : "resume",
+        // resume: state loaded from a checkpoint; generation: a membership change that kept live state.
+        type = r.ResumedFrom is not null ? "resume" : r.FromStep == 1 ? "start" : "generation",
         job = r.JobId, from_step = r.FromStep, steps = r.TotalSteps, world = r.World, generation = r.Generation,
         checkpoint = r.ResumedFrom?.Path, time_ms = Now,
     });

@@ -25,20 +25,21 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     private (TestProbe Probe, string Name)[] Register(IActorRef coordinator, params string[] names)
     {
         var ranks = names.Select(n => (CreateTestProbe(), n)).ToArray();
-        foreach (var (probe, name) in ranks) coordinator.Tell(new RegisterRank(name, probe.Ref), probe.Ref);
+        foreach (var (probe, name) in ranks) coordinator.Tell(new RegisterRank(name, probe.Ref, -1), probe.Ref);
         return ranks;
     }
 
     private static PrepareRank ExpectPrepare(TestProbe probe, long generation)
     {
-        var prepare = probe.ExpectMsg<PrepareRank>(TimeSpan.FromSeconds(10));
+        var prepare = (PrepareRank)probe.FishForMessage(m => m is PrepareRank, TimeSpan.FromSeconds(10));
         Assert.Equal(generation, prepare.Generation);
         return prepare;
     }
 
+    /// <summary>The next RunStep, past the ApplyStep of the step before it.</summary>
     private static RunStep ExpectRun(TestProbe probe, long generation, long step)
     {
-        var run = probe.ExpectMsg<RunStep>(TimeSpan.FromSeconds(10));
+        var run = (RunStep)probe.FishForMessage(m => m is RunStep, TimeSpan.FromSeconds(10));
         Assert.Equal((generation, step), (run.Generation, run.Plan.Step));
         return run;
     }
@@ -49,7 +50,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         {
             var run = ExpectRun(probe, generation, step);
             var slice = run.Plan.Slices[run.Plan.PositionOf(name)];
-            coordinator.Tell(new StepDone(generation, step, name, LossSum: slice.Count * 2.0, slice.Count, 1, 1), probe.Ref);
+            coordinator.Tell(new StepExchanged(generation, step, name, LossSum: slice.Count * 2.0, slice.Count, 1, 1), probe.Ref);
         }
     }
 
@@ -63,9 +64,9 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         foreach (var (probe, name) in ranks)
         {
             var prepare = ExpectPrepare(probe, 1);
-            Assert.Null(prepare.Restore);
+            Assert.IsType<InitFromSeed>(prepare.Origin);
             Assert.Equal(["n/r0", "n/r1"], prepare.Members.Select(m => m.Rank));
-            coordinator.Tell(new RankReady(1, name), probe.Ref);
+            coordinator.Tell(new RankReady(1, name, 0), probe.Ref);
         }
 
         CompleteStep(ranks, 1, 1, coordinator);
@@ -76,28 +77,28 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         ExpectMsg<StepCommittedNotice>(s => s.Step == 2);
         // Step 2 is a checkpoint step: the first rank in ring order writes it.
         var r0 = ranks.Single(r => r.Name == "n/r0");
-        var write = r0.Probe.ExpectMsg<WriteCheckpoint>();
+        var write = (WriteCheckpoint)r0.Probe.FishForMessage(m => m is WriteCheckpoint);
         Assert.Equal(2, write.Step);
         coordinator.Tell(new CheckpointWritten(1, 2, write.Path, "sha"), r0.Probe.Ref);
 
         CompleteStep(ranks, 1, 3, coordinator);
         ExpectMsg<StepCommittedNotice>(s => s.Step == 3);
-        write = r0.Probe.ExpectMsg<WriteCheckpoint>(); // the last step always checkpoints
+        write = (WriteCheckpoint)r0.Probe.FishForMessage(m => m is WriteCheckpoint); // the last step always checkpoints
         coordinator.Tell(new CheckpointWritten(1, 3, write.Path, "sha3"), r0.Probe.Ref);
         Assert.False(ExpectMsg<JobFinished>().AlreadyFinished);
     }
 
     [Fact]
-    public void A_failed_step_starts_a_new_generation_from_the_last_checkpoint_and_stale_replies_are_ignored()
+    public void A_failed_step_starts_a_new_generation_that_keeps_the_committed_state_and_ignores_stale_replies()
     {
         Sys.EventStream.Subscribe(TestActor, typeof(StepCommittedNotice));
         Sys.EventStream.Subscribe(TestActor, typeof(StepReplayed));
         var coordinator = StartCoordinator();
         var ranks = Register(coordinator, "n/r0", "n/r1");
-        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name), probe.Ref); }
+        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
         CompleteStep(ranks, 1, 1, coordinator);
         CompleteStep(ranks, 1, 2, coordinator);
-        var write = ranks[0].Probe.ExpectMsg<WriteCheckpoint>();
+        var write = (WriteCheckpoint)ranks[0].Probe.FishForMessage(m => m is WriteCheckpoint);
         coordinator.Tell(new CheckpointWritten(1, 2, write.Path, "sha"), ranks[0].Probe.Ref);
         ExpectMsg<StepCommittedNotice>(s => s.Step == 1);
         ExpectMsg<StepCommittedNotice>(s => s.Step == 2);
@@ -107,12 +108,14 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
 
         foreach (var (probe, name) in ranks)
         {
+            // Both applied step 2 and never step 3: they keep their state and redo step 3 only.
             var prepare = ExpectPrepare(probe, 2);
-            Assert.Equal(new CheckpointRef(2, write.Path, "sha"), prepare.Restore);
+            Assert.IsType<KeepState>(prepare.Origin);
+            Assert.Equal(2, prepare.StateStep);
         }
         // A late reply of the aborted generation must not count toward step 3.
-        coordinator.Tell(new StepDone(1, 3, "n/r0", 4, 2, 1, 1), ranks[0].Probe.Ref);
-        foreach (var (probe, name) in ranks) coordinator.Tell(new RankReady(2, name), probe.Ref);
+        coordinator.Tell(new StepExchanged(1, 3, "n/r0", 4, 2, 1, 1), ranks[0].Probe.Ref);
+        foreach (var (probe, name) in ranks) coordinator.Tell(new RankReady(2, name, 2), probe.Ref);
         CompleteStep(ranks, 2, 3, coordinator);
         var committed = ExpectMsg<StepCommittedNotice>();
         Assert.Equal((3L, 2L), (committed.Step, committed.Generation));
@@ -123,16 +126,41 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     {
         var coordinator = StartCoordinator();
         var ranks = Register(coordinator, "n/r0", "n/r1");
-        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name), probe.Ref); }
+        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
         foreach (var (probe, _) in ranks) ExpectRun(probe, 1, 1);
 
         Sys.Stop(ranks[1].Probe.Ref);
         var prepare = ExpectPrepare(ranks[0].Probe, 2);
         Assert.Equal(["n/r0"], prepare.Members.Select(m => m.Rank));
-        Assert.Null(prepare.Restore); // no checkpoint yet: back to the seed
-        coordinator.Tell(new RankReady(2, "n/r0"), ranks[0].Probe.Ref);
+        Assert.IsType<InitFromSeed>(prepare.Origin); // nothing committed yet: back to the seed
+        coordinator.Tell(new RankReady(2, "n/r0", 0), ranks[0].Probe.Ref);
         var run = ExpectRun(ranks[0].Probe, 2, 1);
         Assert.Equal([new RankSlice("n/r0", 0, Job.GlobalBatch)], run.Plan.Slices);
+    }
+
+    [Fact]
+    public void A_rank_that_registers_mid_run_joins_at_the_next_step_boundary_with_state_from_a_live_peer()
+    {
+        var coordinator = StartCoordinator(ranks: 1);
+        var first = Register(coordinator, "n/r0");
+        ExpectPrepare(first[0].Probe, 1);
+        coordinator.Tell(new RankReady(1, "n/r0", 0), first[0].Probe.Ref);
+        var run = ExpectRun(first[0].Probe, 1, 1);
+
+        var joiner = Register(coordinator, "m/r0"); // arrives while step 1 runs
+        joiner[0].Probe.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        coordinator.Tell(new StepExchanged(1, 1, "n/r0", 8, 4, 1, 1), first[0].Probe.Ref);
+
+        var keep = ExpectPrepare(first[0].Probe, 2);
+        Assert.IsType<KeepState>(keep.Origin);
+        Assert.Equal(["m/r0"], keep.SendStateTo);
+        var copy = ExpectPrepare(joiner[0].Probe, 2);
+        Assert.Equal(new CopyFromPeer("n/r0"), copy.Origin);
+        Assert.Equal(1, copy.StateStep);
+        coordinator.Tell(new RankReady(2, "n/r0", 1), first[0].Probe.Ref);
+        coordinator.Tell(new RankReady(2, "m/r0", 1), joiner[0].Probe.Ref);
+        var next = ExpectRun(first[0].Probe, 2, 2);
+        Assert.Equal(["m/r0", "n/r0"], next.Plan.Slices.Select(s => s.Rank));
     }
 
     [Fact]

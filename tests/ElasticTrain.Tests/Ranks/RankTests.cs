@@ -8,15 +8,17 @@ namespace ElasticTrain.Tests.Ranks;
 
 public class RankTests : TestKit
 {
+    // Ranks register with the coordinator (here the test actor) at start and every few seconds.
+    public RankTests() => IgnoreMessages<RegisterRank>();
+
     private static readonly JobConfig Job = new("rank-test", "mlp", 1, 1, 16, 8, GlobalBatch: 4, Steps: 10, 1e-3, 0, 1, "", 5);
 
-    private IActorRef StartRank()
+    private IActorRef StartRank(string name = "n/r0")
     {
         var dataset = new WindowDataset(Corpus.Load(TinyCorpus.Path_), Job.Block + 1);
         var schedule = new EpochSchedule(Job.Seed, dataset.Count, Job.GlobalBatch);
         var loader = Sys.ActorOf(DataLoader.Props(dataset, schedule));
-        var rank = Sys.ActorOf(Rank.Props(new Rank.Setup("n/r0", 0, Job, "hash", "cpu", "ring", TimeSpan.FromSeconds(5), TestActor, loader, schedule)));
-        ExpectMsg<RegisterRank>(r => r.Rank == "n/r0");
+        var rank = Sys.ActorOf(Rank.Props(new Rank.Setup(name, 0, Job, "hash", "cpu", "ring", TimeSpan.FromSeconds(5), TestActor, loader, schedule)));
         return rank;
     }
 
@@ -26,12 +28,12 @@ public class RankTests : TestKit
     public void Messages_of_another_generation_are_dropped_and_counted()
     {
         var rank = StartRank();
-        rank.Tell(new PrepareRank(2, [new RankEndpoint("n/r0", rank)], null));
+        rank.Tell(new PrepareRank(2, [new RankEndpoint("n/r0", rank)], new InitFromSeed(), 0, []));
         ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
 
         rank.Tell(new RunStep(1, Whole(1), null));                 // the old generation's step
         rank.Tell(new WriteCheckpoint(1, 1, "/nonexistent/x", 1));   // and its checkpoint request
-        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank)], null));
+        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank)], new InitFromSeed(), 0, []));
         ExpectNoMsg(TimeSpan.FromMilliseconds(300));
 
         rank.Tell(GetRankStatus.Instance);
@@ -40,15 +42,52 @@ public class RankTests : TestKit
     }
 
     [Fact]
-    public void A_step_of_the_current_generation_is_computed_and_reported()
+    public void A_step_is_exchanged_then_applied_only_when_committed()
     {
         var rank = StartRank();
-        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank)], null));
-        ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
+        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank)], new InitFromSeed(), 0, []));
+        Assert.Equal(0, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
         rank.Tell(new RunStep(1, Whole(1), Whole(2)));
-        var done = ExpectMsg<StepDone>(TimeSpan.FromSeconds(30));
+        var done = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
         Assert.Equal((1L, 1L, 4), (done.Generation, done.Step, done.Samples));
         // Four samples of a byte-level model at init: about ln(256) = 5.55 each.
         Assert.InRange(done.LossSum / 4, 4.5, 6.5);
+
+        // Not committed: a new generation finds the replica still at step 0 and keeps that.
+        rank.Tell(new PrepareRank(2, [new RankEndpoint("n/r0", rank)], new KeepState(), 0, []));
+        Assert.Equal(0, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
+        rank.Tell(new RunStep(2, Whole(1), null));
+        ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
+        rank.Tell(new ApplyStep(2, 1));
+        rank.Tell(new PrepareRank(3, [new RankEndpoint("n/r0", rank)], new KeepState(), 1, []));
+        Assert.Equal(1, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
+    }
+
+    [Fact]
+    public void A_joiner_copies_the_state_of_a_live_peer_in_chunks()
+    {
+        var source = StartRank();
+        var joiner = StartRank("n/r1");
+        var members = new[] { new RankEndpoint("n/r0", source), new RankEndpoint("n/r1", joiner) };
+        source.Tell(new PrepareRank(1, [members[0]], new InitFromSeed(), 0, []));
+        ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
+        source.Tell(new RunStep(1, Whole(1), null));
+        ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
+        source.Tell(new ApplyStep(1, 1));
+
+        joiner.Tell(new PrepareRank(2, members, new CopyFromPeer("n/r0"), 1, []));
+        source.Tell(new PrepareRank(2, members, new KeepState(), 1, ["n/r1"]));
+        var ready = new[] { ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)), ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)) };
+        Assert.All(ready, r => Assert.Equal(1, r.StateStep));
+
+        // Same state: the same step 2 computed alone on each gives the same loss.
+        var plan = new StepPlan(2, [new RankSlice("n/r0", 0, Job.GlobalBatch)]);
+        source.Tell(new RunStep(2, plan, null));
+        var a = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
+        joiner.Tell(new PrepareRank(3, [members[1]], new KeepState(), 1, []));
+        ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
+        joiner.Tell(new RunStep(3, new StepPlan(2, [new RankSlice("n/r1", 0, Job.GlobalBatch)]), null));
+        var b = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
+        Assert.Equal(a.LossSum, b.LossSum, 1e-6);
     }
 }

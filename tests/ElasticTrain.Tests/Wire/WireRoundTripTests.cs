@@ -19,14 +19,23 @@ public class WireRoundTripTests() : TestKit(
     {
         var endpoint = TestActor;
         var plan = new StepPlan(3, [new RankSlice("n/r0", 0, 5), new RankSlice("n/r1", 5, 3)]);
-        yield return new RegisterRank("n/r0", endpoint);
-        yield return new PrepareRank(2, [new RankEndpoint("n/r0", endpoint)], Checkpoint);
-        yield return new PrepareRank(1, [new RankEndpoint("n/r0", endpoint)], null);
+        yield return new RegisterRank("n/r0", endpoint, 7);
+        yield return new PrepareRank(2, [new RankEndpoint("n/r0", endpoint)], new LoadCheckpoint(Checkpoint), 10, []);
+        yield return new PrepareRank(3, [new RankEndpoint("n/r0", endpoint)], new CopyFromPeer("n/r1"), 12, ["n/r2"]);
+        yield return new KeepState();
+        yield return new InitFromSeed();
+        yield return new LoadCheckpoint(Checkpoint);
+        yield return new CopyFromPeer("n/r1");
+        yield return new StateChunk(3, 12, 0, 2, [1, 2, 3]);
+        yield return new ApplyStep(2, 3);
+        yield return new JobOver("j", false, "no ranks left");
+        yield return GetJob.Instance;
+        yield return new JobDescription(Job, "hash", "fingerprint");
         yield return new RunStep(2, plan, null);
         yield return new WriteCheckpoint(2, 10, "/ckpt/x", 3);
         yield return GetRankStatus.Instance;
-        yield return new RankReady(2, "n/r0");
-        yield return new StepDone(2, 3, "n/r0", 12.5, 5, 100.25, 3.5);
+        yield return new RankReady(2, "n/r0", 9);
+        yield return new StepExchanged(2, 3, "n/r0", 12.5, 5, 100.25, 3.5);
         yield return new StepFailed(2, 3, "n/r0", "peer gone");
         yield return new CheckpointWritten(2, 10, "/ckpt/x", "ff00");
         yield return new CheckpointFailed(2, 10, "disk full");
@@ -65,8 +74,8 @@ public class WireRoundTripTests() : TestKit(
     [Fact]
     public void Actor_references_resolve_on_the_way_back()
     {
-        var serializer = Sys.Serialization.FindSerializerFor(new RegisterRank("r", TestActor));
-        var back = (RegisterRank)serializer.FromBinary(serializer.ToBinary(new RegisterRank("r", TestActor)), typeof(RegisterRank));
+        var serializer = Sys.Serialization.FindSerializerFor(new RegisterRank("r", TestActor, 0));
+        var back = (RegisterRank)serializer.FromBinary(serializer.ToBinary(new RegisterRank("r", TestActor, 0)), typeof(RegisterRank));
         Assert.Equal(TestActor, back.Endpoint);
         back.Endpoint.Tell("ping");
         ExpectMsg("ping");
