@@ -17,6 +17,7 @@ public static class CliApp
         var root = new RootCommand("ElasticTrain: elastic data-parallel training on an Akka.NET cluster")
         {
             TrainCommand.Create(error),
+            NodeCommand.Create(error),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

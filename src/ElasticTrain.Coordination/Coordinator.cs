@@ -311,9 +311,10 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     /// <summary>Tells this node (event stream) and every rank's node (<see cref="JobOver"/>), then stops.</summary>
     private void End(object outcome)
     {
+        // This node's reporters hear the outcome before its ranks relay JobOver to the same stream.
+        Publish(outcome);
         var over = outcome is JobFailed failed ? new JobOver(Job.Id, false, failed.Reason) : new JobOver(Job.Id, true, null);
         foreach (var rank in _ranks.Values) rank.Tell(over);
-        Publish(outcome);
         Context.Stop(Self);
     }
 

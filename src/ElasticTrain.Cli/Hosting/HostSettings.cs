@@ -20,7 +20,8 @@ public sealed record HostSettings(
     string Collective,
     TimeSpan ExchangeTimeout,
     string Hostname,
-    int Port)
+    int Port,
+    string Join)
 {
     public static HostSettings FromConfig(Config config)
     {
@@ -36,12 +37,24 @@ public sealed record HostSettings(
             Collective: root.OneOf("collective", ElasticTrain.Collectives.Collective.Names),
             ExchangeTimeout: root.Duration("exchange-timeout"),
             Hostname: remote.String("hostname"),
-            Port: remote.Int("port", 0, 65535));
+            Port: remote.Int("port", 0, 65535),
+            Join: root.String("join"));
+        if (settings.Join.Length > 0 && !TryParseEndpoint(settings.Join, out _, out _))
+            throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataDirectory.Length == 0)
             throw new SettingsException("elastictrain.data-directory must not be empty");
         if (settings.Job.GlobalBatch < settings.Ranks)
             throw new SettingsException($"global batch {settings.Job.GlobalBatch} is smaller than the {settings.Ranks} ranks: every rank needs at least one sample per step");
         return settings;
+    }
+
+    public static bool TryParseEndpoint(string endpoint, out string host, out int port)
+    {
+        var colon = endpoint.LastIndexOf(':');
+        host = colon > 0 ? endpoint[..colon] : "";
+        port = 0;
+        return colon > 0 && int.TryParse(endpoint[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port)
+            && port is > 0 and <= 65535;
     }
 
     /// <summary>Akka's log (cluster events, warnings, stack traces), kept out of the console.</summary>

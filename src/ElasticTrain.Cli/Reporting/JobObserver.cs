@@ -1,5 +1,6 @@
 using Akka.Actor;
 using ElasticTrain.Coordination;
+using ElasticTrain.Ranks;
 
 namespace ElasticTrain.Cli.Reporting;
 
@@ -20,11 +21,13 @@ public sealed class JobObserver : ReceiveActor
         Receive<CheckpointNotice>(c => Each(reporters, x => x.Checkpointed(c)));
         Receive<JobFinished>(f => { Each(reporters, x => x.Finished(f)); outcome.TrySetResult(f); });
         Receive<JobFailed>(f => { Each(reporters, x => x.Failed(f)); outcome.TrySetResult(f); });
+        // On a node without the coordinator, the end of the job arrives through its ranks.
+        Receive<JobOver>(over => outcome.TrySetResult(over));
     }
 
     protected override void PreStart()
     {
-        foreach (var type in new[] { typeof(JobRunning), typeof(StepCommittedNotice), typeof(StepReplayed), typeof(CheckpointNotice), typeof(JobFinished), typeof(JobFailed) })
+        foreach (var type in new[] { typeof(JobRunning), typeof(StepCommittedNotice), typeof(StepReplayed), typeof(CheckpointNotice), typeof(JobFinished), typeof(JobFailed), typeof(JobOver) })
             Context.System.EventStream.Subscribe(Self, type);
     }
 

@@ -1,0 +1,51 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Akka.Configuration;
+using ElasticTrain.Configuration;
+
+namespace ElasticTrain.Cli.Commands;
+
+/// <summary>
+/// Command-line flags that each stand for one HOCON key. Only the flags given on the command line
+/// override; the others leave the --config file and the embedded defaults in charge.
+/// </summary>
+public sealed class HoconFlags
+{
+    private readonly List<(Option Option, string Key, bool Quoted)> _flags = [];
+
+    public HoconFlags Add<T>(string name, string key, string description)
+    {
+        _flags.Add((new Option<T>(name) { Description = description }, key, typeof(T) == typeof(string)));
+        return this;
+    }
+
+    public void AddTo(Command command)
+    {
+        foreach (var flag in _flags) command.Options.Add(flag.Option);
+    }
+
+    public Config Overrides(ParseResult parse)
+    {
+        var text = new StringBuilder();
+        foreach (var (option, key, quoted) in _flags)
+        {
+            if (parse.GetResult(option) is not { } given || given.GetValueOrDefault<object?>() is not { } value) continue;
+            text.Append(key).Append(" = ").AppendLine(quoted
+                ? JsonSerializer.Serialize((string)value)
+                : Convert.ToString(value, CultureInfo.InvariantCulture));
+        }
+        return HoconFiles.Parse(text.ToString(), "flags");
+    }
+
+    /// <summary>The flags every node has: where it binds, where it keeps things, how many ranks it hosts.</summary>
+    public static HoconFlags ForNode() => new HoconFlags()
+        .Add<int>("--ranks", "elastictrain.ranks", "Rank actors on this node (default 2)")
+        .Add<string>("--store", "elastictrain.store", "SQLite file, or a PostgreSQL connection string (Host=...)")
+        .Add<string>("--data-dir", "elastictrain.data-directory", "Folder for the default store, checkpoints, log and caches")
+        .Add<string>("--metrics", "elastictrain.metrics", "Append JSON lines per committed step to this file (where the coordinator runs)")
+        .Add<string>("--device", "elastictrain.device", "cpu (default) or cuda")
+        .Add<string>("--host", "akka.remote.dot-netty.tcp.hostname", "Address the node binds (default 127.0.0.1)")
+        .Add<int>("--port", "akka.remote.dot-netty.tcp.port", "Port the node binds (default: any free port)");
+}

@@ -1,0 +1,44 @@
+using System.CommandLine;
+using Akka.Configuration;
+using ElasticTrain.Cli.Hosting;
+using ElasticTrain.Cli.Reporting;
+
+namespace ElasticTrain.Cli.Commands;
+
+/// <summary>What `train` and `node` share: merge flags over --config over defaults, report, run, exit.</summary>
+public static class NodeRun
+{
+    public static readonly Option<string> ConfigFile = new("--config") { Description = "HOCON file; flags override it" };
+    public static readonly Option<bool> Plain = new("--plain") { Description = "Plain log lines even on a terminal" };
+
+    public delegate Task<NodeHost.Result> Host(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation);
+
+    public static void AddCommonOptions(Command command)
+    {
+        command.Options.Add(ConfigFile);
+        command.Options.Add(Plain);
+    }
+
+    public static async Task<int> RunAsync(ParseResult parse, HoconFlags flags, TextWriter error, Host host, CancellationToken cancellation)
+    {
+        var config = NodeConfig.Merge(flags.Overrides(parse), parse.GetValue(ConfigFile));
+        var settings = HostSettings.FromConfig(config);
+        var reporters = new List<IJobReporter>();
+        NodeHost.Result result;
+        try
+        {
+            reporters.Add(!parse.GetValue(Plain) && !Console.IsOutputRedirected && Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive
+                ? new TerminalProgress()
+                : new PlainLog(Console.Out));
+            if (settings.Metrics.Length > 0) reporters.Add(new MetricsFile(settings.Metrics));
+            result = await host(settings, config, reporters, cancellation);
+        }
+        finally
+        {
+            // The progress bar owns the console until it is disposed: close it before the error line.
+            foreach (var reporter in reporters) reporter.Dispose();
+        }
+        if (result.Error is not null) error.WriteLine($"error: {result.Error}");
+        return result.ExitCode;
+    }
+}

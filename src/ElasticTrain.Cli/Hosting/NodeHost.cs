@@ -1,0 +1,142 @@
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Cluster.Tools.Singleton;
+using Akka.Configuration;
+using ElasticTrain.Checkpointing;
+using ElasticTrain.Cli.Reporting;
+using ElasticTrain.Configuration;
+using ElasticTrain.Coordination;
+using ElasticTrain.Data;
+using ElasticTrain.Ranks;
+
+namespace ElasticTrain.Cli.Hosting;
+
+/// <summary>
+/// A cluster node of a job: it hosts rank actors with their data loaders, and a
+/// ClusterSingletonManager so the coordinator can run here (on the oldest node, and on a survivor
+/// when that node dies). `train` starts the cluster and the job; `node` joins a running one.
+/// </summary>
+public static class NodeHost
+{
+    public sealed record Result(int ExitCode, string? Error);
+
+    /// <summary>`elastictrain train`: a node that joins itself and starts (or resumes) the job it was given.</summary>
+    public static async Task<Result> TrainAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation)
+    {
+        // Everything that can be refused is checked before the actor system exists, so bad input
+        // never reaches the journal or the checkpoints.
+        var data = JobData.Load(settings.Job.DataPath, settings.Job, settings.DataDirectory);
+        var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
+        store.Probe();
+        var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint), data.Corpus.Fingerprint);
+        return await RunAsync(settings, config, store, reporters, cancellation, async (system, cluster) =>
+        {
+            await cluster.JoinAsync(cluster.SelfAddress, cancellation);
+            return (job, data);
+        });
+    }
+
+    /// <summary>`elastictrain node --join HOST:PORT`: joins a running job's cluster and serves that job.</summary>
+    public static async Task<Result> JoinAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation)
+    {
+        if (settings.Join.Length == 0) throw new SettingsException("node needs --join HOST:PORT of a node of the job");
+        HostSettings.TryParseEndpoint(settings.Join, out var host, out var port);
+        var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
+        store.Probe();
+        return await RunAsync(settings, config, store, reporters, cancellation, async (system, cluster) =>
+        {
+            var seed = new Address(cluster.SelfAddress.Protocol, system.Name, host, port);
+            try
+            {
+                await cluster.JoinAsync(seed, new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token);
+            }
+            catch (Exception e) when (e is OperationCanceledException or TimeoutException or ClusterJoinFailedException)
+            {
+                throw new SettingsException($"cannot join the cluster at {settings.Join}: no answer within 20 s");
+            }
+            var job = await AskJob(system, settings.Join, cancellation);
+            var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory);
+            if (data.Corpus.Fingerprint != job.DataFingerprint)
+                throw new SettingsException($"the data at '{data.Corpus.Source}' differs from the job's (fingerprint {data.Corpus.Fingerprint[..12]}, job {job.DataFingerprint[..12]}); pass --data with the job's data");
+            return (job, data);
+        });
+    }
+
+    private static async Task<JobDescription> AskJob(ActorSystem system, string endpoint, CancellationToken cancellation)
+    {
+        var proxy = system.ActorOf(ClusterSingletonProxy.Props("/user/coordinator", ClusterSingletonProxySettings.Create(system)), "job-query");
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            try
+            {
+                return await proxy.Ask<JobDescription>(GetJob.Instance, TimeSpan.FromSeconds(2), cancellation);
+            }
+            catch (AskTimeoutException) when (DateTime.UtcNow < deadline) { }
+            catch (AskTimeoutException)
+            {
+                throw new SettingsException($"the cluster at {endpoint} runs no job (no coordinator answered within 30 s)");
+            }
+            finally
+            {
+                if (DateTime.UtcNow >= deadline) system.Stop(proxy);
+            }
+        }
+    }
+
+    private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, IReadOnlyList<IJobReporter> reporters,
+        CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
+    {
+        var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
+        var system = ActorSystem.Create("elastictrain", logFile.WithFallback(store.ToConfig()).WithFallback(config));
+        try
+        {
+            var cluster = Cluster.Get(system);
+            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            cluster.RegisterOnMemberUp(() => up.TrySetResult());
+            var (job, data) = await join(system, cluster);
+            await up.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+
+            // libtorch's intra-op pool is per process: split the cores between the local ranks so
+            // they do not oversubscribe them.
+            TorchSharp.torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / settings.Ranks));
+
+            var outcome = new TaskCompletionSource<object>(TaskCreationOptions.RunContinuationsAsynchronously);
+            system.ActorOf(JobObserver.Props(reporters, outcome), "observer");
+
+            // Every node can host the coordinator: the job's own config travels with the description.
+            var coordinatorSetup = new Coordinator.Setup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
+                new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2);
+            system.ActorOf(ClusterSingletonManager.Props(Coordinator.Props(coordinatorSetup), PoisonPill.Instance,
+                ClusterSingletonManagerSettings.Create(system)), "coordinator");
+            var coordinator = system.ActorOf(ClusterSingletonProxy.Props("/user/coordinator",
+                ClusterSingletonProxySettings.Create(system)), "coordinator-proxy");
+
+            var node = cluster.SelfAddress;
+            for (int i = 0; i < settings.Ranks; i++)
+            {
+                var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule), $"loader-{i}");
+                system.ActorOf(Rank.Props(new Rank.Setup($"{node.Host}:{node.Port}/r{i}", i, job.Config, job.IdentityHash, settings.Device,
+                    settings.Collective, settings.ExchangeTimeout, coordinator, loader, data.Schedule)), $"rank-{i}");
+            }
+
+            var ended = await outcome.Task.WaitAsync(cancellation);
+            return ended switch
+            {
+                JobFinished or JobOver { Finished: true } => new Result(0, null),
+                JobFailed { BadInput: true } failed => new Result(2, failed.Reason),
+                JobFailed failed => new Result(1, failed.Reason),
+                JobOver over => new Result(1, over.Reason),
+                _ => new Result(1, "the job ended without a result"),
+            };
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            return new Result(130, "interrupted; run the same command to resume from the last checkpoint");
+        }
+        finally
+        {
+            await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+        }
+    }
+}
