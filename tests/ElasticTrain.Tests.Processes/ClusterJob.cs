@@ -1,0 +1,103 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.Json;
+
+namespace ElasticTrain.Tests.Processes;
+
+/// <summary>
+/// One multi-process job on loopback: the same tiny GPT job each time, so that every test compares
+/// its loss curve with the same static 1-rank reference (<see cref="ReferenceRun"/>).
+/// </summary>
+public sealed class ClusterJob : IDisposable
+{
+    public const int Steps = 300;
+
+    public string Folder { get; } = Path.Combine(Path.GetTempPath(), "et-cluster-" + Guid.NewGuid().ToString("N"));
+
+    public string Metrics => Path.Combine(Folder, "metrics.jsonl");
+
+    public string Store => Path.Combine(Folder, "journal.db");
+
+    public static string[] JobFlags(string data) =>
+    [
+        "--plain", "--model", "gpt", "--layers", "2", "--heads", "2", "--width", "32", "--block", "32",
+        "--global-batch", "12", "--steps", Steps.ToString(), "--checkpoint-every", "50", "--lr", "1e-3", "--data", data,
+    ];
+
+    public ElasticTrainProcess StartTrain(string data, int port, int ranks) => ElasticTrainProcess.Start(
+        ["train", .. JobFlags(data), "--port", port.ToString(), "--ranks", ranks.ToString(),
+         "--store", Store, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics]);
+
+    public ElasticTrainProcess StartNode(int joinPort, int ranks, string name) => ElasticTrainProcess.Start(
+        ["node", "--plain", "--join", $"127.0.0.1:{joinPort}", "--ranks", ranks.ToString(),
+         "--store", Store, "--data-dir", Path.Combine(Folder, name), "--metrics", Path.Combine(Folder, name + ".jsonl")]);
+
+    public List<JsonElement> Records(string type) => ElasticTrainProcess.Records(Metrics, type);
+
+    public long LastStep() => Records("step") is { Count: > 0 } steps ? steps[^1].GetProperty("step").GetInt64() : 0;
+
+    /// <summary>Waits until the metrics file shows what <paramref name="condition"/> asks for.</summary>
+    public async Task WaitFor(Func<ClusterJob, bool> condition, string what, params ElasticTrainProcess[] processes)
+    {
+        var deadline = DateTime.UtcNow.AddMinutes(2);
+        while (!condition(this))
+        {
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail($"timed out waiting for {what}:\n" + string.Join("\n---\n", processes.Select(p => p.Output)));
+            await Task.Delay(50);
+        }
+    }
+
+    public static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    public void Dispose()
+    {
+        if (Directory.Exists(Folder)) Directory.Delete(Folder, recursive: true);
+    }
+}
+
+/// <summary>The static 1-rank run of <see cref="ClusterJob"/>'s job, computed once for the test class.</summary>
+public sealed class ReferenceRun : IDisposable
+{
+    private readonly ClusterJob _job = new();
+
+    public ReferenceRun()
+    {
+        Directory.CreateDirectory(_job.Folder);
+        Data = Path.Combine(_job.Folder, "corpus.txt");
+        var corpus = ElasticTrain.Data.Corpus.Load(null, Path.Combine(Path.GetTempPath(), "elastictrain-tests", "corpus-cache"));
+        File.WriteAllBytes(Data, corpus.Bytes.AsSpan(0, 200_000).ToArray());
+        using var run = _job.StartTrain(Data, ClusterJob.FreePort(), ranks: 1);
+        var code = run.WaitAsync(TimeSpan.FromMinutes(3)).GetAwaiter().GetResult();
+        if (code != 0) throw new InvalidOperationException("reference run failed:\n" + run.Output);
+        Losses = _job.Records("step").ToDictionary(r => r.GetProperty("step").GetInt64(), r => r.GetProperty("loss").GetDouble());
+    }
+
+    /// <summary>A 200 KB slice of the default corpus (the .NET SDK's XML docs), shared by the runs.</summary>
+    public string Data { get; }
+
+    public IReadOnlyDictionary<long, double> Losses { get; }
+
+    /// <summary>Every step committed exactly once, each loss within 1e-4 relative of the reference.</summary>
+    public void AssertSameCurve(ClusterJob job)
+    {
+        var steps = job.Records("step");
+        Assert.Equal(Enumerable.Range(1, ClusterJob.Steps).Select(i => (long)i), steps.Select(r => r.GetProperty("step").GetInt64()));
+        foreach (var record in steps)
+        {
+            var step = record.GetProperty("step").GetInt64();
+            var loss = record.GetProperty("loss").GetDouble();
+            Assert.True(Math.Abs(loss - Losses[step]) <= 1e-4 * Math.Abs(Losses[step]),
+                $"step {step}: {loss:R} vs reference {Losses[step]:R} at world {record.GetProperty("world").GetInt32()}");
+        }
+    }
+
+    public void Dispose() => _job.Dispose();
+}
