@@ -231,6 +231,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
                 ApplyCommitted(step);
                 Publish(new StepCommittedNotice(step, loss, world, _state.Generation,
                     DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), stepMs, Job.GlobalBatch, maxExchange));
+                Publish(new StepSamples(step, _state.Generation, _plan.Slices.Select(s => (s.Rank, _exchanged[s.Rank].SampleIds)).ToArray()));
                 AfterStep(step);
             });
         }

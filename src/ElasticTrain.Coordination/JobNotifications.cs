@@ -12,6 +12,9 @@ public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, lo
 public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxExchangeMs);
 
 /// <summary>A step before the journal's high-water mark ran again after a resume.</summary>
+/// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>
+public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(string Rank, int[] SampleIds)> Slices);
+
 public sealed record StepReplayed(long Step, double Loss, double? JournaledLoss, long Generation);
 
 public sealed record CheckpointNotice(long Step, string Path, long Generation);

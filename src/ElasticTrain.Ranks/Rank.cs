@@ -198,7 +198,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
         {
             var outcome = _replica!.Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, _collective, group, cancellation);
             return new StepExchanged(batch.Generation, batch.Step, _setup.Name, outcome.LossSum,
-                batch.SampleIds.Length, outcome.ComputeMs, outcome.ExchangeMs);
+                batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs);
         });
     }
 

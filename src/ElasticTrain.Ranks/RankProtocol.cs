@@ -78,7 +78,11 @@ public sealed record RankReady(long Generation, string Rank, long StateStep) : I
 /// <param name="LossSum">Sum over the slice's samples of each sample's mean token loss.</param>
 /// <param name="ComputeMs">Forward and backward, for load balancing.</param>
 /// <param name="ExchangeMs">Time blocked in the gradient exchange.</param>
-public sealed record StepExchanged(long Generation, long Step, string Rank, double LossSum, int Samples, double ComputeMs, double ExchangeMs) : IWireMessage;
+/// <param name="SampleIds">The windows this rank consumed, for the sample trace.</param>
+public sealed record StepExchanged(long Generation, long Step, string Rank, double LossSum, int[] SampleIds, double ComputeMs, double ExchangeMs) : IWireMessage
+{
+    public int Samples => SampleIds.Length;
+}
 
 /// <summary>The step could not complete on this rank (exchange failed, bad data); the coordinator re-plans.</summary>
 public sealed record StepFailed(long Generation, long Step, string Rank, string Reason) : IWireMessage;

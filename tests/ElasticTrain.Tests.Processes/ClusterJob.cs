@@ -18,6 +18,8 @@ public sealed class ClusterJob : IDisposable
 
     public string Store => Path.Combine(Folder, "journal.db");
 
+    public string Trace => Path.Combine(Folder, "samples.jsonl");
+
     public static string[] JobFlags(string data) =>
     [
         "--plain", "--model", "gpt", "--layers", "2", "--heads", "2", "--width", "32", "--block", "32",
@@ -26,7 +28,7 @@ public sealed class ClusterJob : IDisposable
 
     public ElasticTrainProcess StartTrain(string data, int port, int ranks) => ElasticTrainProcess.Start(
         ["train", .. JobFlags(data), "--port", port.ToString(), "--ranks", ranks.ToString(),
-         "--store", Store, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics]);
+         "--store", Store, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics, "--trace-samples", Trace]);
 
     public ElasticTrainProcess StartNode(int joinPort, int ranks, string name) => ElasticTrainProcess.Start(
         ["node", "--plain", "--join", $"127.0.0.1:{joinPort}", "--ranks", ranks.ToString(),
@@ -73,14 +75,15 @@ public sealed class ReferenceRun : IDisposable
         Directory.CreateDirectory(_job.Folder);
         Data = Path.Combine(_job.Folder, "corpus.txt");
         var corpus = ElasticTrain.Data.Corpus.Load(null, Path.Combine(Path.GetTempPath(), "elastictrain-tests", "corpus-cache"));
-        File.WriteAllBytes(Data, corpus.Bytes.AsSpan(0, 200_000).ToArray());
+        // 40 KB: 1,249 windows, 104 steps per epoch, so the 300 steps cross two epoch boundaries.
+        File.WriteAllBytes(Data, corpus.Bytes.AsSpan(0, 40_000).ToArray());
         using var run = _job.StartTrain(Data, ClusterJob.FreePort(), ranks: 1);
         var code = run.WaitAsync(TimeSpan.FromMinutes(3)).GetAwaiter().GetResult();
         if (code != 0) throw new InvalidOperationException("reference run failed:\n" + run.Output);
         Losses = _job.Records("step").ToDictionary(r => r.GetProperty("step").GetInt64(), r => r.GetProperty("loss").GetDouble());
     }
 
-    /// <summary>A 200 KB slice of the default corpus (the .NET SDK's XML docs), shared by the runs.</summary>
+    /// <summary>A 40 KB slice of the default corpus (the .NET SDK's XML docs), shared by the runs.</summary>
     public string Data { get; }
 
     public IReadOnlyDictionary<long, double> Losses { get; }
@@ -97,6 +100,32 @@ public sealed class ReferenceRun : IDisposable
             Assert.True(Math.Abs(loss - Losses[step]) <= 1e-4 * Math.Abs(Losses[step]),
                 $"step {step}: {loss:R} vs reference {Losses[step]:R} at world {record.GetProperty("world").GetInt32()}");
         }
+    }
+
+    /// <summary>
+    /// The sample trace shows each committed step once, with exactly the ids the seeded sampler
+    /// assigns to that step, and no id twice within an epoch.
+    /// </summary>
+    public void AssertEachSampleOncePerEpoch(ClusterJob job)
+    {
+        var corpus = ElasticTrain.Data.Corpus.Load(Data);
+        var schedule = new ElasticTrain.Data.EpochSchedule(1, new ElasticTrain.Data.WindowDataset(corpus, 33).Count, 12);
+        var byStep = File.ReadLines(job.Trace).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement)
+            .GroupBy(r => r.GetProperty("step").GetInt64())
+            .ToDictionary(g => g.Key, g => g.ToList());
+        Assert.Equal(Enumerable.Range(1, ClusterJob.Steps).Select(i => (long)i), byStep.Keys.Order());
+        var seen = new Dictionary<int, HashSet<int>>();
+        foreach (var (step, slices) in byStep)
+        {
+            Assert.Single(slices.Select(s => s.GetProperty("generation").GetInt64()).Distinct());
+            Assert.Equal(slices.Count, slices.Select(s => s.GetProperty("rank").GetString()).Distinct().Count());
+            var ids = slices.SelectMany(s => s.GetProperty("samples").EnumerateArray().Select(e => e.GetInt32())).ToList();
+            Assert.Equal(schedule.StepSampleIds(step - 1).Order(), ids.Order());
+            var epoch = seen.TryGetValue(schedule.EpochOf(step - 1), out var set) ? set : seen[schedule.EpochOf(step - 1)] = [];
+            foreach (var id in ids) Assert.True(epoch.Add(id), $"sample {id} consumed twice in epoch {schedule.EpochOf(step - 1)}");
+        }
+        Assert.True(seen.Count >= 3, "the run should span at least three epochs");
+        Assert.Equal(schedule.StepsPerEpoch * 12, seen[0].Count);
     }
 
     public void Dispose() => _job.Dispose();

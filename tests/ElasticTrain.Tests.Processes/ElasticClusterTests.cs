@@ -22,6 +22,7 @@ public sealed class ElasticClusterTests(ReferenceRun reference) : IClassFixture<
         Assert.Equal(3, worlds[^1]);
         Assert.Equal(3, Assert.Single(job.Records("generation")).GetProperty("world").GetInt32());
         reference.AssertSameCurve(job);
+        reference.AssertEachSampleOncePerEpoch(job);
     }
 
     [Fact]
@@ -44,5 +45,6 @@ public sealed class ElasticClusterTests(ReferenceRun reference) : IClassFixture<
         Assert.Empty(job.Records("resume"));
         Assert.True(killedAt < ClusterJob.Steps - 10, $"the job was nearly over ({killedAt}) when the worker died");
         reference.AssertSameCurve(job);
+        reference.AssertEachSampleOncePerEpoch(job);
     }
 }

@@ -31,6 +31,7 @@ public static class NodeRun
                 ? new TerminalProgress()
                 : new PlainLog(Console.Out));
             if (settings.Metrics.Length > 0) reporters.Add(new MetricsFile(settings.Metrics));
+            if (settings.TraceSamples.Length > 0) reporters.Add(new SampleTrace(settings.TraceSamples));
             result = await host(settings, config, reporters, cancellation);
         }
         finally

@@ -17,6 +17,7 @@ public sealed class JobObserver : ReceiveActor
     {
         Receive<JobRunning>(r => Each(reporters, x => x.Running(r)));
         Receive<StepCommittedNotice>(s => Each(reporters, x => x.Committed(s)));
+        Receive<StepSamples>(s => Each(reporters, x => x.Sampled(s)));
         Receive<StepReplayed>(s => Each(reporters, x => x.Replayed(s)));
         Receive<CheckpointNotice>(c => Each(reporters, x => x.Checkpointed(c)));
         Receive<JobFinished>(f => { Each(reporters, x => x.Finished(f)); outcome.TrySetResult(f); });
@@ -27,7 +28,7 @@ public sealed class JobObserver : ReceiveActor
 
     protected override void PreStart()
     {
-        foreach (var type in new[] { typeof(JobRunning), typeof(StepCommittedNotice), typeof(StepReplayed), typeof(CheckpointNotice), typeof(JobFinished), typeof(JobFailed), typeof(JobOver) })
+        foreach (var type in new[] { typeof(JobRunning), typeof(StepCommittedNotice), typeof(StepSamples), typeof(StepReplayed), typeof(CheckpointNotice), typeof(JobFinished), typeof(JobFailed), typeof(JobOver) })
             Context.System.EventStream.Subscribe(Self, type);
     }
 

@@ -38,7 +38,5 @@ public sealed class PlainLog(TextWriter output, int everySteps = 10) : IJobRepor
         ? $"job {f.JobId} already finished at step {f.Step}; nothing to do"
         : $"job {f.JobId} finished at step {f.Step}");
 
-    public void Failed(JobFailed f) { }
-
     public void Dispose() => output.Flush();
 }

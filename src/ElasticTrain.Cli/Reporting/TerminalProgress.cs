@@ -49,8 +49,6 @@ public sealed class TerminalProgress : IJobReporter
         if (_task.Task.IsCompleted) _task.Task.Result.Description = $"replaying step {s.Step}";
     }
 
-    public void Checkpointed(CheckpointNotice c) { }
-
     public void Finished(JobFinished f)
     {
         Stop();

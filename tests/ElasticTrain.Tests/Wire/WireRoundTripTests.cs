@@ -35,7 +35,7 @@ public class WireRoundTripTests() : TestKit(
         yield return new WriteCheckpoint(2, 10, "/ckpt/x", 3);
         yield return GetRankStatus.Instance;
         yield return new RankReady(2, "n/r0", 9);
-        yield return new StepExchanged(2, 3, "n/r0", 12.5, 5, 100.25, 3.5);
+        yield return new StepExchanged(2, 3, "n/r0", 12.5, [4, 8, 15, 16, 23], 100.25, 3.5);
         yield return new StepFailed(2, 3, "n/r0", "peer gone");
         yield return new CheckpointWritten(2, 10, "/ckpt/x", "ff00");
         yield return new CheckpointFailed(2, 10, "disk full");
