@@ -47,6 +47,9 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     private StepPlan? _plan;                                                                // the step in flight
     private readonly Stopwatch _stepClock = new();
     private int _failedAttempts;
+    private readonly HashSet<string> _draining = new(StringComparer.Ordinal); // never admitted again
+    private int _targetRanks; // 0: use every rank
+    private readonly Queue<(long Step, long TimeMs)> _recentCommits = new();
     private bool _began;
     private bool _awaitingGeneration;
     private int _required; // ranks to wait for before the next generation starts
@@ -76,6 +79,27 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             if (_began && _state.Config is not null) Sender.Tell(new JobDescription(Job, _setup.IdentityHash, _setup.DataFingerprint));
         });
         Command<RegisterRank>(OnRegister);
+        Command<GetStatus>(_ => Sender.Tell(Status()));
+        Command<DrainNode>(drain =>
+        {
+            var ranks = _ranks.Keys.Where(r => NodeOf(r) == drain.Node).ToArray();
+            if (ranks.Length == 0) { Sender.Tell(new OperatorReply(false, $"no ranks of this job run on {drain.Node}")); return; }
+            if (ranks.Length == _ranks.Keys.Count(r => !_draining.Contains(r)))
+            {
+                Sender.Tell(new OperatorReply(false, $"{drain.Node} runs the job's last ranks; it cannot be drained"));
+                return;
+            }
+            _draining.UnionWith(ranks);
+            Sender.Tell(new OperatorReply(true, $"draining {ranks.Length} rank(s) of {drain.Node} at the next step boundary"));
+        });
+        Command<ScaleRanks>(scale =>
+        {
+            _targetRanks = scale.Ranks;
+            var available = _ranks.Keys.Count(r => !_draining.Contains(r));
+            Sender.Tell(new OperatorReply(true, scale.Ranks == 0 || scale.Ranks >= available
+                ? $"using all {available} available rank(s) from the next step boundary"
+                : $"using {scale.Ranks} of {available} rank(s) from the next step boundary"));
+        });
         Command<Terminated>(t =>
         {
             var gone = _ranks.FirstOrDefault(r => r.Value.Equals(t.ActorRef)).Key;
@@ -129,6 +153,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
     private void OnRegister(RegisterRank register)
     {
+        if (_draining.Contains(register.Rank)) { register.Endpoint.Tell(new JobOver(Job.Id, true, "drained")); return; }
         if (_ranks.TryGetValue(register.Rank, out var known) && known.Equals(register.Endpoint)) return; // periodic re-registration
         _ranks[register.Rank] = register.Endpoint;
         if (register.StateStep >= 0) _stateSteps[register.Rank] = register.StateStep;
@@ -140,11 +165,31 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
     // ---- generations ----
 
+    /// <summary>Who should be in the generation: live ranks not being drained, capped by the scale target.</summary>
+    private string[] DesiredMembers()
+    {
+        var live = _ranks.Keys.Where(r => !_draining.Contains(r)).Order(StringComparer.Ordinal);
+        return (_targetRanks > 0 ? live.Take(_targetRanks) : live).ToArray();
+    }
+
+    /// <summary>"host:port" of the node a rank runs on; rank names are "host:port/rI".</summary>
+    private static string NodeOf(string rank) => rank[..rank.LastIndexOf('/')];
+
+    private JobStatusReport Status()
+    {
+        var rate = _recentCommits.Count >= 2
+            ? (_recentCommits.Last().Step - _recentCommits.First().Step) * Job.GlobalBatch * 1000.0 / Math.Max(1, _recentCommits.Last().TimeMs - _recentCommits.First().TimeMs)
+            : 0;
+        return new JobStatusReport(Job.Id, _state.CommittedStep, Job.Steps, _state.Generation, _members,
+            _ranks.Keys.Where(r => !_members.Contains(r) && !_draining.Contains(r)).Order(StringComparer.Ordinal).ToArray(),
+            _draining.Order(StringComparer.Ordinal).ToArray(), _targetRanks, rate);
+    }
+
     private void TryStartGeneration()
     {
-        if (!_began || !_awaitingGeneration || _state.Config is null || _ranks.Count < _required) return;
+        var members = DesiredMembers();
+        if (!_began || !_awaitingGeneration || _state.Config is null || members.Length == 0 || _ranks.Count < _required) return;
         _awaitingGeneration = false;
-        var members = _ranks.Keys.Order(StringComparer.Ordinal).ToArray();
         Persist(new GenerationStarted(_state.Generation + 1, members), e =>
         {
             _state = _state.Updated(e);
@@ -160,6 +205,9 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
                 _ranks[member].Tell(new PrepareRank(_state.Generation, endpoints, plan.Origins[member], plan.StateStep,
                     plan.Sends.TryGetValue(member, out var targets) ? targets : []));
             _log.Info("generation {0}: {1} ranks, resuming at step {2}", _state.Generation, members.Length, plan.ResumeStep);
+            // Drained ranks are out of the generation now: their nodes may leave.
+            foreach (var drained in _draining.Where(_ranks.ContainsKey))
+                _ranks[drained].Tell(new JobOver(Job.Id, true, "drained"));
         });
     }
 
@@ -229,6 +277,8 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             {
                 _state = _state.Updated(e);
                 ApplyCommitted(step);
+                _recentCommits.Enqueue((step, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+                if (_recentCommits.Count > 20) _recentCommits.Dequeue();
                 Publish(new StepCommittedNotice(step, loss, world, _state.Generation,
                     DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), stepMs, Job.GlobalBatch, maxExchange));
                 Publish(new StepSamples(step, _state.Generation, _plan.Slices.Select(s => (s.Rank, _exchanged[s.Rank].SampleIds)).ToArray()));
@@ -283,8 +333,8 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     {
         if (step < Job.Steps)
         {
-            // Ranks that registered while the step ran join now, at the boundary, as a new generation.
-            if (_ranks.Keys.Any(r => !_members.Contains(r)))
+            // Joins, drains and scale changes take effect here, at the boundary, as a new generation.
+            if (!DesiredMembers().SequenceEqual(_members))
             {
                 _plan = null;
                 _awaitingGeneration = true;

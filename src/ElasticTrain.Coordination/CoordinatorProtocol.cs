@@ -11,3 +11,26 @@ public sealed record GetJob : IWireMessage
 
 /// <summary>The job as the coordinator runs it: a joining node loads the same data and builds the same model.</summary>
 public sealed record JobDescription(JobConfig Config, string IdentityHash, string DataFingerprint) : IWireMessage;
+
+// ---- operators (elastictrain status | drain | scale) ----
+
+public sealed record GetStatus : IWireMessage
+{
+    public static readonly GetStatus Instance = new();
+}
+
+/// <param name="Members">This generation's ranks with the node address each runs on.</param>
+/// <param name="Idle">Registered ranks outside the generation (over the scale target, or waiting to join).</param>
+/// <param name="TargetRanks">The operator's scale target; 0 when every rank is used.</param>
+public sealed record JobStatusReport(
+    string JobId, long CommittedStep, long TotalSteps, long Generation, string[] Members, string[] Idle, string[] Draining,
+    int TargetRanks, double SamplesPerSecond) : IWireMessage;
+
+/// <summary>Move all work off the node at <paramref name="Node"/> (host:port) at the next step boundary and let it leave.</summary>
+public sealed record DrainNode(string Node) : IWireMessage;
+
+/// <summary>Use at most <paramref name="Ranks"/> ranks (0: all); ranks above it idle, below it are added from idle ones.</summary>
+public sealed record ScaleRanks(int Ranks) : IWireMessage;
+
+/// <summary>The answer to an operator's command: what will happen, or why not.</summary>
+public sealed record OperatorReply(bool Accepted, string Message) : IWireMessage;

@@ -43,7 +43,42 @@ public sealed class ElasticClusterTests(ReferenceRun reference) : IClassFixture<
         Assert.Contains(steps, r => r.GetProperty("world").GetInt32() == 3);
         // The survivor kept its committed state: no checkpoint was reloaded, at most the interrupted step ran again.
         Assert.Empty(job.Records("resume"));
-        Assert.True(killedAt < ClusterJob.Steps - 10, $"the job was nearly over ({killedAt}) when the worker died");
+        Assert.True(killedAt < job.Steps - 10, $"the job was nearly over ({killedAt}) when the worker died");
+        reference.AssertSameCurve(job);
+        reference.AssertEachSampleOncePerEpoch(job);
+    }
+
+    [Fact]
+    public async Task Operators_scale_and_drain_through_the_cli_without_replaying_a_step()
+    {
+        using var job = new ClusterJob(steps: 1500); // each operator command joins and leaves the cluster: seconds
+        var port = ClusterJob.FreePort();
+        var workerPort = ClusterJob.FreePort();
+        using var train = job.StartTrain(reference.Data, port, ranks: 1);
+        await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
+        using var node = job.StartNode(port, ranks: 2, "worker", workerPort);
+        await job.WaitFor(j => j.Records("step").Any(r => r.GetProperty("world").GetInt32() == 3), "the worker's ranks", train, node);
+
+        using (var status = ElasticTrainProcess.Start("status", "--join", $"127.0.0.1:{port}"))
+        {
+            Assert.Equal(0, await status.WaitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Contains("world 3", status.Output);
+            Assert.Contains($"rank 127.0.0.1:{workerPort}/r1", status.Output);
+        }
+        using (var scale = ElasticTrainProcess.Start("scale", "--join", $"127.0.0.1:{port}", "--ranks", "2"))
+            Assert.True(await scale.WaitAsync(TimeSpan.FromSeconds(60)) == 0, scale.Output);
+        await job.WaitFor(j => j.Records("step").Any(r => r.GetProperty("world").GetInt32() == 2), "the world scaled to 2", train, node);
+
+        using (var drain = ElasticTrainProcess.Start("drain", "--join", $"127.0.0.1:{port}", "--node", $"127.0.0.1:{workerPort}"))
+            Assert.True(await drain.WaitAsync(TimeSpan.FromSeconds(60)) == 0, drain.Output);
+        Assert.True(await node.WaitAsync(TimeSpan.FromMinutes(1)) == 0, node.Output); // the drained node leaves by itself
+        Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(3)) == 0, train.Output);
+
+        // The world over time, one entry per run of equal sizes: 1, then the worker joins, the scale, the drain.
+        var worlds = job.Records("step").Select(r => r.GetProperty("world").GetInt32()).ToList();
+        Assert.Equal([1, 3, 2, 1], worlds.Where((w, i) => i == 0 || w != worlds[i - 1]));
+        Assert.Empty(job.Records("replay"));
+        Assert.Empty(job.Records("resume"));
         reference.AssertSameCurve(job);
         reference.AssertEachSampleOncePerEpoch(job);
     }

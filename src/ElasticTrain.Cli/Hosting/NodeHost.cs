@@ -20,6 +20,13 @@ public static class NodeHost
 {
     public sealed record Result(int ExitCode, string? Error);
 
+    /// <summary>The cluster role of nodes that host ranks and may host the coordinator.</summary>
+    public const string NodeRole = "node";
+
+    /// <summary>A proxy to the job's coordinator singleton, wherever it runs now.</summary>
+    public static Props CoordinatorProxy(ActorSystem system) =>
+        ClusterSingletonProxy.Props("/user/coordinator", ClusterSingletonProxySettings.Create(system).WithRole(NodeRole));
+
     /// <summary>`elastictrain train`: a node that joins itself and starts (or resumes) the job it was given.</summary>
     public static async Task<Result> TrainAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation)
     {
@@ -64,7 +71,7 @@ public static class NodeHost
 
     private static async Task<JobDescription> AskJob(ActorSystem system, string endpoint, CancellationToken cancellation)
     {
-        var proxy = system.ActorOf(ClusterSingletonProxy.Props("/user/coordinator", ClusterSingletonProxySettings.Create(system)), "job-query");
+        var proxy = system.ActorOf(CoordinatorProxy(system), "job-query");
         var deadline = DateTime.UtcNow.AddSeconds(30);
         while (true)
         {
@@ -108,9 +115,8 @@ public static class NodeHost
             var coordinatorSetup = new Coordinator.Setup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2);
             system.ActorOf(ClusterSingletonManager.Props(Coordinator.Props(coordinatorSetup), PoisonPill.Instance,
-                ClusterSingletonManagerSettings.Create(system)), "coordinator");
-            var coordinator = system.ActorOf(ClusterSingletonProxy.Props("/user/coordinator",
-                ClusterSingletonProxySettings.Create(system)), "coordinator-proxy");
+                ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
+            var coordinator = system.ActorOf(CoordinatorProxy(system), "coordinator-proxy");
 
             var node = cluster.SelfAddress;
             for (int i = 0; i < settings.Ranks; i++)

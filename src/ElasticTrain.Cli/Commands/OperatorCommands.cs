@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.Globalization;
+using ElasticTrain.Cli.Hosting;
+using ElasticTrain.Coordination;
+
+namespace ElasticTrain.Cli.Commands;
+
+/// <summary>
+/// <c>status</c>, <c>drain</c> and <c>scale</c>: what an operator does to a running job, through
+/// any node of its cluster (<c>--join HOST:PORT</c>).
+/// </summary>
+public static class OperatorCommands
+{
+    private static readonly Option<string> Join = new("--join") { Description = "HOST:PORT of any node of the job's cluster", Required = true };
+
+    public static IEnumerable<Command> Create(TextWriter output, TextWriter error)
+    {
+        var status = new Command("status", "Show a running job: step, generation, world, members, throughput") { Join };
+        status.SetAction(async (parse, cancellation) =>
+        {
+            var report = await OperatorClient.AskAsync<JobStatusReport>(parse.GetValue(Join)!, GetStatus.Instance, NodeConfig.Defaults(), cancellation);
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"job {report.JobId}: step {report.CommittedStep}/{report.TotalSteps}, generation {report.Generation}, world {report.Members.Length}, {report.SamplesPerSecond:0.0} samples/s"));
+            foreach (var member in report.Members) output.WriteLine($"  rank {member}");
+            foreach (var idle in report.Idle) output.WriteLine($"  idle {idle}");
+            foreach (var draining in report.Draining) output.WriteLine($"  draining {draining}");
+            if (report.TargetRanks > 0) output.WriteLine($"  scale target: {report.TargetRanks} ranks");
+            return 0;
+        });
+
+        var node = new Option<string>("--node") { Description = "HOST:PORT of the node to drain", Required = true };
+        var drain = new Command("drain", "Move work off a node at the next step boundary and let it leave") { Join, node };
+        drain.SetAction((parse, cancellation) => Send(parse.GetValue(Join)!, new DrainNode(parse.GetValue(node)!), output, error, cancellation));
+
+        var ranks = new Option<int>("--ranks") { Description = "How many ranks the job uses (0: all)", Required = true };
+        var scale = new Command("scale", "Set how many ranks the job uses, from the next step boundary") { Join, ranks };
+        scale.SetAction((parse, cancellation) =>
+        {
+            if (parse.GetValue(ranks) < 0) throw new Configuration.SettingsException("--ranks must be 0 (all) or more");
+            return Send(parse.GetValue(Join)!, new ScaleRanks(parse.GetValue(ranks)), output, error, cancellation);
+        });
+        return [status, drain, scale];
+    }
+
+    private static async Task<int> Send(string join, object command, TextWriter output, TextWriter error, CancellationToken cancellation)
+    {
+        var reply = await OperatorClient.AskAsync<OperatorReply>(join, command, NodeConfig.Defaults(), cancellation);
+        if (reply.Accepted) { output.WriteLine(reply.Message); return 0; }
+        error.WriteLine($"error: {reply.Message}");
+        return 2;
+    }
+}
