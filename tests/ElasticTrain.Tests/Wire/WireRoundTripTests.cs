@@ -31,6 +31,11 @@ public class WireRoundTripTests() : TestKit(
         yield return new JobOver("j", false, "no ranks left");
         yield return GetJob.Instance;
         yield return new JobDescription(Job, "hash", "fingerprint");
+        yield return GetStatus.Instance;
+        yield return new JobStatusReport("j", 40, 100, 3, ["a:1/r0", "b:2/r0"], ["b:2/r1"], [], 2, 123.5);
+        yield return new DrainNode("127.0.0.1:4053");
+        yield return new ScaleRanks(3);
+        yield return new OperatorReply(true, "draining 2 rank(s)");
         yield return new RunStep(2, plan, null);
         yield return new WriteCheckpoint(2, 10, "/ckpt/x", 3);
         yield return GetRankStatus.Instance;
