@@ -28,13 +28,17 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
         "--global-batch", "12", "--steps", steps.ToString(), "--checkpoint-every", "50", "--lr", "1e-3", "--data", data,
     ];
 
+    /// <summary>Extra arguments for every process of the job, e.g. a --config file.</summary>
+    public string[] Extra { get; set; } = [];
+
     public ElasticTrainProcess StartTrain(string data, int port, int ranks) => ElasticTrainProcess.Start(
         ["train", .. JobFlags(data), "--port", port.ToString(), "--ranks", ranks.ToString(),
-         "--store", Store, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics, "--trace-samples", Trace]);
+         "--store", Store, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
 
+    /// <summary>A joining node; where the coordinator moves to it, it appends to the same metrics and trace files.</summary>
     public ElasticTrainProcess StartNode(int joinPort, int ranks, string name, int port = 0) => ElasticTrainProcess.Start(
         ["node", "--plain", "--join", $"127.0.0.1:{joinPort}", "--port", port.ToString(), "--ranks", ranks.ToString(),
-         "--store", Store, "--data-dir", Path.Combine(Folder, name), "--metrics", Path.Combine(Folder, name + ".jsonl")]);
+         "--store", Store, "--data-dir", Path.Combine(Folder, name), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
 
     public List<JsonElement> Records(string type) => ElasticTrainProcess.Records(Metrics, type);
 

@@ -82,4 +82,30 @@ public sealed class ElasticClusterTests(ReferenceRun reference) : IClassFixture<
         reference.AssertSameCurve(job);
         reference.AssertEachSampleOncePerEpoch(job);
     }
+
+    [Fact]
+    public async Task Kill_9_of_the_coordinators_node_moves_the_coordinator_and_the_job_finishes_on_the_survivors()
+    {
+        using var job = new ClusterJob();
+        // Three nodes, so that the survivors of the oldest's death are a majority that may go on.
+        Directory.CreateDirectory(job.Folder);
+        var config = Path.Combine(job.Folder, "failover.conf");
+        File.WriteAllText(config, "akka.cluster.split-brain-resolver.keep-oldest.down-if-alone = on\n");
+        job.Extra = ["--config", config];
+        var port = ClusterJob.FreePort();
+        using var train = job.StartTrain(reference.Data, port, ranks: 1);
+        await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
+        using var a = job.StartNode(port, ranks: 1, "a");
+        using var b = job.StartNode(port, ranks: 1, "b");
+        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 3) >= 10, "10 steps on three nodes", train, a, b);
+        train.KillHard();
+
+        Assert.True(await a.WaitAsync(TimeSpan.FromMinutes(3)) == 0, a.Output);
+        Assert.True(await b.WaitAsync(TimeSpan.FromMinutes(1)) == 0, b.Output);
+        var steps = job.Records("step");
+        Assert.Equal(2, steps[^1].GetProperty("world").GetInt32());
+        Assert.Single(job.Records("finish"));
+        reference.AssertSameCurve(job);
+        reference.AssertEachSampleOncePerEpoch(job);
+    }
 }

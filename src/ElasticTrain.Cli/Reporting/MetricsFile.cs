@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ElasticTrain.Coordination;
 
 namespace ElasticTrain.Cli.Reporting;
@@ -11,14 +10,9 @@ namespace ElasticTrain.Cli.Reporting;
 /// </summary>
 public sealed class MetricsFile : IJobReporter
 {
-    private readonly StreamWriter _writer;
+    private readonly JsonLinesFile _file;
 
-    public MetricsFile(string path)
-    {
-        var folder = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (folder is not null) Directory.CreateDirectory(folder);
-        _writer = new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
-    }
+    public MetricsFile(string path) => _file = new JsonLinesFile(path);
 
     public void Running(JobRunning r) => Write(new
     {
@@ -47,7 +41,7 @@ public sealed class MetricsFile : IJobReporter
 
     private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
 
-    private void Write(object record) => _writer.WriteLine(JsonSerializer.Serialize(record));
+    private void Write(object record) => _file.Append(record);
 
-    public void Dispose() => _writer.Dispose();
+    public void Dispose() => _file.Dispose();
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ElasticTrain.Coordination;
 
 namespace ElasticTrain.Cli.Reporting;
@@ -10,19 +9,13 @@ namespace ElasticTrain.Cli.Reporting;
 /// </summary>
 public sealed class SampleTrace(string path) : IJobReporter
 {
-    private readonly StreamWriter _writer = Open(path);
-
-    private static StreamWriter Open(string path)
-    {
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        return new StreamWriter(new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
-    }
+    private readonly JsonLinesFile _file = new(path);
 
     public void Sampled(StepSamples samples)
     {
         foreach (var (rank, ids) in samples.Slices)
-            _writer.WriteLine(JsonSerializer.Serialize(new { step = samples.Step, generation = samples.Generation, rank, samples = ids }));
+            _file.Append(new { step = samples.Step, generation = samples.Generation, rank, samples = ids });
     }
 
-    public void Dispose() => _writer.Dispose();
+    public void Dispose() => _file.Dispose();
 }

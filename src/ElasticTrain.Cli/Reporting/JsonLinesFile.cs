@@ -1,0 +1,31 @@
+using System.Text;
+using System.Text.Json;
+
+namespace ElasticTrain.Cli.Reporting;
+
+/// <summary>
+/// A file of JSON lines that several processes may append to in turn: after a coordinator failover
+/// the new host appends to the file its predecessor wrote. Each line goes to the current end of the
+/// file (not where this process's stream last was) and is flushed at once, so a kill -9 loses at
+/// most the line being written.
+/// </summary>
+public sealed class JsonLinesFile : IDisposable
+{
+    private readonly FileStream _stream;
+
+    public JsonLinesFile(string path)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        _stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+    }
+
+    public void Append(object record)
+    {
+        var line = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(record) + "\n");
+        _stream.Seek(0, SeekOrigin.End);
+        _stream.Write(line);
+        _stream.Flush();
+    }
+
+    public void Dispose() => _stream.Dispose();
+}
