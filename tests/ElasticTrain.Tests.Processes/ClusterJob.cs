@@ -18,7 +18,10 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
 
     public string Metrics => Path.Combine(Folder, "metrics.jsonl");
 
-    public string Store => Path.Combine(Folder, "journal.db");
+    /// <summary>The journal: a SQLite file in the job's folder unless a test sets a PostgreSQL connection string.</summary>
+    public string Store { get; set; } = "";
+
+    public string JobId { get; set; } = "main";
 
     public string Trace => Path.Combine(Folder, "samples.jsonl");
 
@@ -31,14 +34,16 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
     /// <summary>Extra arguments for every process of the job, e.g. a --config file.</summary>
     public string[] Extra { get; set; } = [];
 
+    private string StoreOrDefault => Store.Length > 0 ? Store : Path.Combine(Folder, "journal.db");
+
     public ElasticTrainProcess StartTrain(string data, int port, int ranks) => ElasticTrainProcess.Start(
-        ["train", .. JobFlags(data), "--port", port.ToString(), "--ranks", ranks.ToString(),
-         "--store", Store, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
+        ["train", .. JobFlags(data), "--job", JobId, "--port", port.ToString(), "--ranks", ranks.ToString(),
+         "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
 
     /// <summary>A joining node; where the coordinator moves to it, it appends to the same metrics and trace files.</summary>
     public ElasticTrainProcess StartNode(int joinPort, int ranks, string name, int port = 0) => ElasticTrainProcess.Start(
         ["node", "--plain", "--join", $"127.0.0.1:{joinPort}", "--port", port.ToString(), "--ranks", ranks.ToString(),
-         "--store", Store, "--data-dir", Path.Combine(Folder, name), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
+         "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, name), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
 
     public List<JsonElement> Records(string type) => ElasticTrainProcess.Records(Metrics, type);
 

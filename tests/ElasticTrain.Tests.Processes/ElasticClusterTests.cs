@@ -87,6 +87,28 @@ public sealed class ElasticClusterTests(ReferenceRun reference) : IClassFixture<
     public async Task Kill_9_of_the_coordinators_node_moves_the_coordinator_and_the_job_finishes_on_the_survivors()
     {
         using var job = new ClusterJob();
+        await KillTheCoordinatorsNode(job);
+    }
+
+    /// <summary>
+    /// The same failover with the journal on a real PostgreSQL server, the store for clusters of
+    /// machines. `.ci/run` starts one and sets ELASTICTRAIN_TEST_POSTGRES; elsewhere the test says
+    /// it is skipped and why.
+    /// </summary>
+    [SkippableFact]
+    public async Task Coordinator_failover_with_the_journal_on_PostgreSQL()
+    {
+        var connection = Environment.GetEnvironmentVariable("ELASTICTRAIN_TEST_POSTGRES");
+        if (Environment.GetEnvironmentVariable("ELASTICTRAIN_REQUIRE_POSTGRES") == "1")
+            Assert.False(string.IsNullOrEmpty(connection), "ELASTICTRAIN_REQUIRE_POSTGRES=1 but ELASTICTRAIN_TEST_POSTGRES is not set");
+        Skip.If(string.IsNullOrEmpty(connection),
+            "no PostgreSQL: set ELASTICTRAIN_TEST_POSTGRES to a connection string (bash .ci/postgres.sh prints one)");
+        using var job = new ClusterJob { Store = connection!, JobId = "pg-" + Guid.NewGuid().ToString("N")[..12] };
+        await KillTheCoordinatorsNode(job);
+    }
+
+    private async Task KillTheCoordinatorsNode(ClusterJob job)
+    {
         // Three nodes, so that the survivors of the oldest's death are a majority that may go on.
         Directory.CreateDirectory(job.Folder);
         var config = Path.Combine(job.Folder, "failover.conf");
