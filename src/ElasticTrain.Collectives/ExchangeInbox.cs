@@ -21,7 +21,7 @@ public sealed class ExchangeInbox
     public void Post(RingChunk chunk) => _arrivals.Writer.TryWrite(chunk);
 
     /// <summary>Blocks until the chunk of the given place arrives; throws <see cref="ExchangeFailedException"/> after <paramref name="timeout"/>.</summary>
-    public RingChunk Take((long, long, int, int) order, TimeSpan timeout, CancellationToken cancellation)
+    public RingChunk Take((long, long, int, int, int) order, TimeSpan timeout, CancellationToken cancellation)
     {
         for (int i = 0; i < _early.Count; i++)
         {

@@ -20,18 +20,26 @@ public sealed class RingAllReduce(ExchangeInbox inbox, TimeSpan timeout) : IColl
             for (int round = 0; round < n - 1; round++)
             {
                 var (sendOffset, sendCount) = RingSchedule.Chunk(buffer.Length, n, RingSchedule.SendIndex(phase, round, p, n));
-                group.Right.Tell(new RingChunk(group.Generation, group.Step, phase, round,
-                    buffer.AsSpan(sendOffset, sendCount).ToArray()), ActorRefs.NoSender);
+                for (int part = 0; part < RingChunk.PartsOf(sendCount); part++)
+                {
+                    int start = part * RingChunk.MaxPartValues, length = Math.Min(RingChunk.MaxPartValues, sendCount - start);
+                    group.Right.Tell(new RingChunk(group.Generation, group.Step, phase, round, part,
+                        buffer.AsSpan(sendOffset + start, Math.Max(0, length)).ToArray()), ActorRefs.NoSender);
+                }
 
                 var (offset, count) = RingSchedule.Chunk(buffer.Length, n, RingSchedule.ReceiveIndex(phase, round, p, n));
-                var chunk = inbox.Take((group.Generation, group.Step, phase, round), timeout, cancellation);
-                if (chunk.Values.Length != count)
-                    throw new ExchangeFailedException($"chunk of {chunk.Values.Length} values where {count} were expected: members disagree on the buffer size");
-                var target = buffer.AsSpan(offset, count);
-                if (phase == RingChunk.ReduceScatter)
-                    System.Numerics.Tensors.TensorPrimitives.Add(target, chunk.Values, target);
-                else
-                    chunk.Values.CopyTo(target);
+                for (int part = 0; part < RingChunk.PartsOf(count); part++)
+                {
+                    int start = part * RingChunk.MaxPartValues, length = Math.Max(0, Math.Min(RingChunk.MaxPartValues, count - start));
+                    var chunk = inbox.Take((group.Generation, group.Step, phase, round, part), timeout, cancellation);
+                    if (chunk.Values.Length != length)
+                        throw new ExchangeFailedException($"chunk part of {chunk.Values.Length} values where {length} were expected: members disagree on the buffer size");
+                    var target = buffer.AsSpan(offset + start, length);
+                    if (phase == RingChunk.ReduceScatter)
+                        System.Numerics.Tensors.TensorPrimitives.Add(target, chunk.Values, target);
+                    else
+                        chunk.Values.CopyTo(target);
+                }
             }
         }
     }

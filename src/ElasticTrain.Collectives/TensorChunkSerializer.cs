@@ -5,13 +5,13 @@ using Akka.Actor;
 namespace ElasticTrain.Collectives;
 
 /// <summary>
-/// Writes a <see cref="RingChunk"/> as a fixed 28-byte header and its floats as raw little-endian
+/// Writes a <see cref="RingChunk"/> as a fixed 32-byte header and its floats as raw little-endian
 /// bytes: one block copy each way, no per-element work.
 /// </summary>
 public sealed class TensorChunkSerializer(ExtendedActorSystem system) : Akka.Serialization.Serializer(system)
 {
     public const int Id = 742;
-    private const int HeaderSize = 8 + 8 + 4 + 4 + 4;
+    private const int HeaderSize = 8 + 8 + 4 + 4 + 4 + 4;
 
     public override int Identifier => Id;
 
@@ -26,7 +26,8 @@ public sealed class TensorChunkSerializer(ExtendedActorSystem system) : Akka.Ser
         BinaryPrimitives.WriteInt64LittleEndian(span[8..], chunk.Step);
         BinaryPrimitives.WriteInt32LittleEndian(span[16..], chunk.Phase);
         BinaryPrimitives.WriteInt32LittleEndian(span[20..], chunk.Round);
-        BinaryPrimitives.WriteInt32LittleEndian(span[24..], chunk.Values.Length);
+        BinaryPrimitives.WriteInt32LittleEndian(span[24..], chunk.Part);
+        BinaryPrimitives.WriteInt32LittleEndian(span[28..], chunk.Values.Length);
         if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("big-endian hosts are not supported");
         MemoryMarshal.AsBytes(chunk.Values.AsSpan()).CopyTo(span[HeaderSize..]);
         return bytes;
@@ -35,7 +36,7 @@ public sealed class TensorChunkSerializer(ExtendedActorSystem system) : Akka.Ser
     public override object FromBinary(byte[] bytes, Type? type)
     {
         var span = bytes.AsSpan();
-        int count = BinaryPrimitives.ReadInt32LittleEndian(span[24..]);
+        int count = BinaryPrimitives.ReadInt32LittleEndian(span[28..]);
         if (count < 0 || bytes.Length != HeaderSize + count * sizeof(float))
             throw new System.Runtime.Serialization.SerializationException($"ring chunk of {bytes.Length} bytes claims {count} values");
         var values = new float[count];
@@ -45,6 +46,7 @@ public sealed class TensorChunkSerializer(ExtendedActorSystem system) : Akka.Ser
             BinaryPrimitives.ReadInt64LittleEndian(span[8..]),
             BinaryPrimitives.ReadInt32LittleEndian(span[16..]),
             BinaryPrimitives.ReadInt32LittleEndian(span[20..]),
+            BinaryPrimitives.ReadInt32LittleEndian(span[24..]),
             values);
     }
 }

@@ -50,6 +50,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     private readonly HashSet<string> _draining = new(StringComparer.Ordinal); // never admitted again
     private int _targetRanks; // 0: use every rank
     private readonly Queue<(long Step, long TimeMs)> _recentCommits = new();
+    private readonly Dictionary<string, double> _speeds = new(StringComparer.Ordinal); // samples/s of compute, smoothed
     private bool _began;
     private bool _awaitingGeneration;
     private int _required; // ranks to wait for before the next generation starts
@@ -106,6 +107,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             if (gone is null) return;
             _ranks.Remove(gone);
             _stateSteps.Remove(gone);
+            _speeds.Remove(gone);
             if (_members.Contains(gone)) RestartGeneration($"rank {gone} stopped");
         });
         Command<StepFailed>(failed =>
@@ -198,12 +200,16 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             _exchanged.Clear();
             _plan = null;
             Timers.Cancel("step-timeout");
-            var plan = GenerationPlanner.Decide(members, _stateSteps, _state.CommittedStep, _state.LastCheckpoint);
+            var outside = _ranks.Keys.Where(r => !members.Contains(r)).ToArray();
+            var plan = GenerationPlanner.Decide(members, _stateSteps, _state.CommittedStep, _state.LastCheckpoint, outside);
             _generationPlan = plan;
             var endpoints = members.Select(m => new RankEndpoint(m, _ranks[m])).ToArray();
             foreach (var member in members)
                 _ranks[member].Tell(new PrepareRank(_state.Generation, endpoints, plan.Origins[member], plan.StateStep,
                     plan.Sends.TryGetValue(member, out var targets) ? targets : []));
+            foreach (var helper in outside.Where(plan.Sends.ContainsKey))
+                _ranks[helper].Tell(new ServeState(_state.Generation, plan.StateStep,
+                    plan.Sends[helper].Select(t => endpoints.First(e => e.Rank == t)).ToArray()));
             _log.Info("generation {0}: {1} ranks, resuming at step {2}", _state.Generation, members.Length, plan.ResumeStep);
             // Drained ranks are out of the generation now: their nodes may leave.
             foreach (var drained in _draining.Where(_ranks.ContainsKey))
@@ -250,8 +256,8 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     private void Dispatch(long step)
     {
         _exchanged.Clear();
-        _plan = StepPlanner.Plan(step, _members, Job.GlobalBatch);
-        var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _members, Job.GlobalBatch) : null;
+        _plan = StepPlanner.Plan(step, _members, Job.GlobalBatch, _speeds);
+        var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _members, Job.GlobalBatch, _speeds) : null;
         foreach (var slice in _plan.Slices)
             _ranks[slice.Rank].Tell(new RunStep(_state.Generation, _plan, next));
         _stepClock.Restart();
@@ -266,6 +272,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
         Timers.Cancel("step-timeout");
         _failedAttempts = 0;
+        foreach (var report in _exchanged.Values) MeasureSpeed(report);
         var step = _plan.Step;
         var loss = _exchanged.Values.Sum(d => d.LossSum) / Job.GlobalBatch;
         var stepMs = _stepClock.Elapsed.TotalMilliseconds;
@@ -291,6 +298,18 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             Publish(new StepReplayed(step, loss, _state.JournaledLoss(step), _state.Generation));
             AfterStep(step);
         }
+    }
+
+    /// <summary>
+    /// Smooths each rank's compute speed (forward and backward only: time spent waiting in the
+    /// exchange says nothing about the rank) over about ten steps, so one slow step does not move
+    /// samples around.
+    /// </summary>
+    private void MeasureSpeed(StepExchanged report)
+    {
+        if (report.ComputeMs <= 0 || report.Samples == 0) return;
+        var speed = report.Samples * 1000.0 / report.ComputeMs;
+        _speeds[report.Rank] = _speeds.TryGetValue(report.Rank, out var old) ? 0.9 * old + 0.1 * speed : speed;
     }
 
     /// <summary>The commit is durable: every member applies the step (in mailbox order, before anything later).</summary>

@@ -51,6 +51,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
 
         Receive<PrepareRank>(OnPrepare);
         Receive<StateChunk>(OnStateChunk);
+        Receive<ServeState>(OnServeState);
         Receive<RunStep>(OnRunStep);
         Receive<DataLoader.SliceBatch>(OnBatch);
         Receive<ApplyStep>(OnApply);
@@ -161,13 +162,29 @@ public sealed class Rank : ReceiveActor, IWithTimers
     }
 
     /// <summary>On the compute thread: sends this replica's state to the joiners it serves.</summary>
-    private void SendState(PrepareRank prepare, IReadOnlyDictionary<string, IActorRef> members)
+    private void SendState(PrepareRank prepare, IReadOnlyDictionary<string, IActorRef> members) =>
+        SendState(prepare.Generation, prepare.SendStateTo.Select(t => members[t]).ToList());
+
+    private void SendState(long generation, IReadOnlyList<IActorRef> targets)
     {
-        if (prepare.SendStateTo.Count == 0) return;
+        if (targets.Count == 0) return;
         var packed = StateTransfer.Pack(_replica!.ExportState());
-        foreach (var target in prepare.SendStateTo)
-            foreach (var chunk in StateTransfer.Chunks(prepare.Generation, _replica.AppliedStep, packed))
-                members[target].Tell(chunk, ActorRefs.NoSender);
+        foreach (var target in targets)
+            foreach (var chunk in StateTransfer.Chunks(generation, _replica.AppliedStep, packed))
+                target.Tell(chunk, ActorRefs.NoSender);
+    }
+
+    /// <summary>Outside the new generation, but holding the state it needs: pass it on (a drained node's last act).</summary>
+    private void OnServeState(ServeState serve)
+    {
+        if (serve.Generation <= _generation) { _droppedStale++; return; }
+        _compute.Post(() =>
+        {
+            if (_replica?.AppliedStep == serve.Step)
+                SendState(serve.Generation, serve.Targets.Select(t => t.Endpoint).ToList());
+            else
+                _log.Warning("asked to serve state of step {0}, holds {1}", serve.Step, _replica?.AppliedStep);
+        });
     }
 
     private Replica NewReplica() => new(_setup.Job, _setup.IdentityHash, DeviceFor(_setup.Device, _setup.LocalIndex));

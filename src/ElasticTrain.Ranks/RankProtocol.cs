@@ -42,6 +42,12 @@ public sealed record LoadCheckpoint(CheckpointRef Checkpoint) : StateOrigin;
 /// <summary>Receive the state as <see cref="StateChunk"/>s from a live peer.</summary>
 public sealed record CopyFromPeer(string Peer) : StateOrigin;
 
+/// <summary>
+/// To a live rank outside a new generation (being drained, or idle) whose replica holds
+/// <paramref name="Step"/>: send that state to these members of generation <paramref name="Generation"/>.
+/// </summary>
+public sealed record ServeState(long Generation, long Step, IReadOnlyList<RankEndpoint> Targets) : IWireMessage;
+
 /// <summary>One piece of a replica's state on its way from a source rank to a joiner.</summary>
 public sealed record StateChunk(long Generation, long Step, int Index, int Count, byte[] Bytes) : IWireMessage;
 

@@ -36,6 +36,7 @@ public class RingAllReduceTests : TestKit
     [InlineData(3, 1)]
     [InlineData(3, 0)]
     [InlineData(2, 0)]
+    [InlineData(2, 3 * RingChunk.MaxPartValues + 5)] // chunks sent in several parts
     public async Task Every_member_ends_with_the_element_wise_sum(int n, int length)
     {
         var (inboxes, endpoints) = Ring(n);
@@ -72,14 +73,14 @@ public class RingAllReduceTests : TestKit
     public void Chunks_of_an_earlier_exchange_are_dropped_and_counted()
     {
         var inbox = new ExchangeInbox();
-        inbox.Post(new RingChunk(Generation: 1, Step: 9, Phase: 0, Round: 0, [1f]));   // old generation
-        inbox.Post(new RingChunk(Generation: 2, Step: 3, Phase: 1, Round: 0, [2f]));   // earlier step, same generation
-        inbox.Post(new RingChunk(Generation: 2, Step: 5, Phase: 0, Round: 0, [4f]));   // later: held
-        inbox.Post(new RingChunk(Generation: 2, Step: 4, Phase: 0, Round: 0, [3f]));   // the one asked for
+        inbox.Post(new RingChunk(Generation: 1, Step: 9, Phase: 0, Round: 0, Part: 0, [1f]));   // old generation
+        inbox.Post(new RingChunk(Generation: 2, Step: 3, Phase: 1, Round: 0, Part: 0, [2f]));   // earlier step, same generation
+        inbox.Post(new RingChunk(Generation: 2, Step: 5, Phase: 0, Round: 0, Part: 0, [4f]));   // later: held
+        inbox.Post(new RingChunk(Generation: 2, Step: 4, Phase: 0, Round: 0, Part: 0, [3f]));   // the one asked for
 
-        var chunk = inbox.Take((2, 4, 0, 0), TimeSpan.FromSeconds(1), CancellationToken.None);
+        var chunk = inbox.Take((2, 4, 0, 0, 0), TimeSpan.FromSeconds(1), CancellationToken.None);
         Assert.Equal([3f], chunk.Values);
         Assert.Equal(2, inbox.Dropped);
-        Assert.Equal([4f], inbox.Take((2, 5, 0, 0), TimeSpan.FromSeconds(1), CancellationToken.None).Values);
+        Assert.Equal([4f], inbox.Take((2, 5, 0, 0, 0), TimeSpan.FromSeconds(1), CancellationToken.None).Values);
     }
 }

@@ -32,6 +32,18 @@ public class GenerationPlannerTests
     }
 
     [Fact]
+    public void A_rank_leaving_the_generation_serves_its_state_when_no_member_holds_it()
+    {
+        // "b" idled under a scale target while "a" and "c" ran; "a" and "c" are drained; "b" takes over.
+        var steps = new Dictionary<string, long> { ["a"] = 90, ["b"] = 60, ["c"] = 90 };
+        var plan = GenerationPlanner.Decide(["b"], steps, committedStep: 90, checkpoint: Checkpoint, others: ["a", "c"]);
+        Assert.Equal(91, plan.ResumeStep);
+        Assert.Equal(new CopyFromPeer("a"), plan.Origins["b"]);
+        Assert.Equal(["b"], plan.Sends["a"]);
+        Assert.False(plan.Sends.ContainsKey("c"));
+    }
+
+    [Fact]
     public void Without_a_live_copy_of_the_committed_state_everyone_loads_the_checkpoint()
     {
         // After a restart of every process: ranks know nothing, or hold an older step.

@@ -22,6 +22,22 @@ public class StepPlannerTests
     }
 
     [Fact]
+    public void A_slow_rank_gets_fewer_samples_and_the_batch_is_still_covered_exactly_once()
+    {
+        var speeds = new Dictionary<string, double> { ["a"] = 300, ["b"] = 100 };
+        var plan = StepPlanner.Plan(1, ["a", "b"], globalBatch: 16, speeds);
+        Assert.Equal([(0, 12), (12, 4)], plan.Slices.Select(s => (s.Offset, s.Count)));
+    }
+
+    [Fact]
+    public void Until_every_rank_has_been_measured_slices_are_even()
+    {
+        var speeds = new Dictionary<string, double> { ["a"] = 300 };
+        var plan = StepPlanner.Plan(1, ["a", "b"], globalBatch: 16, speeds);
+        Assert.Equal([8, 8], plan.Slices.Select(s => s.Count));
+    }
+
+    [Fact]
     public void A_plan_needs_a_rank() =>
         Assert.Throws<ArgumentException>(() => StepPlanner.Plan(1, [], 16));
 }

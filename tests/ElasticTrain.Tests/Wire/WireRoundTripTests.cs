@@ -28,6 +28,7 @@ public class WireRoundTripTests() : TestKit(
         yield return new CopyFromPeer("n/r1");
         yield return new StateChunk(3, 12, 0, 2, [1, 2, 3]);
         yield return new ApplyStep(2, 3);
+        yield return new ServeState(4, 12, [new RankEndpoint("n/r0", endpoint)]);
         yield return new JobOver("j", false, "no ranks left");
         yield return GetJob.Instance;
         yield return new JobDescription(Job, "hash", "fingerprint");
@@ -57,8 +58,8 @@ public class WireRoundTripTests() : TestKit(
         yield return new JobCompleted(100);
         yield return JobState.Empty.Updated(new JobStarted(Job, "hash", "fp")).Updated(new StepCommitted(1, 5.5, 1, 2))
             .Updated(new CheckpointTaken(Checkpoint));
-        yield return new RingChunk(2, 3, RingChunk.AllGather, 1, [1.5f, -2f, float.MaxValue, float.Epsilon]);
-        yield return new RingChunk(2, 3, RingChunk.ReduceScatter, 0, []);
+        yield return new RingChunk(2, 3, RingChunk.AllGather, 1, 4, [1.5f, -2f, float.MaxValue, float.Epsilon]);
+        yield return new RingChunk(2, 3, RingChunk.ReduceScatter, 0, 0, []);
     }
 
     [Fact]
@@ -89,10 +90,10 @@ public class WireRoundTripTests() : TestKit(
     [Fact]
     public void Tensor_chunks_use_the_binary_serializer_not_hyperion()
     {
-        var chunk = new RingChunk(1, 1, 0, 0, new float[1000]);
+        var chunk = new RingChunk(1, 1, 0, 0, 0, new float[1000]);
         var serializer = Sys.Serialization.FindSerializerFor(chunk);
         Assert.IsType<TensorChunkSerializer>(serializer);
-        Assert.Equal(28 + 4000, serializer.ToBinary(chunk).Length);
+        Assert.Equal(32 + 4000, serializer.ToBinary(chunk).Length);
     }
 
     [Fact]
