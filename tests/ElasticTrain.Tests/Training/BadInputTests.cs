@@ -30,6 +30,20 @@ public class BadInputTests
         Assert.Equal(expected.Replace("PID", Environment.ProcessId.ToString()), await ExpectRefused(run, args));
     }
 
+    [Theory]
+    [InlineData(new[] { "node", "--join", "nowhere" }, "error: --join must be HOST:PORT, not 'nowhere'")]
+    [InlineData(new[] { "node" }, "error: node needs --join HOST:PORT of a node of the job")]
+    [InlineData(new[] { "status" }, "error: Option '--join' is required.")]
+    [InlineData(new[] { "scale", "--join", "127.0.0.1:1", "--ranks", "-1" }, "error: --ranks must be 0 (all) or more")]
+    [InlineData(new[] { "status", "--join", "127.0.0.1:1" }, "error: cannot reach the cluster at 127.0.0.1:1: no answer within 10 s")]
+    public async Task Node_and_operator_commands_refuse_bad_input_with_one_line(string[] args, string expected)
+    {
+        var error = new StringWriter();
+        var code = await ElasticTrain.Cli.CliApp.RunAsync([.. args, .. args[0] == "node" ? new[] { "--data-dir", Path.Combine(Path.GetTempPath(), "et-node-" + Guid.NewGuid().ToString("N")) } : []], error);
+        Assert.Equal(2, code);
+        Assert.Equal(expected, error.ToString().Trim());
+    }
+
     [Fact]
     public async Task A_store_that_is_not_a_database_is_refused()
     {
