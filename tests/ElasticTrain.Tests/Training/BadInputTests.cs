@@ -48,9 +48,7 @@ public class BadInputTests
     public async Task A_store_that_is_not_a_database_is_refused()
     {
         using var run = new TrainRun();
-        Directory.CreateDirectory(run.DataDirectory);
-        var file = Path.Combine(run.DataDirectory, "not-a.db");
-        File.WriteAllText(file, "this is a text file, not a SQLite database, and long enough to have a header");
+        var file = WriteInput(run, "not-a.db", "this is a text file, not a SQLite database, and long enough to have a header");
         Assert.Equal($"error: store unusable (SQLite {file}): SQLite Error 26: 'file is not a database'.", await ExpectRefused(run, "--store", file));
     }
 
@@ -58,9 +56,7 @@ public class BadInputTests
     public async Task Malformed_hocon_is_refused()
     {
         using var run = new TrainRun();
-        Directory.CreateDirectory(run.DataDirectory);
-        var file = Path.Combine(run.DataDirectory, "bad.conf");
-        File.WriteAllText(file, "elastictrain {\n  ranks = 2\n");
+        var file = WriteInput(run, "bad.conf", "elastictrain {\n  ranks = 2\n");
         Assert.Equal($"error: config file '{file}' is not valid HOCON: line 1: '{{' is never closed", await ExpectRefused(run, "--config", file));
     }
 
@@ -68,9 +64,7 @@ public class BadInputTests
     public async Task Data_too_small_for_one_window_is_refused()
     {
         using var run = new TrainRun();
-        Directory.CreateDirectory(run.DataDirectory);
-        var file = Path.Combine(run.DataDirectory, "tiny.txt");
-        File.WriteAllText(file, "short");
+        var file = WriteInput(run, "tiny.txt", "short");
         Assert.StartsWith("error: data has 5 bytes", await ExpectRefused(run, "--data", file, "--block", "32"));
     }
 
@@ -85,6 +79,14 @@ public class BadInputTests
         var line = await ExpectRefused(run, [.. TrainRun.TinyGpt, "--global-batch", "4", "--steps", "4", "--ranks", "1"]);
         Assert.StartsWith("error: job 'main' exists with another configuration (model mlp -> gpt", line);
         Assert.Equal(before, Fingerprint(run.DataDirectory));
+    }
+
+    private static string WriteInput(TrainRun run, string name, string text)
+    {
+        Directory.CreateDirectory(run.DataDirectory);
+        var file = Path.Combine(run.DataDirectory, name);
+        File.WriteAllText(file, text);
+        return file;
     }
 
     /// <summary>Hash of every file under the data folder but the metrics, the log and the corpus cache: the journal and checkpoints.</summary>
