@@ -7,7 +7,7 @@ if ! command -v pg_ctlcluster >/dev/null 2>&1 || ! ls /etc/postgresql/*/main >/d
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >&2
 fi
 version=$(ls /etc/postgresql | sort -V | tail -n 1)
-pg_ctlcluster "$version" main start >&2 2>/dev/null || true
+pg_ctlcluster "$version" main start >/dev/null 2>&1 || true  # "already running" is fine
 for _ in $(seq 1 30); do
   if su postgres -c "psql -qAtc 'select 1'" >/dev/null 2>&1; then break; fi
   sleep 1
