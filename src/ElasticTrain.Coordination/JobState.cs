@@ -23,9 +23,6 @@ public sealed record JobState(
 {
     public static readonly JobState Empty = new(null, null, 0, 0, null, [], 0);
 
-    /// <summary>The first step a (re)started generation runs: the one after the last checkpoint.</summary>
-    public long ResumeStep => (LastCheckpoint?.Step ?? 0) + 1;
-
     public JobState Updated(IJobEvent e) => e switch
     {
         JobStarted started => this with { Config = started.Config, IdentityHash = started.IdentityHash },

@@ -38,8 +38,6 @@ public sealed class Replica : IDisposable
     public static ModelSpec SpecOf(JobConfig job) =>
         new(job.Model, job.Layers, job.Heads, job.Width, job.Block);
 
-    public long ParameterCount => _gradients.Values.Length;
-
     public sealed record StepOutcome(double LossSum, double ComputeMs, double ExchangeMs);
 
     /// <summary>The last step whose update this replica has applied (0: fresh from the seed).</summary>

@@ -11,22 +11,23 @@ public class JobStateTests
     private static JobState Fold(params IJobEvent[] events) => events.Aggregate(JobState.Empty, (s, e) => s.Updated(e));
 
     [Fact]
-    public void A_new_job_resumes_at_step_one()
+    public void A_new_job_has_nothing_committed_and_no_checkpoint()
     {
         var state = Fold(new JobStarted(Job, "h", "d"), new GenerationStarted(1, ["r0"]));
-        Assert.Equal(1, state.ResumeStep);
+        Assert.Equal(0, state.CommittedStep);
+        Assert.Null(state.LastCheckpoint);
         Assert.Equal(1, state.Generation);
         Assert.Equal("h", state.IdentityHash);
     }
 
     [Fact]
-    public void A_resume_starts_after_the_last_checkpoint_not_the_last_commit()
+    public void The_journal_keeps_the_losses_a_resume_from_the_last_checkpoint_replays()
     {
         var state = Fold(new JobStarted(Job, "h", "d"), new GenerationStarted(1, ["r0"]),
             new StepCommitted(1, 5.0, 1, 1), new StepCommitted(2, 4.9, 1, 1),
             new CheckpointTaken(new CheckpointRef(2, "p2", "s2")),
             new StepCommitted(3, 4.8, 1, 1), new StepCommitted(4, 4.7, 1, 1));
-        Assert.Equal(3, state.ResumeStep);
+        Assert.Equal(2, state.LastCheckpoint!.Step);
         Assert.Equal(4, state.CommittedStep);
         Assert.Equal(4.8, state.JournaledLoss(3));
         Assert.Equal(4.7, state.JournaledLoss(4));
