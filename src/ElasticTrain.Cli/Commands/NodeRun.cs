@@ -39,6 +39,7 @@ public static class NodeRun
             // The progress bar owns the console until it is disposed: close it before the error line.
             foreach (var reporter in reporters) reporter.Dispose();
         }
+        if (result.Info is not null) Console.WriteLine(result.Info);
         if (result.Error is not null) error.WriteLine($"error: {result.Error}");
         return result.ExitCode;
     }

@@ -18,7 +18,8 @@ namespace ElasticTrain.Cli.Hosting;
 /// </summary>
 public static class NodeHost
 {
-    public sealed record Result(int ExitCode, string? Error);
+    /// <param name="Info">A last line for the user when this node leaves a job it did not coordinate.</param>
+    public sealed record Result(int ExitCode, string? Error, string? Info = null);
 
     /// <summary>The cluster role of nodes that host ranks and may host the coordinator.</summary>
     public const string NodeRole = "node";
@@ -65,6 +66,7 @@ public static class NodeHost
             var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory);
             if (data.Corpus.Fingerprint != job.DataFingerprint)
                 throw new SettingsException($"the data at '{data.Corpus.Source}' differs from the job's (fingerprint {data.Corpus.Fingerprint[..12]}, job {job.DataFingerprint[..12]}); pass --data with the job's data");
+            Console.WriteLine($"joined job {job.Config.Id} at {settings.Join} with {settings.Ranks} rank(s); they enter at the next step boundary");
             return (job, data);
         });
     }
@@ -129,7 +131,10 @@ public static class NodeHost
             var ended = await outcome.Task.WaitAsync(cancellation);
             return ended switch
             {
-                JobFinished or JobOver { Finished: true } => new Result(0, null),
+                JobFinished => new Result(0, null),
+                JobOver { Finished: true } over => new Result(0, null, over.Reason == "drained"
+                    ? $"node drained from job {over.JobId}; leaving"
+                    : $"job {over.JobId} finished; leaving"),
                 JobFailed { BadInput: true } failed => new Result(2, failed.Reason),
                 JobFailed failed => new Result(1, failed.Reason),
                 JobOver over => new Result(1, over.Reason),
