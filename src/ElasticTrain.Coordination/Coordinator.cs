@@ -390,13 +390,14 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
 
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        Publish(new JobFailed($"cannot write the journal: {cause.GetBaseException().Message}", BadInput: false));
+        // Through End, so that nodes without the coordinator hear of it too and exit.
+        End(new JobFailed($"cannot write the journal: {cause.GetBaseException().Message}", BadInput: false));
         base.OnPersistFailure(cause, @event, sequenceNr);
     }
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
-        Publish(new JobFailed($"cannot read the journal: {reason.GetBaseException().Message}", BadInput: false));
+        End(new JobFailed($"cannot read the journal: {reason.GetBaseException().Message}", BadInput: false));
         base.OnRecoveryFailure(reason, message);
     }
 

@@ -48,49 +48,18 @@ public static class NodeHost
     public static async Task<Result> JoinAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation)
     {
         if (settings.Join.Length == 0) throw new SettingsException("node needs --join HOST:PORT of a node of the job");
-        HostSettings.TryParseEndpoint(settings.Join, out var host, out var port);
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
         return await RunAsync(settings, config, store, reporters, cancellation, async (system, cluster) =>
         {
-            var seed = new Address(cluster.SelfAddress.Protocol, system.Name, host, port);
-            try
-            {
-                await cluster.JoinAsync(seed, new CancellationTokenSource(TimeSpan.FromSeconds(20)).Token);
-            }
-            catch (Exception e) when (e is OperationCanceledException or TimeoutException or ClusterJoinFailedException)
-            {
-                throw new SettingsException($"cannot join the cluster at {settings.Join}: no answer within 20 s");
-            }
-            var job = await AskJob(system, settings.Join, cancellation);
+            await ClusterAccess.JoinAsync(cluster, settings.Join, TimeSpan.FromSeconds(20));
+            var job = await ClusterAccess.AskCoordinatorAsync<JobDescription>(system, GetJob.Instance, settings.Join, TimeSpan.FromSeconds(30), cancellation);
             var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory);
             if (data.Corpus.Fingerprint != job.DataFingerprint)
                 throw new SettingsException($"the data at '{data.Corpus.Source}' differs from the job's (fingerprint {data.Corpus.Fingerprint[..12]}, job {job.DataFingerprint[..12]}); pass --data with the job's data");
             Console.WriteLine($"joined job {job.Config.Id} at {settings.Join} with {settings.Ranks} rank(s); they enter at the next step boundary");
             return (job, data);
         });
-    }
-
-    private static async Task<JobDescription> AskJob(ActorSystem system, string endpoint, CancellationToken cancellation)
-    {
-        var proxy = system.ActorOf(CoordinatorProxy(system), "job-query");
-        var deadline = DateTime.UtcNow.AddSeconds(30);
-        while (true)
-        {
-            try
-            {
-                return await proxy.Ask<JobDescription>(GetJob.Instance, TimeSpan.FromSeconds(2), cancellation);
-            }
-            catch (AskTimeoutException) when (DateTime.UtcNow < deadline) { }
-            catch (AskTimeoutException)
-            {
-                throw new SettingsException($"the cluster at {endpoint} runs no job (no coordinator answered within 30 s)");
-            }
-            finally
-            {
-                if (DateTime.UtcNow >= deadline) system.Stop(proxy);
-            }
-        }
     }
 
     private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, IReadOnlyList<IJobReporter> reporters,

@@ -14,7 +14,7 @@ public static class OperatorClient
 {
     public static async Task<T> AskAsync<T>(string endpoint, object question, Config config, CancellationToken cancellation)
     {
-        if (!HostSettings.TryParseEndpoint(endpoint, out var host, out var port))
+        if (!HostSettings.TryParseEndpoint(endpoint, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{endpoint}'");
         var clientConfig = ConfigurationFactory.ParseString("""
             akka.cluster.roles = [client]
@@ -27,32 +27,16 @@ public static class OperatorClient
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
+            await ClusterAccess.JoinAsync(cluster, endpoint, TimeSpan.FromSeconds(10));
             try
             {
-                await cluster.JoinAsync(new Address(cluster.SelfAddress.Protocol, system.Name, host, port),
-                    new CancellationTokenSource(TimeSpan.FromSeconds(10)).Token);
                 await up.Task.WaitAsync(TimeSpan.FromSeconds(10), cancellation);
             }
-            catch (Exception e) when (e is OperationCanceledException or TimeoutException or ClusterJoinFailedException)
+            catch (TimeoutException)
             {
                 throw new SettingsException($"cannot reach the cluster at {endpoint}: no answer within 10 s");
             }
-            // The proxy first has to find the coordinator; until then it buffers, so ask again on a
-            // short timeout rather than once on a long one.
-            var proxy = system.ActorOf(NodeHost.CoordinatorProxy(system));
-            var deadline = DateTime.UtcNow.AddSeconds(20);
-            while (true)
-            {
-                try
-                {
-                    return await proxy.Ask<T>(question, TimeSpan.FromSeconds(2), cancellation);
-                }
-                catch (AskTimeoutException) when (DateTime.UtcNow < deadline) { }
-                catch (AskTimeoutException)
-                {
-                    throw new SettingsException($"the cluster at {endpoint} runs no job (no coordinator answered within 20 s)");
-                }
-            }
+            return await ClusterAccess.AskCoordinatorAsync<T>(system, question, endpoint, TimeSpan.FromSeconds(20), cancellation);
         }
         finally
         {
