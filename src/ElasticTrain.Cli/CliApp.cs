@@ -18,6 +18,7 @@ public static class CliApp
         {
             TrainCommand.Create(error),
             NodeCommand.Create(error),
+            BenchCommand.Create(error),
         };
         foreach (var command in OperatorCommands.Create(Console.Out, error)) root.Subcommands.Add(command);
         var parse = root.Parse(args);

@@ -1,46 +1,85 @@
-using Akka.Actor;
+using ElasticTrain.Collectives.Transport;
 
 namespace ElasticTrain.Collectives;
 
 /// <summary>
-/// Ring all-reduce over actor messages: reduce-scatter then all-gather, n-1 rounds each. Sends go
-/// straight to the right-hand neighbour's actor (by reference between ranks of one process, through
-/// <see cref="TensorChunkSerializer"/> across processes); receives come from this member's
-/// <see cref="ExchangeInbox"/>. Each sent chunk is a fresh array because the receiver may read it
-/// after this member has moved on and overwritten its buffer.
+/// Pipelined ring all-reduce on the data plane: reduce-scatter then all-gather, n-1 rounds each,
+/// every member sending 2(n-1)/n of the buffer, the bandwidth optimum for a ring. A round's chunk
+/// moves in parts, and each part is passed on to the right as soon as it has arrived from the left
+/// (what a member receives in one round is what it sends in the next), so the rounds overlap and
+/// the links stay busy. Sends go out on the link's own thread while this one receives and adds.
 /// </summary>
-public sealed class RingAllReduce(ExchangeInbox inbox, TimeSpan timeout) : ICollective
+public sealed class RingAllReduce(RankPort port, TimeSpan timeout) : ICollective
 {
-    public void AllReduceSum(float[] buffer, ExchangeGroup group, CancellationToken cancellation)
+    public const int ReduceScatter = 0, AllGather = 1;
+
+    /// <summary>
+    /// Values per frame: 128 Ki floats (512 KiB). Small enough that the next hop starts early,
+    /// large enough that per-frame costs (a header, a system call) stay negligible.
+    /// </summary>
+    public const int PartValues = 1 << 17;
+
+    public void AllReduceSum(Memory<float> values, ExchangeGroup group, int bucket, CancellationToken cancellation)
     {
         int n = group.Size, p = group.Position;
         if (n == 1) return;
-        for (int phase = RingChunk.ReduceScatter; phase <= RingChunk.AllGather; phase++)
+        cancellation.ThrowIfCancellationRequested();
+        // A new generation cancels the exchange: closing the links unblocks it at once.
+        using var abortOnCancel = cancellation.Register(port.Abort);
+        try
         {
-            for (int round = 0; round < n - 1; round++)
+            var right = port.Outbound(group.Generation, group.Right, timeout);
+            var left = port.Inbound(group.Generation, group.Left.Rank, timeout, cancellation);
+            var sent = new SendTracker();
+            int hops = 2 * (n - 1);
+            PostChunk(right, sent, values, group.Step, bucket, hop: 0, n, p);
+            for (int hop = 0; hop < hops; hop++)
             {
-                var (sendOffset, sendCount) = RingSchedule.Chunk(buffer.Length, n, RingSchedule.SendIndex(phase, round, p, n));
-                for (int part = 0; part < RingChunk.PartsOf(sendCount); part++)
+                var (phase, round) = PhaseAndRound(hop, n);
+                var (offset, count) = RingSchedule.Chunk(values.Length, n, RingSchedule.ReceiveIndex(phase, round, p, n));
+                for (int part = 0; part < PartsOf(count); part++)
                 {
-                    int start = part * RingChunk.MaxPartValues, length = Math.Min(RingChunk.MaxPartValues, sendCount - start);
-                    group.Right.Tell(new RingChunk(group.Generation, group.Step, phase, round, part,
-                        buffer.AsSpan(sendOffset + start, Math.Max(0, length)).ToArray()), ActorRefs.NoSender);
-                }
-
-                var (offset, count) = RingSchedule.Chunk(buffer.Length, n, RingSchedule.ReceiveIndex(phase, round, p, n));
-                for (int part = 0; part < RingChunk.PartsOf(count); part++)
-                {
-                    int start = part * RingChunk.MaxPartValues, length = Math.Max(0, Math.Min(RingChunk.MaxPartValues, count - start));
-                    var chunk = inbox.Take((group.Generation, group.Step, phase, round, part), timeout, cancellation);
-                    if (chunk.Values.Length != length)
-                        throw new ExchangeFailedException($"chunk part of {chunk.Values.Length} values where {length} were expected: members disagree on the buffer size");
-                    var target = buffer.AsSpan(offset + start, length);
-                    if (phase == RingChunk.ReduceScatter)
-                        System.Numerics.Tensors.TensorPrimitives.Add(target, chunk.Values, target);
-                    else
-                        chunk.Values.CopyTo(target);
+                    var (start, length) = PartOf(count, part);
+                    var target = values.Slice(offset + start, length);
+                    left.Receive(new FrameHeader(group.Step, bucket, phase, round, part, length), target.Span, add: phase == ReduceScatter, timeout);
+                    if (hop + 1 < hops)
+                    {
+                        var (nextPhase, nextRound) = PhaseAndRound(hop + 1, n);
+                        right.Post(new FrameHeader(group.Step, bucket, nextPhase, nextRound, part, length), target, sent);
+                    }
                 }
             }
+            sent.WaitAll(timeout);
         }
+        catch (Exception e) when (e is ExchangeFailedException or ObjectDisposedException)
+        {
+            port.Abort(); // the neighbours fail too, instead of waiting for frames that will not come
+            cancellation.ThrowIfCancellationRequested();
+            throw e as ExchangeFailedException ?? new ExchangeFailedException(e.Message);
+        }
+    }
+
+    /// <summary>The first hop sends this member's own chunk; every later hop forwards what arrived.</summary>
+    private static void PostChunk(IOutboundLink right, SendTracker sent, Memory<float> values, long step, int bucket, int hop, int n, int p)
+    {
+        var (phase, round) = PhaseAndRound(hop, n);
+        var (offset, count) = RingSchedule.Chunk(values.Length, n, RingSchedule.SendIndex(phase, round, p, n));
+        for (int part = 0; part < PartsOf(count); part++)
+        {
+            var (start, length) = PartOf(count, part);
+            right.Post(new FrameHeader(step, bucket, phase, round, part, length), values.Slice(offset + start, length), sent);
+        }
+    }
+
+    private static (int Phase, int Round) PhaseAndRound(int hop, int n) =>
+        hop < n - 1 ? (ReduceScatter, hop) : (AllGather, hop - (n - 1));
+
+    /// <summary>How many frames carry a chunk of <paramref name="count"/> values (at least one, even when empty).</summary>
+    public static int PartsOf(int count) => Math.Max(1, (count + PartValues - 1) / PartValues);
+
+    private static (int Start, int Length) PartOf(int count, int part)
+    {
+        int start = part * PartValues;
+        return (start, Math.Max(0, Math.Min(PartValues, count - start)));
     }
 }

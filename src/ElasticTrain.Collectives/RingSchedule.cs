@@ -20,10 +20,10 @@ public static class RingSchedule
     }
 
     public static int SendIndex(int phase, int round, int position, int size) =>
-        Mod(phase == RingChunk.ReduceScatter ? position - round : position + 1 - round, size);
+        Mod(phase == RingAllReduce.ReduceScatter ? position - round : position + 1 - round, size);
 
     public static int ReceiveIndex(int phase, int round, int position, int size) =>
-        Mod(phase == RingChunk.ReduceScatter ? position - round - 1 : position - round, size);
+        Mod(phase == RingAllReduce.ReduceScatter ? position - round - 1 : position - round, size);
 
     private static int Mod(int value, int size) => ((value % size) + size) % size;
 }

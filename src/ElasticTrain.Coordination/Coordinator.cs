@@ -39,6 +39,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private JobState _state = JobState.Empty;
     private readonly Dictionary<string, IActorRef> _ranks = new(StringComparer.Ordinal);     // every live registered rank
+    private readonly Dictionary<string, string> _dataPlanes = new(StringComparer.Ordinal);   // rank -> its node's data-plane address
     private readonly Dictionary<string, long> _stateSteps = new(StringComparer.Ordinal);     // what each replica holds
     private string[] _members = [];                                                         // this generation, ring order
     private GenerationPlanner.Plan? _generationPlan;
@@ -106,6 +107,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             var gone = _ranks.FirstOrDefault(r => r.Value.Equals(t.ActorRef)).Key;
             if (gone is null) return;
             _ranks.Remove(gone);
+            _dataPlanes.Remove(gone);
             _stateSteps.Remove(gone);
             _speeds.Remove(gone);
             if (_members.Contains(gone)) RestartGeneration($"rank {gone} stopped");
@@ -158,6 +160,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         if (_draining.Contains(register.Rank)) { register.Endpoint.Tell(new JobOver(Job.Id, true, "drained")); return; }
         if (_ranks.TryGetValue(register.Rank, out var known) && known.Equals(register.Endpoint)) return; // periodic re-registration
         _ranks[register.Rank] = register.Endpoint;
+        _dataPlanes[register.Rank] = register.DataPlane;
         if (register.StateStep >= 0) _stateSteps[register.Rank] = register.StateStep;
         Context.Watch(register.Endpoint);
         _log.Info("rank {0} registered ({1} known)", register.Rank, _ranks.Count);
@@ -203,7 +206,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             var outside = _ranks.Keys.Where(r => !members.Contains(r)).ToArray();
             var plan = GenerationPlanner.Decide(members, _stateSteps, _state.CommittedStep, _state.LastCheckpoint, outside);
             _generationPlan = plan;
-            var endpoints = members.Select(m => new RankEndpoint(m, _ranks[m])).ToArray();
+            var endpoints = members.Select(m => new RankEndpoint(m, _ranks[m], _dataPlanes[m])).ToArray();
             foreach (var member in members)
                 _ranks[member].Tell(new PrepareRank(_state.Generation, endpoints, plan.Origins[member], plan.StateStep,
                     plan.Sends.TryGetValue(member, out var targets) ? targets : []));
@@ -278,6 +281,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         var stepMs = _stepClock.Elapsed.TotalMilliseconds;
         var world = _plan.Slices.Count;
         var maxExchange = _exchanged.Values.Max(d => d.ExchangeMs);
+        var maxExposed = _exchanged.Values.Max(d => d.ExposedMs);
         if (step > _state.CommittedStep)
         {
             Persist(new StepCommitted(step, loss, _state.Generation, world), e =>
@@ -287,7 +291,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
                 _recentCommits.Enqueue((step, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
                 if (_recentCommits.Count > 20) _recentCommits.Dequeue();
                 Publish(new StepCommittedNotice(step, loss, world, _state.Generation,
-                    DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), stepMs, Job.GlobalBatch, maxExchange));
+                    DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), stepMs, Job.GlobalBatch, maxExchange, maxExposed));
                 Publish(new StepSamples(step, _state.Generation, _plan.Slices.Select(s => (s.Rank, _exchanged[s.Rank].SampleIds)).ToArray()));
                 AfterStep(step);
             });

@@ -9,7 +9,9 @@ namespace ElasticTrain.Coordination;
 public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom);
 
 /// <param name="StepMs">Wall time from dispatch to commit.</param>
-public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxExchangeMs);
+/// <param name="MaxExchangeMs">The longest time any rank spent all-reducing the step's buckets.</param>
+/// <param name="MaxExposedMs">The longest time any rank waited on the exchange after its backward ended.</param>
+public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxExchangeMs, double MaxExposedMs);
 
 /// <summary>A step before the journal's high-water mark ran again after a resume.</summary>
 /// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>

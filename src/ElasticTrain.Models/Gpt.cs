@@ -13,7 +13,7 @@ namespace ElasticTrain.Models;
 /// Parameter names read tok.weight, pos.weight, blocks.0.ln1.weight, ..., ln.weight, head.weight, in
 /// the same order as the PyTorch reference; the default spec has exactly 3,323,392 parameters.
 /// </remarks>
-public sealed class Gpt : nn.Module<Tensor, Tensor>
+public sealed class Gpt : nn.Module<Tensor, Tensor>, IReportsBackwardProgress
 {
     private readonly Embedding tok;
     private readonly Embedding pos;
@@ -45,8 +45,25 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>
         // Positions live on the input's device so the model runs wherever its parameters were moved.
         var positions = arange(idx.shape[1], dtype: ScalarType.Int64, device: idx.device);
         var x = tok.forward(idx) + pos.forward(positions);
-        foreach (var b in blocks)
-            x = b.forward(x);
+        var report = StageCompleted is { } completed && is_grad_enabled() ? completed : null;
+        for (int i = 0; i < blocks.Count; i++)
+        {
+            // Backward reaches block i's input once block i and everything after it are done.
+            int stage = blocks.Count - i;
+            if (report is not null) x = GradientBoundary.Mark(x, () => report(stage));
+            x = blocks[i].forward(x);
+        }
+        if (report is not null) x = GradientBoundary.Mark(x, () => report(0));
         return head.forward(ln.forward(x)).MoveToOuterDisposeScope();
     }
+
+    public Action<int>? StageCompleted { get; set; }
+
+    /// <summary>The output layers first, then the blocks from last to first, then the embeddings.</summary>
+    public IReadOnlyList<IReadOnlyList<Parameter>> BackwardStages() =>
+    [
+        [.. ln.parameters(), .. head.parameters()],
+        .. blocks.Reverse().Select(b => (IReadOnlyList<Parameter>)b.parameters().ToList()),
+        [.. tok.parameters(), .. pos.parameters()],
+    ];
 }

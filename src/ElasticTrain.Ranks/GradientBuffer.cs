@@ -1,34 +1,42 @@
 using System.Runtime.InteropServices;
 using TorchSharp;
+using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace ElasticTrain.Ranks;
 
 /// <summary>
-/// The model's gradients laid end to end in one float array, the unit the collective exchanges.
-/// Allocated once per replica (it is on the large-object heap: reallocating per step would churn it).
+/// The model's gradients laid end to end in one float array, in the order backward finishes them,
+/// cut into the buckets the collective exchanges. Allocated once per replica (it is on the
+/// large-object heap: reallocating per step would churn it).
 /// </summary>
 public sealed class GradientBuffer
 {
-    private readonly IReadOnlyList<Tensor> _parameters;
-    private readonly long[] _offsets;
+    private readonly IReadOnlyList<Parameter> _parameters;
+    private readonly int[] _offsets;
 
-    public GradientBuffer(IReadOnlyList<Tensor> parameters)
+    /// <param name="stages">Parameters grouped by backward stage (see <c>IReportsBackwardProgress</c>).</param>
+    /// <param name="bucketValues">Bucket capacity in values; 0 for one bucket.</param>
+    public GradientBuffer(IReadOnlyList<IReadOnlyList<Parameter>> stages, long bucketValues)
     {
-        _parameters = parameters;
-        _offsets = new long[parameters.Count + 1];
-        for (int i = 0; i < parameters.Count; i++) _offsets[i + 1] = _offsets[i] + parameters[i].numel();
-        Values = new float[checked((int)_offsets[^1])];
+        _parameters = stages.SelectMany(s => s).ToList();
+        var stageOf = stages.SelectMany((s, i) => s.Select(_ => i)).ToList();
+        _offsets = new int[_parameters.Count + 1];
+        for (int i = 0; i < _parameters.Count; i++) _offsets[i + 1] = checked(_offsets[i] + (int)_parameters[i].numel());
+        Values = new float[_offsets[^1]];
+        Buckets = GradientBucket.Plan(_parameters.Select(p => (int)p.numel()).ToList(), stageOf, bucketValues);
     }
 
     public float[] Values { get; }
 
-    /// <summary>Copies every parameter's gradient into <see cref="Values"/> (zeros where a parameter got none).</summary>
-    public void Gather()
+    public IReadOnlyList<GradientBucket> Buckets { get; }
+
+    /// <summary>Copies the bucket's gradients into <see cref="Values"/> (zeros where a parameter got none).</summary>
+    public void Gather(GradientBucket bucket)
     {
-        for (int i = 0; i < _parameters.Count; i++)
+        for (int i = bucket.FirstParameter; i < bucket.EndParameter; i++)
         {
-            var target = Values.AsSpan((int)_offsets[i], (int)(_offsets[i + 1] - _offsets[i]));
+            var target = Values.AsSpan(_offsets[i], _offsets[i + 1] - _offsets[i]);
             using var grad = _parameters[i].grad;
             if (grad is null) { target.Clear(); continue; }
             using var host = grad.device_type == DeviceType.CPU && grad.is_contiguous() ? grad.alias() : grad.contiguous().cpu();
@@ -42,7 +50,7 @@ public sealed class GradientBuffer
         System.Numerics.Tensors.TensorPrimitives.Multiply(Values, scale, Values);
         for (int i = 0; i < _parameters.Count; i++)
         {
-            var source = Values.AsSpan((int)_offsets[i], (int)(_offsets[i + 1] - _offsets[i]));
+            var source = Values.AsSpan(_offsets[i], _offsets[i + 1] - _offsets[i]);
             // A parameter without a gradient has none on any rank (same graph everywhere); the optimizer skips it.
             using var grad = _parameters[i].grad;
             if (grad is null) continue;

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Event;
 using ElasticTrain.Collectives;
+using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Data;
 using ElasticTrain.Jobs;
 using static TorchSharp.torch;
@@ -10,7 +11,7 @@ namespace ElasticTrain.Ranks;
 /// <summary>
 /// A rank: a thin actor around a <see cref="Replica"/> on its own <see cref="ComputeThread"/>.
 /// It fences by generation (drops and counts anything from another one), asks its
-/// <see cref="DataLoader"/> for its slice, feeds ring chunks to the exchange, holds each update
+/// <see cref="DataLoader"/> for its slice, re-forms its data-plane links per generation, holds each update
 /// until the coordinator commits it, and moves state to and from peers when a generation starts.
 /// The actor never blocks: all tensor work and the exchange itself run on the compute thread.
 /// </summary>
@@ -18,20 +19,20 @@ public sealed class Rank : ReceiveActor, IWithTimers
 {
     /// <param name="Name">Unique within the job, e.g. "127.0.0.1:4711/r0"; orders the ring.</param>
     /// <param name="LocalIndex">Index among the ranks of this process; picks cuda:i.</param>
+    /// <param name="Port">This rank's door to the data plane; the rank owns it and closes it when it stops.</param>
     public sealed record Setup(
         string Name, int LocalIndex, JobConfig Job, string IdentityHash, string Device,
-        string CollectiveName, TimeSpan ExchangeTimeout, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule);
+        ExchangeSettings Exchange, RankPort Port, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule);
 
     public static Props Props(Setup setup) => Akka.Actor.Props.Create(() => new Rank(setup));
 
     private readonly Setup _setup;
     private readonly ComputeThread _compute;
-    private readonly ExchangeInbox _inbox = new();
-    private readonly ICollective _collective;
+    private readonly BucketExchange _exchange;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private Replica? _replica;        // touched on the compute thread only
     private long _generation;
-    private Dictionary<string, IActorRef> _members = [];
+    private Dictionary<string, RankEndpoint> _members = [];
     private CancellationTokenSource _generationCancel = new();
     private long _droppedStale;
     private (RunStep Run, int Position, IActorRef Coordinator)? _pending; // the step waiting for its slice
@@ -47,7 +48,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
     {
         _setup = setup;
         _compute = new ComputeThread($"rank-{setup.LocalIndex}");
-        _collective = Collective.Create(setup.CollectiveName, _inbox, setup.ExchangeTimeout);
+        _exchange = new BucketExchange(Collective.Create(setup.Exchange.Collective, setup.Port, setup.Exchange.Timeout), setup.Name);
 
         Receive<PrepareRank>(OnPrepare);
         Receive<StateChunk>(OnStateChunk);
@@ -55,14 +56,9 @@ public sealed class Rank : ReceiveActor, IWithTimers
         Receive<RunStep>(OnRunStep);
         Receive<DataLoader.SliceBatch>(OnBatch);
         Receive<ApplyStep>(OnApply);
-        Receive<RingChunk>(chunk =>
-        {
-            if (chunk.Generation < _generation) _droppedStale++;
-            else _inbox.Post(chunk);
-        });
         Receive<WriteCheckpoint>(OnWriteCheckpoint);
         Receive<Reregister>(_ => Register());
-        Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Name, _generation, _droppedStale + _inbox.Dropped)));
+        Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Name, _generation, _droppedStale)));
         // The node hosting this rank learns here that the job is over.
         Receive<JobOver>(over => Context.System.EventStream.Publish(over));
     }
@@ -73,13 +69,15 @@ public sealed class Rank : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("register", Reregister.Instance, TimeSpan.FromSeconds(2));
     }
 
-    private void Register() => _setup.Coordinator.Tell(new RegisterRank(_setup.Name, Self, Interlocked.Read(ref _stateStep)));
+    private void Register() => _setup.Coordinator.Tell(new RegisterRank(_setup.Name, Self, Interlocked.Read(ref _stateStep), _setup.Port.Address));
 
     protected override void PostStop()
     {
         _generationCancel.Cancel();
+        _setup.Port.Dispose(); // fails an exchange in progress at once
         _compute.Post(() => _replica?.Dispose());
         _compute.Dispose();
+        _exchange.Dispose();
     }
 
     private bool Stale(long generation)
@@ -99,7 +97,8 @@ public sealed class Rank : ReceiveActor, IWithTimers
         _generationCancel.Cancel();
         _generationCancel = new CancellationTokenSource();
         _generation = prepare.Generation;
-        _members = prepare.Members.ToDictionary(m => m.Rank, m => m.Endpoint);
+        _members = prepare.Members.ToDictionary(m => m.Rank);
+        _setup.Port.BeginGeneration(prepare.Generation); // the old ring's links close here
         _pending = null;
         _incoming = null;
         var coordinator = Sender;
@@ -114,7 +113,6 @@ public sealed class Rank : ReceiveActor, IWithTimers
         }
         OnCompute(prepare.Generation, 0, coordinator, () =>
         {
-            _inbox.DropBefore(prepare.Generation, 0);
             _replica?.DiscardPending();
             switch (prepare.Origin)
             {
@@ -152,7 +150,6 @@ public sealed class Rank : ReceiveActor, IWithTimers
         var members = _members;
         OnCompute(prepare.Generation, 0, incoming.Coordinator, () =>
         {
-            _inbox.DropBefore(prepare.Generation, 0);
             _replica ??= NewReplica();
             _replica.ImportState(StateTransfer.Unpack(packed), chunk.Step);
             SendState(prepare, members);
@@ -162,8 +159,8 @@ public sealed class Rank : ReceiveActor, IWithTimers
     }
 
     /// <summary>On the compute thread: sends this replica's state to the joiners it serves.</summary>
-    private void SendState(PrepareRank prepare, IReadOnlyDictionary<string, IActorRef> members) =>
-        SendState(prepare.Generation, prepare.SendStateTo.Select(t => members[t]).ToList());
+    private void SendState(PrepareRank prepare, IReadOnlyDictionary<string, RankEndpoint> members) =>
+        SendState(prepare.Generation, prepare.SendStateTo.Select(t => members[t].Endpoint).ToList());
 
     private void SendState(long generation, IReadOnlyList<IActorRef> targets)
     {
@@ -187,7 +184,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
         });
     }
 
-    private Replica NewReplica() => new(_setup.Job, _setup.IdentityHash, DeviceFor(_setup.Device, _setup.LocalIndex));
+    private Replica NewReplica() => new(_setup.Job, _setup.IdentityHash, DeviceFor(_setup.Device, _setup.LocalIndex), _setup.Exchange.BucketBytes);
 
     // ---- steps ----
 
@@ -213,9 +210,9 @@ public sealed class Rank : ReceiveActor, IWithTimers
         var cancellation = _generationCancel.Token;
         OnCompute(batch.Generation, batch.Step, pending.Coordinator, () =>
         {
-            var outcome = _replica!.Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, _collective, group, cancellation);
+            var outcome = _replica!.Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, _exchange, group, cancellation);
             return new StepExchanged(batch.Generation, batch.Step, _setup.Name, outcome.LossSum,
-                batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs);
+                batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs);
         });
     }
 
@@ -230,9 +227,9 @@ public sealed class Rank : ReceiveActor, IWithTimers
         });
     }
 
-    private IActorRef RingMember(string rank) =>
+    private ExchangeMember RingMember(string rank) =>
         _members.TryGetValue(rank, out var endpoint)
-            ? endpoint
+            ? new ExchangeMember(rank, endpoint.DataPlane)
             : throw new InvalidOperationException($"rank {rank} is not a member of generation {_generation}");
 
     private void OnWriteCheckpoint(WriteCheckpoint write)

@@ -12,9 +12,10 @@ namespace ElasticTrain.Ranks;
 /// <summary>
 /// A rank announces itself, and again every few seconds so that a coordinator that moved to
 /// another node (failover) learns of it; the coordinator watches it and counts it into the next
-/// generation. <paramref name="StateStep"/> is the step its replica holds, -1 if none.
+/// generation. <paramref name="StateStep"/> is the step its replica holds, -1 if none;
+/// <paramref name="DataPlane"/> is where its node takes gradient bytes (HOST:PORT).
 /// </summary>
-public sealed record RegisterRank(string Rank, IActorRef Endpoint, long StateStep) : IWireMessage;
+public sealed record RegisterRank(string Rank, IActorRef Endpoint, long StateStep, string DataPlane) : IWireMessage;
 
 // ---- commands from the coordinator ----
 
@@ -51,8 +52,8 @@ public sealed record ServeState(long Generation, long Step, IReadOnlyList<RankEn
 /// <summary>One piece of a replica's state on its way from a source rank to a joiner.</summary>
 public sealed record StateChunk(long Generation, long Step, int Index, int Count, byte[] Bytes) : IWireMessage;
 
-/// <summary>A member of a generation: its job-wide name and where to reach it.</summary>
-public sealed record RankEndpoint(string Rank, IActorRef Endpoint) : IWireMessage;
+/// <summary>A member of a generation: its job-wide name, its actor, and its node's data-plane address.</summary>
+public sealed record RankEndpoint(string Rank, IActorRef Endpoint, string DataPlane) : IWireMessage;
 
 /// <summary>Compute a step's slice and join its exchange. <paramref name="Next"/> lets the loader prefetch.</summary>
 public sealed record RunStep(long Generation, StepPlan Plan, StepPlan? Next) : IWireMessage;
@@ -83,9 +84,10 @@ public sealed record RankReady(long Generation, string Rank, long StateStep) : I
 /// <summary>The rank's gradients for the step are exchanged; the update waits for <see cref="ApplyStep"/>.</summary>
 /// <param name="LossSum">Sum over the slice's samples of each sample's mean token loss.</param>
 /// <param name="ComputeMs">Forward and backward, for load balancing.</param>
-/// <param name="ExchangeMs">Time blocked in the gradient exchange.</param>
+/// <param name="ExchangeMs">Time spent all-reducing the step's buckets (mostly hidden behind backward).</param>
+/// <param name="ExposedMs">Time the step waited on the exchange after backward ended.</param>
 /// <param name="SampleIds">The windows this rank consumed, for the sample trace.</param>
-public sealed record StepExchanged(long Generation, long Step, string Rank, double LossSum, int[] SampleIds, double ComputeMs, double ExchangeMs) : IWireMessage
+public sealed record StepExchanged(long Generation, long Step, string Rank, double LossSum, int[] SampleIds, double ComputeMs, double ExchangeMs, double ExposedMs) : IWireMessage
 {
     public int Samples => SampleIds.Length;
 }

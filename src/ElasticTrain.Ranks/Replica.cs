@@ -21,9 +21,11 @@ public sealed class Replica : IDisposable
     private readonly nn.Module<Tensor, Tensor> _model;
     private readonly AdamW _optimizer;
     private readonly GradientBuffer _gradients;
+    private readonly IReportsBackwardProgress? _progress;
 
     /// <summary>Builds the model from the job's seed: every rank of every process gets the same parameters.</summary>
-    public Replica(JobConfig job, string identityHash, Device device)
+    /// <param name="bucketBytes">Gradient bucket size (0: one bucket, exchanged after backward).</param>
+    public Replica(JobConfig job, string identityHash, Device device, long bucketBytes)
     {
         _job = job;
         _identityHash = identityHash;
@@ -32,13 +34,17 @@ public sealed class Replica : IDisposable
         _model.to(device);
         var parameters = _model.parameters().ToList();
         _optimizer = optim.AdamW(parameters, lr: job.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: job.WeightDecay);
-        _gradients = new GradientBuffer(parameters);
+        _progress = _model as IReportsBackwardProgress;
+        _gradients = new GradientBuffer(_progress?.BackwardStages() ?? [parameters], bucketBytes / sizeof(float));
     }
 
     public static ModelSpec SpecOf(JobConfig job) =>
         new(job.Model, job.Layers, job.Heads, job.Width, job.Block);
 
-    public sealed record StepOutcome(double LossSum, double ComputeMs, double ExchangeMs);
+    /// <param name="ComputeMs">Forward and backward, including the handing over of buckets.</param>
+    /// <param name="ExchangeMs">Time the exchange thread spent all-reducing this step's buckets.</param>
+    /// <param name="ExposedMs">Time the step waited for the exchange after backward: what overlap did not hide.</param>
+    public sealed record StepOutcome(double LossSum, double ComputeMs, double ExchangeMs, double ExposedMs);
 
     /// <summary>The last step whose update this replica has applied (0: fresh from the seed).</summary>
     public long AppliedStep { get; private set; }
@@ -47,32 +53,58 @@ public sealed class Replica : IDisposable
     public long? PendingStep { get; private set; }
 
     /// <summary>
-    /// Forward and backward over this rank's slice, then the all-reduce of the gradient sums. The
-    /// loss is a sum over the slice's samples, so the summed gradient divided by the global batch
-    /// is the same whatever the split. The update itself waits for <see cref="Apply"/>.
+    /// Forward and backward over this rank's slice, with the all-reduce of the gradient sums
+    /// overlapped: each bucket goes to <paramref name="exchange"/> as soon as backward has finished
+    /// its gradients. The loss is a sum over the slice's samples, so the summed gradient divided by
+    /// the global batch is the same whatever the split. The update itself waits for <see cref="Apply"/>.
     /// </summary>
-    public StepOutcome Exchange(long step, long[] tokens, int samples, ICollective collective, ExchangeGroup group, CancellationToken cancellation)
+    public StepOutcome Exchange(long step, long[] tokens, int samples, BucketExchange exchange, ExchangeGroup group, CancellationToken cancellation)
     {
         if (step != AppliedStep + 1)
             throw new InvalidOperationException($"replica at step {AppliedStep} asked to compute step {step}");
         PendingStep = null;
         var clock = Stopwatch.StartNew();
-        double lossSum;
-        using (NewDisposeScope())
+        var buckets = _gradients.Buckets;
+        int next = 0;
+        void SubmitReady(int stage)
         {
-            var (input, target) = Batch.FromWindows(tokens, samples, _job.Block + 1);
-            var logits = _model.call(input.to(_device));
-            var loss = LanguageModelLoss.SumOfSampleMeans(logits, target.to(_device));
-            _optimizer.zero_grad();
-            loss.backward();
-            lossSum = loss.item<float>();
-            _gradients.Gather();
+            for (; next < buckets.Count && buckets[next].ReadyStage <= stage; next++)
+            {
+                _gradients.Gather(buckets[next]);
+                exchange.Submit(_gradients.Values, buckets[next], group, cancellation);
+            }
+        }
+
+        double lossSum;
+        try
+        {
+            if (_progress is not null) _progress.StageCompleted = SubmitReady;
+            using (NewDisposeScope())
+            {
+                var (input, target) = Batch.FromWindows(tokens, samples, _job.Block + 1);
+                var logits = _model.call(input.to(_device));
+                var loss = LanguageModelLoss.SumOfSampleMeans(logits, target.to(_device));
+                _optimizer.zero_grad();
+                loss.backward();
+                lossSum = loss.item<float>();
+            }
+            SubmitReady(int.MaxValue);
+        }
+        catch
+        {
+            // Buckets already submitted still read the buffer: let them finish (or fail) first.
+            try { exchange.WaitAll(); } catch (Exception e) when (e is ExchangeFailedException or OperationCanceledException) { }
+            throw;
+        }
+        finally
+        {
+            if (_progress is not null) _progress.StageCompleted = null;
         }
         var computeMs = clock.Elapsed.TotalMilliseconds;
 
-        collective.AllReduceSum(_gradients.Values, group, cancellation);
+        var exchangeMs = exchange.WaitAll();
         PendingStep = step;
-        return new StepOutcome(lossSum, computeMs, clock.Elapsed.TotalMilliseconds - computeMs);
+        return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs);
     }
 
     /// <summary>Applies the committed step's update: the mean gradient over the global batch, then AdamW.</summary>
@@ -88,6 +120,13 @@ public sealed class Replica : IDisposable
         PendingStep = null;
         AppliedStep = step;
     }
+
+    /// <summary>The summed gradient the last exchange left, before <see cref="Apply"/> scales it (to compare exchanges).</summary>
+    internal float[] ExchangedGradient() => (float[])_gradients.Values.Clone();
+
+    /// <summary>Every parameter's values, end to end (to compare replicas).</summary>
+    internal float[] ParameterValues() =>
+        _model.parameters().SelectMany(p => { using var host = p.detach().cpu(); return host.data<float>().ToArray(); }).ToArray();
 
     /// <summary>Forgets an exchanged but uncommitted update (its generation was aborted).</summary>
     public void DiscardPending() => PendingStep = null;

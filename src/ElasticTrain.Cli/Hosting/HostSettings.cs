@@ -20,6 +20,8 @@ public sealed record HostSettings(
     string TraceSamples,
     string Collective,
     TimeSpan ExchangeTimeout,
+    long BucketBytes,
+    int DataPlanePort,
     string Hostname,
     int Port,
     string Join)
@@ -38,6 +40,8 @@ public sealed record HostSettings(
             TraceSamples: root.String("trace-samples"),
             Collective: root.OneOf("collective", ElasticTrain.Collectives.Collective.Names),
             ExchangeTimeout: root.Duration("exchange-timeout"),
+            BucketBytes: root.Bytes("bucket-size", 0, 1L << 30),
+            DataPlanePort: root.Int("data-plane-port", 0, 65535),
             Hostname: remote.String("hostname"),
             Port: remote.Int("port", 0, 65535),
             Join: root.String("join"));

@@ -13,7 +13,6 @@ public static class NodeConfig
 {
     public static Config Defaults() =>
         HoconFiles.Reference(typeof(NodeConfig).Assembly)
-            .WithFallback(HoconFiles.Reference(typeof(Collectives.RingChunk).Assembly))
             .WithFallback(HoconFiles.Reference(typeof(Jobs.JobConfig).Assembly))
             .WithFallback(SqlPersistence.DefaultConfiguration);
 

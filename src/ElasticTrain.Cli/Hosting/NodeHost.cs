@@ -4,6 +4,7 @@ using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Cli.Reporting;
+using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Data;
@@ -66,6 +67,7 @@ public static class NodeHost
         CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
     {
         var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
+        using var transport = OpenDataPlane(settings);
         var system = ActorSystem.Create("elastictrain", logFile.WithFallback(store.ToConfig()).WithFallback(config));
         try
         {
@@ -90,11 +92,13 @@ public static class NodeHost
             var coordinator = system.ActorOf(CoordinatorProxy(system), "coordinator-proxy");
 
             var node = cluster.SelfAddress;
+            var exchange = new ExchangeSettings(settings.Collective, settings.ExchangeTimeout, settings.BucketBytes);
             for (int i = 0; i < settings.Ranks; i++)
             {
+                var name = $"{node.Host}:{node.Port}/r{i}";
                 var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule), $"loader-{i}");
-                system.ActorOf(Rank.Props(new Rank.Setup($"{node.Host}:{node.Port}/r{i}", i, job.Config, job.IdentityHash, settings.Device,
-                    settings.Collective, settings.ExchangeTimeout, coordinator, loader, data.Schedule)), $"rank-{i}");
+                system.ActorOf(Rank.Props(new Rank.Setup(name, i, job.Config, job.IdentityHash, settings.Device,
+                    exchange, transport.Open(name), coordinator, loader, data.Schedule)), $"rank-{i}");
             }
 
             var ended = await outcome.Task.WaitAsync(cancellation);
@@ -117,6 +121,15 @@ public static class NodeHost
         finally
         {
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+        }
+    }
+
+    private static TensorTransport OpenDataPlane(HostSettings settings)
+    {
+        try { return new TensorTransport(settings.Hostname, settings.DataPlanePort); }
+        catch (System.Net.Sockets.SocketException e)
+        {
+            throw new SettingsException($"cannot open the data plane on {settings.Hostname}:{settings.DataPlanePort} (elastictrain.data-plane-port): {e.Message}");
         }
     }
 }

@@ -39,6 +39,17 @@ public sealed class SettingsReader(Config config, string section)
         return value;
     }
 
+    /// <summary>A size such as <c>4 MiB</c> or <c>1048576</c>, in bytes.</summary>
+    public long Bytes(string name, long min, long max)
+    {
+        long value;
+        try { value = config.GetByteSize(Key(name)) ?? throw new SettingsException($"{Key(name)} must be a size such as 4 MiB"); }
+        catch (Exception e) when (e is not SettingsException) { throw Bad(name, e); }
+        if (value < min || value > max)
+            throw new SettingsException($"{Key(name)} must be {Range(min, max)} bytes, not {value}");
+        return value;
+    }
+
     public TimeSpan Duration(string name)
     {
         try

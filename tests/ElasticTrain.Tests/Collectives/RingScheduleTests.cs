@@ -43,8 +43,8 @@ public class RingScheduleTests
         for (int p = 0; p < n; p++)
         {
             // The last chunk p reduces into is the one it then owns, and sends first in all-gather.
-            Assert.Equal((p + 1) % n, RingSchedule.ReceiveIndex(RingChunk.ReduceScatter, n - 2, p, n));
-            Assert.Equal((p + 1) % n, RingSchedule.SendIndex(RingChunk.AllGather, 0, p, n));
+            Assert.Equal((p + 1) % n, RingSchedule.ReceiveIndex(RingAllReduce.ReduceScatter, n - 2, p, n));
+            Assert.Equal((p + 1) % n, RingSchedule.SendIndex(RingAllReduce.AllGather, 0, p, n));
         }
     }
 }

@@ -25,7 +25,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     private (TestProbe Probe, string Name)[] Register(IActorRef coordinator, params string[] names)
     {
         var ranks = names.Select(n => (CreateTestProbe(), n)).ToArray();
-        foreach (var (probe, name) in ranks) coordinator.Tell(new RegisterRank(name, probe.Ref, -1), probe.Ref);
+        foreach (var (probe, name) in ranks) coordinator.Tell(new RegisterRank(name, probe.Ref, -1, "127.0.0.1:1"), probe.Ref);
         return ranks;
     }
 
@@ -50,7 +50,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         {
             var run = ExpectRun(probe, generation, step);
             var slice = run.Plan.Slices[run.Plan.PositionOf(name)];
-            coordinator.Tell(new StepExchanged(generation, step, name, LossSum: slice.Count * 2.0, new int[slice.Count], 1, 1), probe.Ref);
+            coordinator.Tell(new StepExchanged(generation, step, name, LossSum: slice.Count * 2.0, new int[slice.Count], 1, 1, 0), probe.Ref);
         }
     }
 
@@ -114,7 +114,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
             Assert.Equal(2, prepare.StateStep);
         }
         // A late reply of the aborted generation must not count toward step 3.
-        coordinator.Tell(new StepExchanged(1, 3, "n/r0", 4, new int[2], 1, 1), ranks[0].Probe.Ref);
+        coordinator.Tell(new StepExchanged(1, 3, "n/r0", 4, new int[2], 1, 1, 0), ranks[0].Probe.Ref);
         foreach (var (probe, name) in ranks) coordinator.Tell(new RankReady(2, name, 2), probe.Ref);
         CompleteStep(ranks, 2, 3, coordinator);
         var committed = ExpectMsg<StepCommittedNotice>();
@@ -149,7 +149,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
 
         var joiner = Register(coordinator, "m/r0"); // arrives while step 1 runs
         joiner[0].Probe.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
-        coordinator.Tell(new StepExchanged(1, 1, "n/r0", 8, new int[4], 1, 1), first[0].Probe.Ref);
+        coordinator.Tell(new StepExchanged(1, 1, "n/r0", 8, new int[4], 1, 1, 0), first[0].Probe.Ref);
 
         var keep = ExpectPrepare(first[0].Probe, 2);
         Assert.IsType<KeepState>(keep.Origin);

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
+using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Data;
 using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
@@ -11,6 +12,15 @@ public class RankTests : TestKit
     // Ranks register with the coordinator (here the test actor) at start and every few seconds.
     public RankTests() => IgnoreMessages<RegisterRank>();
 
+    // Every rank of the test lives in this one process, so their exchanges run on shared memory.
+    private TensorTransport Transport { get; } = new("127.0.0.1");
+
+    protected override void Dispose(bool disposing)
+    {
+        base.Dispose(disposing);
+        if (disposing) Transport.Dispose();
+    }
+
     private static readonly JobConfig Job = new("rank-test", "mlp", 1, 1, 16, 8, GlobalBatch: 4, Steps: 10, 1e-3, 0, 1, "", 5);
 
     private IActorRef StartRank(string name = "n/r0")
@@ -18,7 +28,8 @@ public class RankTests : TestKit
         var dataset = new WindowDataset(Corpus.Load(TinyCorpus.Path_), Job.Block + 1);
         var schedule = new EpochSchedule(Job.Seed, dataset.Count, Job.GlobalBatch);
         var loader = Sys.ActorOf(DataLoader.Props(dataset, schedule));
-        var rank = Sys.ActorOf(Rank.Props(new Rank.Setup(name, 0, Job, "hash", "cpu", "ring", TimeSpan.FromSeconds(5), TestActor, loader, schedule)));
+        var rank = Sys.ActorOf(Rank.Props(new Rank.Setup(name, 0, Job, "hash", "cpu",
+            new ExchangeSettings("ring", TimeSpan.FromSeconds(5), BucketBytes: 0), Transport.Open(name), TestActor, loader, schedule)));
         return rank;
     }
 
@@ -28,12 +39,12 @@ public class RankTests : TestKit
     public void Messages_of_another_generation_are_dropped_and_counted()
     {
         var rank = StartRank();
-        rank.Tell(new PrepareRank(2, [new RankEndpoint("n/r0", rank)], new InitFromSeed(), 0, []));
+        rank.Tell(new PrepareRank(2, [new RankEndpoint("n/r0", rank, Transport.Address)], new InitFromSeed(), 0, []));
         ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
 
         rank.Tell(new RunStep(1, Whole(1), null));                 // the old generation's step
         rank.Tell(new WriteCheckpoint(1, 1, "/nonexistent/x", 1));   // and its checkpoint request
-        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank)], new InitFromSeed(), 0, []));
+        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank, Transport.Address)], new InitFromSeed(), 0, []));
         ExpectNoMsg(TimeSpan.FromMilliseconds(300));
 
         rank.Tell(GetRankStatus.Instance);
@@ -45,7 +56,7 @@ public class RankTests : TestKit
     public void A_step_is_exchanged_then_applied_only_when_committed()
     {
         var rank = StartRank();
-        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank)], new InitFromSeed(), 0, []));
+        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank, Transport.Address)], new InitFromSeed(), 0, []));
         Assert.Equal(0, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
         rank.Tell(new RunStep(1, Whole(1), Whole(2)));
         var done = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
@@ -54,12 +65,12 @@ public class RankTests : TestKit
         Assert.InRange(done.LossSum / 4, 4.5, 6.5);
 
         // Not committed: a new generation finds the replica still at step 0 and keeps that.
-        rank.Tell(new PrepareRank(2, [new RankEndpoint("n/r0", rank)], new KeepState(), 0, []));
+        rank.Tell(new PrepareRank(2, [new RankEndpoint("n/r0", rank, Transport.Address)], new KeepState(), 0, []));
         Assert.Equal(0, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
         rank.Tell(new RunStep(2, Whole(1), null));
         ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
         rank.Tell(new ApplyStep(2, 1));
-        rank.Tell(new PrepareRank(3, [new RankEndpoint("n/r0", rank)], new KeepState(), 1, []));
+        rank.Tell(new PrepareRank(3, [new RankEndpoint("n/r0", rank, Transport.Address)], new KeepState(), 1, []));
         Assert.Equal(1, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
     }
 
@@ -68,7 +79,7 @@ public class RankTests : TestKit
     {
         var source = StartRank();
         var joiner = StartRank("n/r1");
-        var members = new[] { new RankEndpoint("n/r0", source), new RankEndpoint("n/r1", joiner) };
+        var members = new[] { new RankEndpoint("n/r0", source, Transport.Address), new RankEndpoint("n/r1", joiner, Transport.Address) };
         source.Tell(new PrepareRank(1, [members[0]], new InitFromSeed(), 0, []));
         ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
         source.Tell(new RunStep(1, Whole(1), null));

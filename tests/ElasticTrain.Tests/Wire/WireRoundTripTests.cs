@@ -1,6 +1,5 @@
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
-using ElasticTrain.Collectives;
 using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
@@ -9,8 +8,7 @@ using ElasticTrain.Wire;
 
 namespace ElasticTrain.Tests.Wire;
 
-public class WireRoundTripTests() : TestKit(
-    HoconFiles.Reference(typeof(RingChunk).Assembly).WithFallback(HoconFiles.Reference(typeof(IWireMessage).Assembly)))
+public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMessage).Assembly))
 {
     private static readonly JobConfig Job = new("j", "gpt", 1, 2, 32, 16, 8, 100, 1e-3, 0.01, 7, "/data", 10);
     private static readonly CheckpointRef Checkpoint = new(10, "/ckpt/step-10.ckpt", "abc123");
@@ -19,16 +17,16 @@ public class WireRoundTripTests() : TestKit(
     {
         var endpoint = TestActor;
         var plan = new StepPlan(3, [new RankSlice("n/r0", 0, 5), new RankSlice("n/r1", 5, 3)]);
-        yield return new RegisterRank("n/r0", endpoint, 7);
-        yield return new PrepareRank(2, [new RankEndpoint("n/r0", endpoint)], new LoadCheckpoint(Checkpoint), 10, []);
-        yield return new PrepareRank(3, [new RankEndpoint("n/r0", endpoint)], new CopyFromPeer("n/r1"), 12, ["n/r2"]);
+        yield return new RegisterRank("n/r0", endpoint, 7, "10.0.0.1:4712");
+        yield return new PrepareRank(2, [new RankEndpoint("n/r0", endpoint, "10.0.0.1:4712")], new LoadCheckpoint(Checkpoint), 10, []);
+        yield return new PrepareRank(3, [new RankEndpoint("n/r0", endpoint, "10.0.0.1:4712")], new CopyFromPeer("n/r1"), 12, ["n/r2"]);
         yield return new KeepState();
         yield return new InitFromSeed();
         yield return new LoadCheckpoint(Checkpoint);
         yield return new CopyFromPeer("n/r1");
         yield return new StateChunk(3, 12, 0, 2, [1, 2, 3]);
         yield return new ApplyStep(2, 3);
-        yield return new ServeState(4, 12, [new RankEndpoint("n/r0", endpoint)]);
+        yield return new ServeState(4, 12, [new RankEndpoint("n/r0", endpoint, "10.0.0.1:4712")]);
         yield return new JobOver("j", false, "no ranks left");
         yield return GetJob.Instance;
         yield return new JobDescription(Job, "hash", "fingerprint");
@@ -41,13 +39,13 @@ public class WireRoundTripTests() : TestKit(
         yield return new WriteCheckpoint(2, 10, "/ckpt/x", 3);
         yield return GetRankStatus.Instance;
         yield return new RankReady(2, "n/r0", 9);
-        yield return new StepExchanged(2, 3, "n/r0", 12.5, [4, 8, 15, 16, 23], 100.25, 3.5);
+        yield return new StepExchanged(2, 3, "n/r0", 12.5, [4, 8, 15, 16, 23], 100.25, 3.5, 0.75);
         yield return new StepFailed(2, 3, "n/r0", "peer gone");
         yield return new CheckpointWritten(2, 10, "/ckpt/x", "ff00");
         yield return new CheckpointFailed(2, 10, "disk full");
         yield return new RankStatus("n/r0", 2, 4);
         yield return Checkpoint;
-        yield return new RankEndpoint("n/r1", endpoint);
+        yield return new RankEndpoint("n/r1", endpoint, "10.0.0.2:4712");
         yield return plan;
         yield return plan.Slices[0];
         yield return Job;
@@ -58,8 +56,6 @@ public class WireRoundTripTests() : TestKit(
         yield return new JobCompleted(100);
         yield return JobState.Empty.Updated(new JobStarted(Job, "hash", "fp")).Updated(new StepCommitted(1, 5.5, 1, 2))
             .Updated(new CheckpointTaken(Checkpoint));
-        yield return new RingChunk(2, 3, RingChunk.AllGather, 1, 4, [1.5f, -2f, float.MaxValue, float.Epsilon]);
-        yield return new RingChunk(2, 3, RingChunk.ReduceScatter, 0, 0, []);
     }
 
     [Fact]
@@ -68,7 +64,7 @@ public class WireRoundTripTests() : TestKit(
         foreach (var message in Samples())
         {
             var serializer = Sys.Serialization.FindSerializerFor(message);
-            Assert.True(serializer is HyperionSerializer or TensorChunkSerializer, $"{message.GetType().Name} bound to {serializer.GetType().Name}");
+            Assert.True(serializer is HyperionSerializer, $"{message.GetType().Name} bound to {serializer.GetType().Name}");
             var bytes = serializer.ToBinary(message);
             var back = serializer.FromBinary(bytes, message.GetType());
             Assert.IsType(message.GetType(), back);
@@ -80,26 +76,17 @@ public class WireRoundTripTests() : TestKit(
     [Fact]
     public void Actor_references_resolve_on_the_way_back()
     {
-        var serializer = Sys.Serialization.FindSerializerFor(new RegisterRank("r", TestActor, 0));
-        var back = (RegisterRank)serializer.FromBinary(serializer.ToBinary(new RegisterRank("r", TestActor, 0)), typeof(RegisterRank));
+        var serializer = Sys.Serialization.FindSerializerFor(new RegisterRank("r", TestActor, 0, "h:1"));
+        var back = (RegisterRank)serializer.FromBinary(serializer.ToBinary(new RegisterRank("r", TestActor, 0, "h:1")), typeof(RegisterRank));
         Assert.Equal(TestActor, back.Endpoint);
         back.Endpoint.Tell("ping");
         ExpectMsg("ping");
     }
 
     [Fact]
-    public void Tensor_chunks_use_the_binary_serializer_not_hyperion()
-    {
-        var chunk = new RingChunk(1, 1, 0, 0, 0, new float[1000]);
-        var serializer = Sys.Serialization.FindSerializerFor(chunk);
-        Assert.IsType<TensorChunkSerializer>(serializer);
-        Assert.Equal(32 + 4000, serializer.ToBinary(chunk).Length);
-    }
-
-    [Fact]
     public void Every_wire_message_type_has_a_sample_here()
     {
-        var assemblies = new[] { typeof(IWireMessage), typeof(RankReady), typeof(JobStarted), typeof(RingChunk) }.Select(t => t.Assembly).Distinct();
+        var assemblies = new[] { typeof(IWireMessage), typeof(RankReady), typeof(JobStarted) }.Select(t => t.Assembly).Distinct();
         var wireTypes = assemblies.SelectMany(a => a.GetTypes())
             .Where(t => typeof(IWireMessage).IsAssignableFrom(t) && t is { IsInterface: false, IsAbstract: false }).ToHashSet();
         var sampled = Samples().Select(m => m.GetType()).ToHashSet();

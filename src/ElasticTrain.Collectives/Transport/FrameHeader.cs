@@ -1,0 +1,33 @@
+using System.Buffers.Binary;
+
+namespace ElasticTrain.Collectives.Transport;
+
+/// <summary>
+/// What precedes every run of floats on a link: where the values belong in the exchange. The
+/// receiver knows which frame it expects next and refuses any other, so members that disagree
+/// (on the buffer size, the step, the bucket order) fail the exchange instead of mixing data.
+/// </summary>
+public readonly record struct FrameHeader(long Step, int Bucket, int Phase, int Round, int Part, int Count)
+{
+    public const int Size = 8 + 5 * 4;
+
+    public void Write(Span<byte> target)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(target, Step);
+        BinaryPrimitives.WriteInt32LittleEndian(target[8..], Bucket);
+        BinaryPrimitives.WriteInt32LittleEndian(target[12..], Phase);
+        BinaryPrimitives.WriteInt32LittleEndian(target[16..], Round);
+        BinaryPrimitives.WriteInt32LittleEndian(target[20..], Part);
+        BinaryPrimitives.WriteInt32LittleEndian(target[24..], Count);
+    }
+
+    public static FrameHeader Read(ReadOnlySpan<byte> source) => new(
+        BinaryPrimitives.ReadInt64LittleEndian(source),
+        BinaryPrimitives.ReadInt32LittleEndian(source[8..]),
+        BinaryPrimitives.ReadInt32LittleEndian(source[12..]),
+        BinaryPrimitives.ReadInt32LittleEndian(source[16..]),
+        BinaryPrimitives.ReadInt32LittleEndian(source[20..]),
+        BinaryPrimitives.ReadInt32LittleEndian(source[24..]));
+
+    public override string ToString() => $"step {Step} bucket {Bucket} phase {Phase} round {Round} part {Part} ({Count} values)";
+}

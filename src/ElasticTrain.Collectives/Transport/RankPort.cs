@@ -1,0 +1,142 @@
+namespace ElasticTrain.Collectives.Transport;
+
+/// <summary>
+/// One rank's door to the data plane: its links to and from ring neighbours, formed lazily within
+/// a generation and closed when the next one begins (membership changes re-form the ring). Links
+/// that arrive for a later generation wait here until the rank gets there. Thread-safe: the
+/// exchange, the transport's listener and the rank's actor all call in.
+/// </summary>
+public sealed class RankPort : IDisposable
+{
+    private readonly TensorTransport _transport;
+    private readonly object _gate = new();
+    private readonly Dictionary<string, IOutboundLink> _outbound = [];
+    private readonly Dictionary<(long Generation, string From), IInboundLink> _inbound = [];
+    private long _generation;
+    private bool _disposed;
+
+    internal RankPort(TensorTransport transport, string rank)
+    {
+        _transport = transport;
+        Rank = rank;
+    }
+
+    public string Rank { get; }
+
+    /// <summary>The data-plane address of the process hosting this rank.</summary>
+    public string Address => _transport.Address;
+
+    /// <summary>Closes the links of earlier generations; their frames can never be mixed into this one.</summary>
+    public void BeginGeneration(long generation)
+    {
+        var stale = new List<IDisposable>();
+        lock (_gate)
+        {
+            if (generation <= _generation) return;
+            _generation = generation;
+            stale.AddRange(_outbound.Values);
+            _outbound.Clear();
+            foreach (var key in _inbound.Keys.Where(k => k.Generation < generation).ToList())
+            {
+                stale.Add(_inbound[key]);
+                _inbound.Remove(key);
+            }
+            Monitor.PulseAll(_gate);
+        }
+        stale.ForEach(l => l.Dispose());
+    }
+
+    /// <summary>The link to <paramref name="peer"/> in <paramref name="generation"/>, connecting on first use.</summary>
+    public IOutboundLink Outbound(long generation, ExchangeMember peer, TimeSpan timeout)
+    {
+        BeginGeneration(generation);
+        lock (_gate)
+        {
+            CheckCurrent(generation);
+            if (_outbound.TryGetValue(peer.Rank, out var link)) return link;
+        }
+        var created = _transport.Connect(generation, Rank, peer, timeout);
+        lock (_gate)
+        {
+            if (_disposed || generation != _generation)
+            {
+                created.Dispose();
+                throw new ExchangeFailedException($"generation {generation} ended while connecting to {peer.Rank}");
+            }
+            _outbound[peer.Rank] = created;
+            return created;
+        }
+    }
+
+    /// <summary>Waits for <paramref name="peer"/>'s link to this rank in <paramref name="generation"/>.</summary>
+    public IInboundLink Inbound(long generation, string peer, TimeSpan timeout, CancellationToken cancellation)
+    {
+        BeginGeneration(generation);
+        var deadline = DateTime.UtcNow + timeout;
+        lock (_gate)
+        {
+            while (true)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                CheckCurrent(generation);
+                if (_inbound.TryGetValue((generation, peer), out var link)) return link;
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero)
+                    throw new ExchangeFailedException($"{peer} did not connect to {Rank} within {timeout.TotalSeconds:0.#} s (generation {generation})");
+                // Cancellation does not pulse the gate: wake now and then to notice it.
+                Monitor.Wait(_gate, left < TimeSpan.FromMilliseconds(200) ? left : TimeSpan.FromMilliseconds(200));
+            }
+        }
+    }
+
+    /// <summary>A neighbour connected (from the listener, or directly within this process).</summary>
+    internal void Offer(long generation, string from, IInboundLink link)
+    {
+        IInboundLink? replaced = null;
+        lock (_gate)
+        {
+            if (_disposed || generation < _generation)
+            {
+                replaced = link;
+            }
+            else
+            {
+                _inbound.Remove((generation, from), out replaced);
+                _inbound[(generation, from)] = link;
+                Monitor.PulseAll(_gate);
+            }
+        }
+        replaced?.Dispose();
+    }
+
+    /// <summary>
+    /// Closes every link of the current generation: a blocked receive or send fails at once, and
+    /// the neighbours' do in turn, so a failure travels round the ring instead of waiting out timeouts.
+    /// </summary>
+    public void Abort()
+    {
+        List<IDisposable> links;
+        lock (_gate)
+        {
+            links = [.. _outbound.Values, .. _inbound.Values];
+            _outbound.Clear();
+            _inbound.Clear();
+            Monitor.PulseAll(_gate);
+        }
+        links.ForEach(l => l.Dispose());
+    }
+
+    private void CheckCurrent(long generation)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (generation != _generation)
+            throw new ExchangeFailedException($"generation {generation} is over (now {_generation})");
+    }
+
+    public void Dispose()
+    {
+        lock (_gate) _disposed = true;
+        Abort();
+        _transport.Detach(this);
+    }
+}

@@ -1,0 +1,45 @@
+namespace ElasticTrain.Collectives.Transport;
+
+/// <summary>
+/// Counts one exchange's frames that are posted but not yet done, so the exchange can wait until
+/// its buffer is no longer read by anyone before handing it back. A failed send fails the wait.
+/// </summary>
+public sealed class SendTracker
+{
+    private readonly object _gate = new();
+    private int _outstanding;
+    private Exception? _failure;
+
+    public void Posted()
+    {
+        lock (_gate) _outstanding++;
+    }
+
+    public void Done(Exception? failure = null)
+    {
+        lock (_gate)
+        {
+            _outstanding--;
+            _failure ??= failure;
+            Monitor.PulseAll(_gate);
+        }
+    }
+
+    /// <summary>Blocks until every posted frame is done; throws if one failed or the time runs out.</summary>
+    public void WaitAll(TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        lock (_gate)
+        {
+            while (_outstanding > 0 && _failure is null)
+            {
+                var left = deadline - DateTime.UtcNow;
+                if (left <= TimeSpan.Zero || !Monitor.Wait(_gate, left))
+                    if (_outstanding > 0 && _failure is null)
+                        throw new ExchangeFailedException($"{_outstanding} frame(s) not taken by the right-hand neighbour within {timeout.TotalSeconds:0.#} s");
+            }
+            if (_failure is not null)
+                throw new ExchangeFailedException($"sending to the right-hand neighbour failed: {_failure.Message}");
+        }
+    }
+}

@@ -1,0 +1,64 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+
+namespace ElasticTrain.Collectives.Transport;
+
+/// <summary>
+/// The sending end of a TCP link. Its own thread writes the posted frames in order, straight from
+/// the poster's buffer (header, then the floats' bytes: no serializer, no copy in managed memory),
+/// so the exchange can receive from its left while it sends to its right.
+/// </summary>
+public sealed class TcpOutboundLink : IOutboundLink
+{
+    private readonly Socket _socket;
+    private readonly string _description;
+    private readonly BlockingCollection<(FrameHeader Header, ReadOnlyMemory<float> Values, SendTracker Tracker)> _frames = new();
+    private readonly Thread _sender;
+    private volatile Exception? _failure;
+
+    public TcpOutboundLink(Socket socket, string description)
+    {
+        _socket = socket;
+        _description = description;
+        _sender = new Thread(Send) { Name = $"send {description}", IsBackground = true };
+        _sender.Start();
+    }
+
+    public void Post(FrameHeader header, ReadOnlyMemory<float> values, SendTracker tracker)
+    {
+        tracker.Posted();
+        if (_failure is { } failure) { tracker.Done(failure); return; }
+        try { _frames.Add((header, values, tracker)); }
+        catch (InvalidOperationException) { tracker.Done(new ObjectDisposedException(_description)); }
+    }
+
+    private void Send()
+    {
+        Span<byte> header = stackalloc byte[FrameHeader.Size];
+        foreach (var frame in _frames.GetConsumingEnumerable())
+        {
+            if (_failure is null)
+            {
+                try
+                {
+                    frame.Header.Write(header);
+                    SocketIo.WriteAll(_socket, header);
+                    SocketIo.WriteAll(_socket, MemoryMarshal.AsBytes(frame.Values.Span));
+                }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException)
+                {
+                    _failure = e;
+                }
+            }
+            frame.Tracker.Done(_failure);
+        }
+    }
+
+    public void Dispose()
+    {
+        _failure ??= new ObjectDisposedException(_description);
+        _frames.CompleteAdding();
+        _socket.Dispose(); // unblocks a send in progress; the thread then fails what is left and ends
+    }
+}
