@@ -24,7 +24,8 @@ public sealed record HostSettings(
     int DataPlanePort,
     string Hostname,
     int Port,
-    string Join)
+    string Join,
+    int IntraOpThreads)
 {
     public static HostSettings FromConfig(Config config)
     {
@@ -44,7 +45,8 @@ public sealed record HostSettings(
             DataPlanePort: root.Int("data-plane-port", 0, 65535),
             Hostname: remote.String("hostname"),
             Port: remote.Int("port", 0, 65535),
-            Join: root.String("join"));
+            Join: root.String("join"),
+            IntraOpThreads: root.Int("intra-op-threads", 0, 1024));
         if (settings.Join.Length > 0 && !TryParseEndpoint(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataDirectory.Length == 0)
@@ -62,6 +64,12 @@ public sealed record HostSettings(
         return colon > 0 && int.TryParse(endpoint[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port)
             && port is > 0 and <= 65535;
     }
+
+    /// <summary>
+    /// libtorch's intra-op threads for this process: as configured, or (0, automatic) the cores split
+    /// between the local ranks so that they do not oversubscribe them.
+    /// </summary>
+    public int TorchThreads => IntraOpThreads > 0 ? IntraOpThreads : Math.Max(1, Environment.ProcessorCount / Ranks);
 
     /// <summary>Akka's log (cluster events, warnings, stack traces), kept out of the console.</summary>
     public string LogFile => Path.Combine(DataDirectory, "logs", "elastictrain.log");

@@ -77,9 +77,8 @@ public static class NodeHost
             var (job, data) = await join(system, cluster);
             await up.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
 
-            // libtorch's intra-op pool is per process: split the cores between the local ranks so
-            // they do not oversubscribe them.
-            TorchSharp.torch.set_num_threads(Math.Max(1, Environment.ProcessorCount / settings.Ranks));
+            // libtorch's intra-op pool is per process, shared by the local ranks.
+            TorchSharp.torch.set_num_threads(settings.TorchThreads);
 
             var outcome = new TaskCompletionSource<object>(TaskCreationOptions.RunContinuationsAsynchronously);
             system.ActorOf(JobObserver.Props(reporters, outcome), "observer");

@@ -23,6 +23,15 @@ public class HostSettingsTests
         Assert.Equal(TimeSpan.FromSeconds(60), s.ExchangeTimeout);
         Assert.Equal("127.0.0.1", s.Hostname);
         Assert.Equal(0, s.Port);
+        Assert.Equal(0, s.IntraOpThreads);
+    }
+
+    [Fact]
+    public void Intra_op_threads_are_automatic_at_0_and_exact_otherwise()
+    {
+        Assert.Equal(Math.Max(1, Environment.ProcessorCount / 2), Read().TorchThreads);
+        Assert.Equal(Environment.ProcessorCount, Read("elastictrain.ranks = 1").TorchThreads);
+        Assert.Equal(3, Read("elastictrain.intra-op-threads = 3").TorchThreads);
     }
 
     [Fact]
@@ -44,6 +53,7 @@ public class HostSettingsTests
     [InlineData("elastictrain.job.learning-rate = 0", "elastictrain.job.learning-rate must be greater than 0, not 0")]
     [InlineData("elastictrain.job.id = \"a b\"", "elastictrain.job.id must be 1-100 letters, digits, '-', '_' or '.', not 'a b'")]
     [InlineData("elastictrain.device = tpu", "elastictrain.device must be one of cpu, cuda, not 'tpu'")]
+    [InlineData("elastictrain.intra-op-threads = -1", "elastictrain.intra-op-threads must be between 0 and 1024, not -1")]
     public void Invalid_settings_name_the_key_and_the_value(string hocon, string message)
     {
         var error = Assert.Throws<SettingsException>(() => Read(hocon));
