@@ -1,5 +1,3 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Text.Json;
 
 namespace ElasticTrain.Tests.Processes;
@@ -61,14 +59,7 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
         }
     }
 
-    public static int FreePort()
-    {
-        var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    public static int FreePort() => ElasticTrain.Cli.Benchmarks.LoopbackCluster.FreePort();
 
     public void Dispose()
     {

@@ -9,6 +9,7 @@ public static class BenchCommand
     {
         var bench = new Command("bench", "Measure the gradient exchange and training throughput on this machine");
         foreach (var command in BenchAllReduceCommand.Create(error)) bench.Subcommands.Add(command);
+        bench.Subcommands.Add(BenchTrainCommand.Create(error));
         return bench;
     }
 }

@@ -1,0 +1,136 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+
+namespace ElasticTrain.Cli.Benchmarks;
+
+/// <summary>
+/// One job in <c>elastictrain</c> processes on loopback (<see cref="CliProcess"/>): a <c>train</c>
+/// node and any number of <c>node --join</c> nodes, each with one rank and one libtorch thread,
+/// sharing a SQLite journal and a metrics file in a fresh temporary folder. Disposing it kills every
+/// process it started (also when this process exits first) and removes the folder.
+/// </summary>
+public sealed class LoopbackCluster : IDisposable
+{
+    /// <summary>Steps the job is told to run: more than any benchmark waits for; it is killed when measured.</summary>
+    private const int JobSteps = 1_000_000;
+
+    private readonly List<Member> _members = [];
+    private readonly int _globalBatch;
+    private readonly BenchFolder _folder = new();
+    private int _port;
+
+    public LoopbackCluster(int globalBatch)
+    {
+        _globalBatch = globalBatch;
+        File.WriteAllText(ConfigFile, "elastictrain.intra-op-threads = 1\n");
+        AppDomain.CurrentDomain.ProcessExit += KillAll;
+    }
+
+    public string Folder => _folder.Path;
+
+    /// <summary>Where the coordinator, on whichever node it runs, appends a record per committed step.</summary>
+    public string Metrics => Path.Combine(Folder, "metrics.jsonl");
+
+    private string ConfigFile => Path.Combine(Folder, "bench.conf");
+
+    /// <summary>How many processes have been started.</summary>
+    public int Started => _members.Count;
+
+    /// <summary>A process that has ended, if any has.</summary>
+    public Member? Exited => _members.FirstOrDefault(m => m.Process.HasExited);
+
+    /// <summary>Starts the job's first node, at a free loopback port.</summary>
+    public Member StartTrain()
+    {
+        if (_members.Count > 0) throw new InvalidOperationException("the job's train node is already started");
+        _port = FreePort();
+        return Start("train", ["train", "--job", "bench", "--port", Invariant(_port),
+            "--global-batch", Invariant(_globalBatch), "--steps", Invariant(JobSteps), "--checkpoint-every", Invariant(JobSteps)]);
+    }
+
+    /// <summary>Starts one more node that joins the job through the train node.</summary>
+    public Member StartNode()
+    {
+        if (_members.Count == 0) throw new InvalidOperationException("start the train node first");
+        return Start($"node {_members.Count + 1}", ["node", "--join", $"127.0.0.1:{Invariant(_port)}"]);
+    }
+
+    private Member Start(string name, string[] args)
+    {
+        var member = new Member(name, CliProcess.Start(
+            [.. args, "--plain", "--ranks", "1", "--config", ConfigFile, "--data-dir", Path.Combine(Folder, $"node{_members.Count + 1}"),
+             "--store", Path.Combine(Folder, "journal.db"), "--metrics", Metrics],
+            redirectInput: true));
+        _members.Add(member);
+        return member;
+    }
+
+    /// <summary>A loopback port that was free a moment ago (another process may take it first).</summary>
+    public static int FreePort()
+    {
+        var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
+    private static string Invariant(int value) => value.ToString(CultureInfo.InvariantCulture);
+
+    private void KillAll(object? sender, EventArgs e)
+    {
+        foreach (var member in _members) member.Process.Dispose();
+    }
+
+    public void Dispose()
+    {
+        AppDomain.CurrentDomain.ProcessExit -= KillAll;
+        KillAll(null, EventArgs.Empty);
+        // Its output ends when a process and its children are gone: only then is the folder theirs no more.
+        Task.WaitAll(_members.Select(m => m.Drained).ToArray(), TimeSpan.FromSeconds(10));
+        _folder.Dispose();
+    }
+
+    /// <summary>A process of the job; keeps its last lines of output (stdout and stderr as they came) for an error message.</summary>
+    public sealed class Member
+    {
+        private const int KeptLines = 20;
+        private readonly Queue<string> _lines = new();
+
+        public Member(string name, CliProcess process)
+        {
+            Name = name;
+            Process = process;
+            Drained = Task.WhenAll(Keep(process.Output), Keep(process.Error));
+        }
+
+        public string Name { get; }
+
+        public CliProcess Process { get; }
+
+        /// <summary>Completes when both output streams have ended.</summary>
+        public Task Drained { get; }
+
+        public IReadOnlyList<string> LastLines { get { lock (_lines) return [.. _lines]; } }
+
+        private async Task Keep(StreamReader stream)
+        {
+            try
+            {
+                while (await stream.ReadLineAsync() is { } line)
+                {
+                    lock (_lines)
+                    {
+                        _lines.Enqueue(line);
+                        if (_lines.Count > KeptLines) _lines.Dequeue();
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or ObjectDisposedException)
+            {
+                // The process was killed and disposed: nothing more to read.
+            }
+        }
+    }
+}
