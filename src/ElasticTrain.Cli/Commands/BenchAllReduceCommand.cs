@@ -14,8 +14,8 @@ public static class BenchAllReduceCommand
     {
         var nodes = new Option<int>("--nodes") { Description = "Worker processes, one ring member each", DefaultValueFactory = _ => 2 };
         var size = new Option<double>("--size-mb") { Description = "Buffer size in MiB", DefaultValueFactory = _ => 64 };
-        var iterations = new Option<int>("--iters") { Description = "Timed all-reduces (after the warm-up)", DefaultValueFactory = _ => 10 };
-        var warmup = new Option<int>("--warmup") { Description = "Untimed all-reduces first", DefaultValueFactory = _ => 2 };
+        var iterations = new Option<int>("--iters") { Description = "Timed all-reduces (after the warm-up)", DefaultValueFactory = _ => 50 };
+        var warmup = new Option<int>("--warmup") { Description = "Untimed all-reduces first (the JIT needs a few dozen calls to settle)", DefaultValueFactory = _ => 20 };
 
         var bench = new Command("allreduce", "All-reduce bandwidth of the data plane between processes on this machine")
         {

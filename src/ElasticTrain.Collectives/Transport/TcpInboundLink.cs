@@ -6,18 +6,23 @@ namespace ElasticTrain.Collectives.Transport;
 
 /// <summary>
 /// The receiving end of a TCP link. A gathered part is read straight into its place in the buffer;
-/// a reduced part is read into a scratch array sized once for the largest part, then added.
+/// a reduced part is read into a small scratch array piece by piece, each piece added as it lands.
 /// </summary>
 public sealed class TcpInboundLink(Socket socket, string description) : IInboundLink
 {
-    private float[] _scratch = [];
+    private readonly float[] _scratch = new float[16 * 1024]; // 64 KiB: fits a core's L2 with room to spare
     private readonly byte[] _header = new byte[FrameHeader.Size];
+    private TimeSpan _timeout;
 
     public void Receive(FrameHeader expected, Span<float> target, bool add, TimeSpan timeout)
     {
         try
         {
-            socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
+            if (timeout != _timeout) // a system call: only when it changes
+            {
+                socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
+                _timeout = timeout;
+            }
             SocketIo.ReadAll(socket, _header);
             var header = FrameHeader.Read(_header);
             if (header != expected)
@@ -27,10 +32,14 @@ public sealed class TcpInboundLink(Socket socket, string description) : IInbound
                 SocketIo.ReadAll(socket, MemoryMarshal.AsBytes(target));
                 return;
             }
-            if (_scratch.Length < target.Length) _scratch = new float[Math.Max(target.Length, RingAllReduce.PartValues)];
-            var values = _scratch.AsSpan(0, target.Length);
-            SocketIo.ReadAll(socket, MemoryMarshal.AsBytes(values));
-            TensorPrimitives.Add(target, values, target);
+            // Read and add a cache-sized piece at a time: the piece is still in cache when it is added.
+            for (int done = 0; done < target.Length; done += _scratch.Length)
+            {
+                var piece = target.Slice(done, Math.Min(_scratch.Length, target.Length - done));
+                var values = _scratch.AsSpan(0, piece.Length);
+                SocketIo.ReadAll(socket, MemoryMarshal.AsBytes(values));
+                TensorPrimitives.Add(piece, values, piece);
+            }
         }
         catch (SocketException e) when (e.SocketErrorCode is SocketError.TimedOut or SocketError.WouldBlock)
         {
