@@ -281,7 +281,11 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         var stepMs = _stepClock.Elapsed.TotalMilliseconds;
         var world = _plan.Slices.Count;
         var maxExchange = _exchanged.Values.Max(d => d.ExchangeMs);
-        var maxExposed = _exchanged.Values.Max(d => d.ExposedMs);
+        // All members finish the all-reduce together, so the rank that finished backward last
+        // waited least: its wait is the exchange's exposed tail; the longest wait adds load imbalance.
+        var exposed = _exchanged.Values.Min(d => d.ExposedMs);
+        var maxWait = _exchanged.Values.Max(d => d.ExposedMs);
+        var maxCompute = _exchanged.Values.Max(d => d.ComputeMs);
         if (step > _state.CommittedStep)
         {
             Persist(new StepCommitted(step, loss, _state.Generation, world), e =>
@@ -291,7 +295,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
                 _recentCommits.Enqueue((step, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
                 if (_recentCommits.Count > 20) _recentCommits.Dequeue();
                 Publish(new StepCommittedNotice(step, loss, world, _state.Generation,
-                    DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), stepMs, Job.GlobalBatch, maxExchange, maxExposed));
+                    DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), stepMs, Job.GlobalBatch, maxCompute, maxExchange, exposed, maxWait));
                 Publish(new StepSamples(step, _state.Generation, _plan.Slices.Select(s => (s.Rank, _exchanged[s.Rank].SampleIds)).ToArray()));
                 AfterStep(step);
             });

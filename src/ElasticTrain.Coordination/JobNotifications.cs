@@ -9,9 +9,11 @@ namespace ElasticTrain.Coordination;
 public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom);
 
 /// <param name="StepMs">Wall time from dispatch to commit.</param>
+/// <param name="MaxComputeMs">The longest forward and backward of any rank.</param>
 /// <param name="MaxExchangeMs">The longest time any rank spent all-reducing the step's buckets.</param>
-/// <param name="MaxExposedMs">The longest time any rank waited on the exchange after its backward ended.</param>
-public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxExchangeMs, double MaxExposedMs);
+/// <param name="ExposedMs">The exchange's exposed tail: the wait after backward of the rank that finished backward last.</param>
+/// <param name="MaxWaitMs">The longest wait after backward of any rank: the exposed tail plus load imbalance.</param>
+public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs);
 
 /// <summary>A step before the journal's high-water mark ran again after a resume.</summary>
 /// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>

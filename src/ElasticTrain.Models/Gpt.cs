@@ -48,10 +48,16 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IReportsBackwardProgress
         var report = StageCompleted is { } completed && is_grad_enabled() ? completed : null;
         for (int i = 0; i < blocks.Count; i++)
         {
-            // Backward reaches block i's input once block i and everything after it are done.
-            int stage = blocks.Count - i;
-            if (report is not null) x = GradientBoundary.Mark(x, () => report(stage));
-            x = blocks[i].forward(x);
+            // Backward reaches block i's MLP input once its MLP and everything after it are done,
+            // and the block's input once the attention half is done too (stages in BackwardStages).
+            int mlpDone = 2 * (blocks.Count - i) - 1, attentionDone = mlpDone + 1;
+            if (report is null)
+            {
+                x = blocks[i].forward(x);
+                continue;
+            }
+            x = GradientBoundary.Mark(x, () => report(attentionDone));
+            x = blocks[i].forward(x, h => GradientBoundary.Mark(h, () => report(mlpDone)));
         }
         if (report is not null) x = GradientBoundary.Mark(x, () => report(0));
         return head.forward(ln.forward(x)).MoveToOuterDisposeScope();
@@ -59,11 +65,11 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IReportsBackwardProgress
 
     public Action<int>? StageCompleted { get; set; }
 
-    /// <summary>The output layers first, then the blocks from last to first, then the embeddings.</summary>
+    /// <summary>The output layers first, then each block's MLP and attention halves from the last block to the first, then the embeddings.</summary>
     public IReadOnlyList<IReadOnlyList<Parameter>> BackwardStages() =>
     [
         [.. ln.parameters(), .. head.parameters()],
-        .. blocks.Reverse().Select(b => (IReadOnlyList<Parameter>)b.parameters().ToList()),
+        .. blocks.Reverse().SelectMany(b => new[] { b.MlpParameters(), b.AttentionParameters() }),
         [.. tok.parameters(), .. pos.parameters()],
     ];
 }

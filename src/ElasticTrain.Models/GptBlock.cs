@@ -45,7 +45,14 @@ public sealed class GptBlock : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>x: float [B, T, C] with T &lt;= block; returns the same shape.</summary>
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => forward(x, mlpInput: null);
+
+    /// <summary>
+    /// As <see cref="forward(Tensor)"/>, passing the MLP's input (the attention's residual sum)
+    /// through <paramref name="mlpInput"/> on the way: where <see cref="Gpt"/> marks the point at
+    /// which backward has finished the MLP's parameters.
+    /// </summary>
+    public Tensor forward(Tensor x, Func<Tensor, Tensor>? mlpInput)
     {
         if (x.dim() != 3)
             throw new ArgumentException($"Block input must be [B, T, C], got [{string.Join(", ", x.shape)}].", nameof(x));
@@ -74,9 +81,16 @@ public sealed class GptBlock : nn.Module<Tensor, Tensor>
 
         var y = att.matmul(v).transpose(1, 2).contiguous().view(b, t, c);
         var h = x + proj.forward(y);
+        if (mlpInput is not null) h = mlpInput(h);
         var result = h + @out.forward(nn.functional.gelu(fc.forward(ln2.forward(h)), GELU.Approximate.none));
         return result.MoveToOuterDisposeScope();
     }
+
+    /// <summary>The MLP half's parameters: final in backward before the attention half's.</summary>
+    public IReadOnlyList<Parameter> MlpParameters() => [.. ln2.parameters(), .. fc.parameters(), .. @out.parameters()];
+
+    /// <summary>The attention half's parameters.</summary>
+    public IReadOnlyList<Parameter> AttentionParameters() => [.. ln1.parameters(), .. qkv.parameters(), .. proj.parameters()];
 
     /// <summary>[B, T, C] -> [B, heads, T, C/heads].</summary>
     private Tensor Heads(Tensor t, long b, long time, long c) => t.view(b, time, heads, c / heads).transpose(1, 2);

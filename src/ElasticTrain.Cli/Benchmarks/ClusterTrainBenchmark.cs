@@ -14,9 +14,9 @@ public static class ClusterTrainBenchmark
     /// <summary>How long the job may go without committing a step (startup, joins included) before the benchmark gives up.</summary>
     public static readonly TimeSpan StallLimit = TimeSpan.FromMinutes(3);
 
-    public static async Task<TrainMeasurement> RunAsync(int nodes, int steps, int warmup, int globalBatch, TextWriter output, CancellationToken cancellation)
+    public static async Task<TrainMeasurement> RunAsync(int nodes, int steps, int warmup, int globalBatch, string settings, TextWriter output, CancellationToken cancellation)
     {
-        using var cluster = new LoopbackCluster(globalBatch);
+        using var cluster = new LoopbackCluster(globalBatch, settings);
         output.WriteLine($"bench train: {nodes} process(es) with 1 rank and 1 thread each, global batch {globalBatch}, in {cluster.Folder}");
         output.WriteLine($"measuring {steps - warmup} steps at world {nodes} after {warmup} warmup steps at that world");
         var train = cluster.StartTrain();

@@ -20,10 +20,11 @@ public sealed class LoopbackCluster : IDisposable
     private readonly BenchFolder _folder = new();
     private int _port;
 
-    public LoopbackCluster(int globalBatch)
+    /// <param name="settings">HOCON every process runs with (e.g. a bucket size), under the benchmark's one-thread setting.</param>
+    public LoopbackCluster(int globalBatch, string settings = "")
     {
         _globalBatch = globalBatch;
-        File.WriteAllText(ConfigFile, "elastictrain.intra-op-threads = 1\n");
+        File.WriteAllText(ConfigFile, settings + "\nelastictrain.intra-op-threads = 1\n");
         AppDomain.CurrentDomain.ProcessExit += KillAll;
     }
 

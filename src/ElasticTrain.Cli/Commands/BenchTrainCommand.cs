@@ -27,18 +27,20 @@ public static class BenchTrainCommand
         var globalBatch = new Option<int?>("--global-batch") { Description = "Samples per step over all ranks (default: the job default, 16)" };
         var warmup = new Option<int>("--warmup") { Description = "Steps at world N left out before measuring", DefaultValueFactory = _ => 5 };
         var plain = new Option<bool>("--plain") { Description = "A bare training loop in this process: no actors, no exchange, no journal" };
-        var command = new Command("train", Description) { nodes, steps, globalBatch, warmup, plain };
+        var config = new Option<string?>("--config") { Description = "HOCON file of settings for every process (e.g. elastictrain.bucket-size)" };
+        var command = new Command("train", Description) { nodes, steps, globalBatch, warmup, plain, config };
         command.SetAction(async (parse, cancellation) =>
         {
             var (n, k, w, isPlain) = (parse.GetValue(nodes), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(plain));
             var job = JobConfig.FromConfig(NodeConfig.Defaults());
             var b = parse.GetValue(globalBatch) ?? job.GlobalBatch;
             Validate(n, k, w, b, isPlain);
+            var settings = parse.GetValue(config) is { } file ? CheckedSettings(file) : "";
             try
             {
                 var result = isPlain
                     ? RunPlain(job with { GlobalBatch = b }, k, w, cancellation)
-                    : await ClusterTrainBenchmark.RunAsync(n, k, w, b, Console.Out, cancellation);
+                    : await ClusterTrainBenchmark.RunAsync(n, k, w, b, settings, Console.Out, cancellation);
                 Console.WriteLine(result.Line);
                 return 0;
             }
@@ -54,6 +56,13 @@ public static class BenchTrainCommand
             }
         });
         return command;
+    }
+
+    /// <summary>The file's text, once it has parsed: a bad file is one error line here, not N processes failing.</summary>
+    private static string CheckedSettings(string file)
+    {
+        HoconFiles.Load(file);
+        return File.ReadAllText(file);
     }
 
     private static void Validate(int nodes, int steps, int warmup, int globalBatch, bool plain)

@@ -5,7 +5,8 @@ namespace ElasticTrain.Cli.Reporting;
 /// <summary>
 /// Appends one JSON object per line: a "step" record per committed step
 /// (<c>{"type":"step","step":k,"loss":x,"world":n,"generation":g,"time_ms":unix_ms,...}</c>, with the
-/// step's wall time and the slowest rank's exchange and exposed-exchange times) and
+/// step's wall time, the slowest rank's compute and exchange times, the exchange's exposed tail
+/// and the longest wait after backward (tail plus load imbalance)) and
 /// "resume", "replay", "checkpoint" and "finish" records. Flushed per line, so a job killed with
 /// -9 leaves every committed step it reported.
 /// </summary>
@@ -26,8 +27,8 @@ public sealed class MetricsFile : IJobReporter
     public void Committed(StepCommittedNotice s) => Write(new
     {
         type = "step", step = s.Step, loss = s.Loss, world = s.World, generation = s.Generation, time_ms = s.TimeUnixMs,
-        step_ms = Math.Round(s.StepMs, 2), exchange_ms = Math.Round(s.MaxExchangeMs, 2),
-        exposed_ms = Math.Round(s.MaxExposedMs, 2),
+        step_ms = Math.Round(s.StepMs, 2), compute_ms = Math.Round(s.MaxComputeMs, 2), exchange_ms = Math.Round(s.MaxExchangeMs, 2),
+        exposed_ms = Math.Round(s.ExposedMs, 2), wait_ms = Math.Round(s.MaxWaitMs, 2),
     });
 
     public void Replayed(StepReplayed s) => Write(new

@@ -22,4 +22,22 @@ public class BenchTrainCommandTests
         Assert.Equal(2, code);
         Assert.Equal(expected, error.ToString().Trim());
     }
+
+    [Fact]
+    public async Task A_settings_file_that_does_not_parse_is_refused_before_any_process_starts()
+    {
+        var file = Path.GetTempFileName();
+        try
+        {
+            File.WriteAllText(file, "elastictrain { bucket-size = ");
+            var error = new StringWriter();
+            Assert.Equal(2, await CliApp.RunAsync(["bench", "train", "--nodes", "2", "--config", file], error));
+            var line = Assert.Single(error.ToString().Trim().Split('\n'));
+            Assert.StartsWith("error: ", line);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
 }

@@ -17,7 +17,7 @@ public class BackwardStagesTests
         using var model = ModelFactory.Create(ModelSpec.ForGpt(layers, heads: 2, width: 16, block: 8), seed: 3);
         var gpt = Assert.IsType<Gpt>(model);
         var stages = gpt.BackwardStages();
-        Assert.Equal(layers + 2, stages.Count);
+        Assert.Equal(2 * layers + 2, stages.Count);
         Assert.Equal(model.parameters().Count(), stages.Sum(s => s.Count));
 
         // Two backward passes: the second accumulates into existing gradients, as after zero_grad.
@@ -30,7 +30,7 @@ public class BackwardStagesTests
                 loss.backward();
             gpt.StageCompleted = null;
 
-            Assert.Equal(Enumerable.Range(0, layers + 1), seen.Select(s => s.Stage));
+            Assert.Equal(Enumerable.Range(0, 2 * layers + 1), seen.Select(s => s.Stage));
             foreach (var (stage, gradients) in seen)
                 for (int i = 0; i < gradients.Length; i++)
                     Assert.Equal(stages[stage][i].grad!.data<float>().ToArray(), gradients[i]);
