@@ -79,6 +79,19 @@ public static class AllReduceBenchmark
     /// </summary>
     public static int Worker(int index, Options options, TextWriter output, TextReader input, TextWriter error)
     {
+        try
+        {
+            return RunWorker(index, options, output, input, error);
+        }
+        catch (ExchangeFailedException e)
+        {
+            error.WriteLine($"error: worker {index}: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int RunWorker(int index, Options options, TextWriter output, TextReader input, TextWriter error)
+    {
         using var transport = new TensorTransport("127.0.0.1");
         using var port = transport.Open($"w{index}");
         output.WriteLine($"address {transport.Address}");

@@ -24,7 +24,15 @@ public class HostSettingsTests
         Assert.Equal("127.0.0.1", s.Hostname);
         Assert.Equal(0, s.Port);
         Assert.Equal(0, s.IntraOpThreads);
+        Assert.Equal(1L << 20, s.BucketBytes);
+        Assert.Equal(0, s.DataPlanePort);
     }
+
+    [Theory]
+    [InlineData("elastictrain.bucket-size = 0", 0L)]
+    [InlineData("elastictrain.bucket-size = 25 MiB", 25L << 20)]
+    [InlineData("elastictrain.bucket-size = 65536", 65536L)]
+    public void Bucket_size_reads_sizes_with_units(string hocon, long bytes) => Assert.Equal(bytes, Read(hocon).BucketBytes);
 
     [Fact]
     public void Intra_op_threads_are_automatic_at_0_and_exact_otherwise()
@@ -54,6 +62,8 @@ public class HostSettingsTests
     [InlineData("elastictrain.job.id = \"a b\"", "elastictrain.job.id must be 1-100 letters, digits, '-', '_' or '.', not 'a b'")]
     [InlineData("elastictrain.device = tpu", "elastictrain.device must be one of cpu, cuda, not 'tpu'")]
     [InlineData("elastictrain.intra-op-threads = -1", "elastictrain.intra-op-threads must be between 0 and 1024, not -1")]
+    [InlineData("elastictrain.bucket-size = 2 GiB", "elastictrain.bucket-size must be between 0 and 1073741824 bytes, not 2147483648")]
+    [InlineData("elastictrain.data-plane-port = 70000", "elastictrain.data-plane-port must be between 0 and 65535, not 70000")]
     public void Invalid_settings_name_the_key_and_the_value(string hocon, string message)
     {
         var error = Assert.Throws<SettingsException>(() => Read(hocon));
