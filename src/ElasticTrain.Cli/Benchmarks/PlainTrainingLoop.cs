@@ -31,16 +31,18 @@ public static class PlainTrainingLoop
         {
             cancellation.ThrowIfCancellationRequested();
             var start = clock.Elapsed.TotalMilliseconds;
-            double lossSum;
+            double lossSum, forwardEnd, backwardEnd;
             using (NewDisposeScope())
             {
                 // Global steps are 1-based; the schedule counts from 0.
                 var ids = data.Schedule.StepSampleIds(step - 1);
                 var (input, target) = Batch.FromWindows(data.Dataset.ReadWindows(ids), ids.Length, job.Block + 1);
                 var loss = LanguageModelLoss.SumOfSampleMeans(model.call(input), target);
+                lossSum = loss.item<float>();
+                forwardEnd = clock.Elapsed.TotalMilliseconds;
                 optimizer.zero_grad();
                 loss.backward();
-                lossSum = loss.item<float>();
+                backwardEnd = clock.Elapsed.TotalMilliseconds;
                 using (no_grad())
                 {
                     foreach (var parameter in parameters) parameter.grad?.mul_(scale);
@@ -50,7 +52,8 @@ public static class PlainTrainingLoop
             var end = clock.Elapsed.TotalMilliseconds;
             records.Add(new BenchStep(step, 1, end, end - start, 0));
             if (step % 10 == 0 || step == steps)
-                progress.WriteLine(FormattableString.Invariant($"step {step}/{steps} loss {lossSum / job.GlobalBatch:0.0000} step_ms {end - start:0.0}"));
+                progress.WriteLine(FormattableString.Invariant(
+                    $"step {step}/{steps} loss {lossSum / job.GlobalBatch:0.0000} step_ms {end - start:0.0} (forward {forwardEnd - start:0.0}, backward {backwardEnd - forwardEnd:0.0}, optimizer {end - backwardEnd:0.0})"));
         }
         return records;
     }
