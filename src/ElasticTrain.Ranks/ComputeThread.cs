@@ -3,9 +3,10 @@ using System.Collections.Concurrent;
 namespace ElasticTrain.Ranks;
 
 /// <summary>
-/// A dedicated thread that runs a rank's tensor work in order. A forward/backward pass takes
-/// hundreds of milliseconds; run on Akka's dispatcher (the .NET thread pool) it would starve
-/// heartbeats and gossip. The rank actor posts work here and the work reports back by message.
+/// A dedicated thread that runs posted work in order: a rank's tensor work, or its gradient
+/// exchange. A forward/backward pass takes hundreds of milliseconds and an exchange blocks on its
+/// peers; run on Akka's dispatcher (the .NET thread pool) they would starve heartbeats and gossip.
+/// The rank actor posts work here and the work reports back by message.
 /// </summary>
 public sealed class ComputeThread : IDisposable
 {
