@@ -28,7 +28,7 @@ public sealed class RingAllReduce(RankPort port, TimeSpan timeout) : ICollective
         using var abortOnCancel = cancellation.Register(port.Abort);
         try
         {
-            var right = port.Outbound(group.Generation, group.Right, timeout);
+            var right = port.Outbound(group.Generation, group.Right, timeout, cancellation);
             var left = port.Inbound(group.Generation, group.Left.Rank, timeout, cancellation);
             var sent = new SendTracker();
             int hops = 2 * (n - 1);

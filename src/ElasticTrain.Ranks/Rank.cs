@@ -177,10 +177,18 @@ public sealed class Rank : ReceiveActor, IWithTimers
         if (serve.Generation <= _generation) { _droppedStale++; return; }
         _compute.Post(() =>
         {
-            if (_replica?.AppliedStep == serve.Step)
-                SendState(serve.Generation, serve.Targets.Select(t => t.Endpoint).ToList());
-            else
-                _log.Warning("asked to serve state of step {0}, holds {1}", serve.Step, _replica?.AppliedStep);
+            try
+            {
+                if (_replica?.AppliedStep == serve.Step)
+                    SendState(serve.Generation, serve.Targets.Select(t => t.Endpoint).ToList());
+                else
+                    _log.Warning("asked to serve state of step {0}, holds {1}", serve.Step, _replica?.AppliedStep);
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The joiners' generation then fails on its own timeout; the compute thread must live on.
+                _log.Warning("could not serve state of step {0}: {1}", serve.Step, e.Message);
+            }
         });
     }
 
@@ -245,7 +253,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
                 var sha = _replica!.Save(write.Path, write.Step, write.World, epoch);
                 coordinator.Tell(new CheckpointWritten(write.Generation, write.Step, write.Path, sha), self);
             }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException)
+            catch (Exception e) when (e is not OutOfMemoryException) // a disk, a path or libtorch: the job decides what next
             {
                 coordinator.Tell(new CheckpointFailed(write.Generation, write.Step, e.Message), self);
             }

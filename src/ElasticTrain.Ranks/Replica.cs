@@ -93,7 +93,7 @@ public sealed class Replica : IDisposable
         catch
         {
             // Buckets already submitted still read the buffer: let them finish (or fail) first.
-            try { exchange.WaitAll(); } catch (Exception e) when (e is ExchangeFailedException or OperationCanceledException) { }
+            try { exchange.WaitAll(); } catch (Exception e) when (e is not OutOfMemoryException) { } // the first failure is the one to report
             throw;
         }
         finally

@@ -14,6 +14,7 @@ public sealed class RankPort : IDisposable
     private readonly Dictionary<(long Generation, string From), IInboundLink> _inbound = [];
     private long _generation;
     private bool _disposed;
+    private CancellationTokenSource _connects = new(); // cut short connects in progress: new generation, abort, dispose
 
     internal RankPort(TensorTransport transport, string rank)
     {
@@ -34,6 +35,7 @@ public sealed class RankPort : IDisposable
         {
             if (generation <= _generation) return;
             _generation = generation;
+            stale.Add(RenewConnects());
             stale.AddRange(_outbound.Values);
             _outbound.Clear();
             foreach (var key in _inbound.Keys.Where(k => k.Generation < generation).ToList())
@@ -47,15 +49,23 @@ public sealed class RankPort : IDisposable
     }
 
     /// <summary>The link to <paramref name="peer"/> in <paramref name="generation"/>, connecting on first use.</summary>
-    public IOutboundLink Outbound(long generation, ExchangeMember peer, TimeSpan timeout)
+    public IOutboundLink Outbound(long generation, ExchangeMember peer, TimeSpan timeout, CancellationToken cancellation)
     {
         BeginGeneration(generation);
+        CancellationToken connects;
         lock (_gate)
         {
             CheckCurrent(generation);
             if (_outbound.TryGetValue(peer.Rank, out var link)) return link;
+            connects = _connects.Token;
         }
-        var created = _transport.Connect(generation, Rank, peer, timeout);
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(connects, cancellation);
+        IOutboundLink created;
+        try { created = _transport.Connect(generation, Rank, peer, timeout, either.Token); }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            throw new ExchangeFailedException($"connecting to {peer.Rank} was cut short: generation {generation} ended or the links were closed");
+        }
         lock (_gate)
         {
             if (_disposed || generation != _generation)
@@ -118,12 +128,29 @@ public sealed class RankPort : IDisposable
         List<IDisposable> links;
         lock (_gate)
         {
-            links = [.. _outbound.Values, .. _inbound.Values];
+            links = [RenewConnects(), .. _outbound.Values, .. _inbound.Values];
             _outbound.Clear();
             _inbound.Clear();
             Monitor.PulseAll(_gate);
         }
         links.ForEach(l => l.Dispose());
+    }
+
+    /// <summary>Under the gate: a fresh source for later connects; the old one, to cancel and dispose, as a disposable.</summary>
+    private IDisposable RenewConnects()
+    {
+        var old = _connects;
+        _connects = new CancellationTokenSource();
+        return new CancelOnDispose(old);
+    }
+
+    private sealed class CancelOnDispose(CancellationTokenSource source) : IDisposable
+    {
+        public void Dispose()
+        {
+            source.Cancel();
+            source.Dispose();
+        }
     }
 
     private void CheckCurrent(long generation)

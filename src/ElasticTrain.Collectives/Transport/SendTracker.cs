@@ -25,18 +25,24 @@ public sealed class SendTracker
         }
     }
 
-    /// <summary>Blocks until every posted frame is done; throws if one failed or the time runs out.</summary>
+    /// <summary>
+    /// Blocks until every posted frame is done, so nobody reads the buffer after this returns or
+    /// throws (a failed link fails its queued frames at once; only a frame in flight is waited for);
+    /// throws if one failed or the time runs out.
+    /// </summary>
     public void WaitAll(TimeSpan timeout)
     {
         var deadline = DateTime.UtcNow + timeout;
         lock (_gate)
         {
-            while (_outstanding > 0 && _failure is null)
+            while (_outstanding > 0)
             {
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero || !Monitor.Wait(_gate, left))
-                    if (_outstanding > 0 && _failure is null)
-                        throw new ExchangeFailedException($"{_outstanding} frame(s) not taken by the right-hand neighbour within {timeout.TotalSeconds:0.#} s");
+                    if (_outstanding > 0)
+                        throw new ExchangeFailedException(_failure is null
+                            ? $"{_outstanding} frame(s) not taken by the right-hand neighbour within {timeout.TotalSeconds:0.#} s"
+                            : $"sending to the right-hand neighbour failed: {_failure.Message}");
             }
             if (_failure is not null)
                 throw new ExchangeFailedException($"sending to the right-hand neighbour failed: {_failure.Message}");

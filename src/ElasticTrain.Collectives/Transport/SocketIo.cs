@@ -22,6 +22,34 @@ internal static class SocketIo
         }
     }
 
+    /// <summary>
+    /// Connects within <paramref name="timeout"/>, or fails when <paramref name="cancellation"/>
+    /// fires. Synchronous on purpose: after any asynchronous call .NET emulates blocking sends over
+    /// epoll, which costs about a third of the bandwidth. The connect is cut short by disposing the
+    /// socket, and only while it is still connecting, so a socket that made it is never closed late.
+    /// </summary>
+    public static void Connect(Socket socket, string host, int port, TimeSpan timeout, CancellationToken cancellation)
+    {
+        int state = Connecting;
+        void Interrupt()
+        {
+            if (Interlocked.CompareExchange(ref state, Interrupted, Connecting) == Connecting) socket.Dispose();
+        }
+        using (new Timer(_ => Interrupt(), null, timeout, Timeout.InfiniteTimeSpan))
+        using (cancellation.Register(Interrupt))
+        {
+            try { socket.Connect(host, port); }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException && Volatile.Read(ref state) == Interrupted)
+            {
+                throw new TimeoutException($"no connection within {timeout.TotalSeconds:0.#} s");
+            }
+            if (Interlocked.CompareExchange(ref state, Connected, Connecting) != Connecting)
+                throw new TimeoutException($"no connection within {timeout.TotalSeconds:0.#} s");
+        }
+    }
+
+    private const int Connecting = 0, Connected = 1, Interrupted = 2;
+
     /// <summary>Large socket buffers keep a 2-member ring streaming while the peer is busy adding.</summary>
     public static void Tune(Socket socket)
     {

@@ -43,7 +43,11 @@ public sealed class TensorTransport : IDisposable
 
     internal void Detach(RankPort port) => _ports.TryRemove(new KeyValuePair<string, RankPort>(port.Rank, port));
 
-    internal IOutboundLink Connect(long generation, string from, ExchangeMember to, TimeSpan timeout)
+    /// <summary>
+    /// A link to <paramref name="to"/>. Connecting gives up after <paramref name="timeout"/>, or at
+    /// once when <paramref name="cancellation"/> fires (the generation ended, the rank stopped).
+    /// </summary>
+    internal IOutboundLink Connect(long generation, string from, ExchangeMember to, TimeSpan timeout, CancellationToken cancellation)
     {
         var description = $"link {from} -> {to.Rank} (generation {generation})";
         if (to.Address == Address)
@@ -59,18 +63,15 @@ public sealed class TensorTransport : IDisposable
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         try
         {
-            // A synchronous connect keeps the socket in blocking mode: after any asynchronous call
-            // .NET emulates blocking sends over epoll, which costs about a third of the bandwidth.
-            // The timer bounds a connect to an address that never answers.
-            using (new Timer(_ => socket.Dispose(), null, timeout, Timeout.InfiniteTimeSpan))
-                socket.Connect(host, portNumber);
+            SocketIo.Connect(socket, host, portNumber, timeout, cancellation);
             SocketIo.Tune(socket);
             new Hello(generation, from, to.Rank).Write(socket);
             return new TcpOutboundLink(socket, description);
         }
-        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        catch (Exception e) when (e is SocketException or ObjectDisposedException or TimeoutException)
         {
             socket.Dispose();
+            cancellation.ThrowIfCancellationRequested();
             throw new ExchangeFailedException($"cannot reach {to.Rank} at {to.Address}: {e.Message}");
         }
     }
@@ -81,7 +82,11 @@ public sealed class TensorTransport : IDisposable
         {
             Socket socket;
             try { socket = _listener.AcceptSocket(); }
-            catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException) { continue; }
+            catch (Exception e) when (e is SocketException or ObjectDisposedException or InvalidOperationException)
+            {
+                if (!_disposed) Thread.Sleep(100); // e.g. out of file descriptors: do not spin
+                continue;
+            }
             // The hello is read off the accepting thread, so a silent client cannot stall the listener.
             _ = Task.Run(() => Route(socket));
         }
