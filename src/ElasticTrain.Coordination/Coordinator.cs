@@ -25,9 +25,17 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     /// <param name="Requested">This run's job config; its identity must match the journal's.</param>
     /// <param name="ExpectedRanks">How many ranks to wait for before the first generation.</param>
     /// <param name="MaxAttempts">Consecutive failed generations without a committed step before giving up.</param>
+    /// <param name="JoinSettle">
+    /// Ranks that register mid-run join once no other rank has registered for this long (default
+    /// 500 ms), so a node's ranks, which register within moments of each other, enter in one
+    /// generation instead of one each. The job keeps stepping meanwhile.
+    /// </param>
     public sealed record Setup(
         JobConfig Requested, string IdentityHash, string DataFingerprint, int ExpectedRanks,
-        CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5);
+        CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5, TimeSpan? JoinSettle = null)
+    {
+        public TimeSpan Settle => JoinSettle ?? TimeSpan.FromMilliseconds(500);
+    }
 
     public static Props Props(Setup setup) => Akka.Actor.Props.Create(() => new Coordinator(setup));
 
@@ -54,6 +62,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     private readonly Dictionary<string, double> _speeds = new(StringComparer.Ordinal); // samples/s of compute, smoothed
     private bool _began;
     private bool _awaitingGeneration;
+    private DateTime _lastNewRank = DateTime.MinValue; // when a rank not known before last registered
     private int _required; // ranks to wait for before the next generation starts
 
     public Coordinator(Setup setup)
@@ -159,6 +168,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     {
         if (_draining.Contains(register.Rank)) { register.Endpoint.Tell(new JobOver(Job.Id, true, "drained")); return; }
         if (_ranks.TryGetValue(register.Rank, out var known) && known.Equals(register.Endpoint)) return; // periodic re-registration
+        if (!_ranks.ContainsKey(register.Rank)) _lastNewRank = DateTime.UtcNow;
         _ranks[register.Rank] = register.Endpoint;
         _dataPlanes[register.Rank] = register.DataPlane;
         if (register.StateStep >= 0) _stateSteps[register.Rank] = register.StateStep;
@@ -342,6 +352,10 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         Continue(step);
     }
 
+    /// <summary>The only change is newcomers, and ranks are still registering: wait a step or two for the rest.</summary>
+    private bool JoinersStillArriving(string[] desired) =>
+        _members.All(desired.Contains) && DateTime.UtcNow - _lastNewRank < _setup.Settle;
+
     private void OnCheckpointWritten(CheckpointWritten written)
     {
         if (written.Generation != _state.Generation || _plan is null || written.Step != _plan.Step) return;
@@ -361,7 +375,8 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         if (step < Job.Steps)
         {
             // Joins, drains and scale changes take effect here, at the boundary, as a new generation.
-            if (!DesiredMembers().SequenceEqual(_members))
+            var desired = DesiredMembers();
+            if (!desired.SequenceEqual(_members) && !JoinersStillArriving(desired))
             {
                 _plan = null;
                 _awaitingGeneration = true;

@@ -19,8 +19,9 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     private static readonly JobConfig Job = new("coord", "mlp", 1, 1, 8, 8, GlobalBatch: 4, Steps: 3, 1e-3, 0, 1, "", CheckpointEvery: 2);
     private readonly string _checkpoints = Path.Combine(Path.GetTempPath(), "et-coord-" + Guid.NewGuid().ToString("N"));
 
-    private IActorRef StartCoordinator(int ranks = 2) =>
-        Sys.ActorOf(Coordinator.Props(new Coordinator.Setup(Job, "hash", "data", ranks, new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30))));
+    private IActorRef StartCoordinator(int ranks = 2, TimeSpan? joinSettle = null, JobConfig? job = null) =>
+        Sys.ActorOf(Coordinator.Props(new Coordinator.Setup(job ?? Job, "hash", "data", ranks, new CheckpointStore(_checkpoints),
+            TimeSpan.FromSeconds(30), JoinSettle: joinSettle ?? TimeSpan.Zero)));
 
     private (TestProbe Probe, string Name)[] Register(IActorRef coordinator, params string[] names)
     {
@@ -161,6 +162,39 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         coordinator.Tell(new RankReady(2, "m/r0", 1), joiner[0].Probe.Ref);
         var next = ExpectRun(first[0].Probe, 2, 2);
         Assert.Equal(["m/r0", "n/r0"], next.Plan.Slices.Select(s => s.Rank));
+    }
+
+    [Fact]
+    public void Ranks_that_register_moments_apart_join_together_once_registrations_settle()
+    {
+        var coordinator = StartCoordinator(ranks: 1, joinSettle: TimeSpan.FromSeconds(1), Job with { Steps = 100, CheckpointEvery = 1000 });
+        var first = Register(coordinator, "n/r0");
+        ExpectPrepare(first[0].Probe, 1);
+        coordinator.Tell(new RankReady(1, "n/r0", 0), first[0].Probe.Ref);
+        var joiners = new List<(TestProbe Probe, string Name)>(Register(coordinator, "m/r0"));
+
+        // Within the settle time the job keeps stepping in generation 1, and a second rank arrives.
+        CompleteStep(first, 1, 1, coordinator);
+        joiners.AddRange(Register(coordinator, "m/r1"));
+        var step = 2L;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (true)
+        {
+            var message = first[0].Probe.FishForMessage(m => m is RunStep or PrepareRank, TimeSpan.FromSeconds(10));
+            if (message is PrepareRank prepare)
+            {
+                Assert.Equal(2, prepare.Generation);
+                Assert.Equal(["m/r0", "m/r1", "n/r0"], prepare.Members.Select(m => m.Rank));
+                Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(900), "joined before registrations settled");
+                break;
+            }
+            var run = (RunStep)message;
+            Assert.Equal((1L, step), (run.Generation, run.Plan.Step));
+            Thread.Sleep(100); // a step takes a while
+            coordinator.Tell(new StepExchanged(1, step, "n/r0", 8, new int[4], 1, 1, 0), first[0].Probe.Ref);
+            step++;
+        }
+        foreach (var (probe, _) in joiners) ExpectPrepare(probe, 2);
     }
 
     [Fact]
