@@ -13,7 +13,7 @@ public static class ClusterAccess
 {
     public static async Task JoinAsync(Cluster cluster, string endpoint, TimeSpan patience)
     {
-        if (!HostSettings.TryParseEndpoint(endpoint, out var host, out var port))
+        if (!HostPort.TryParse(endpoint, out var host, out var port))
             throw new SettingsException($"--join must be HOST:PORT, not '{endpoint}'");
         try
         {

@@ -47,22 +47,13 @@ public sealed record HostSettings(
             Port: remote.Int("port", 0, 65535),
             Join: root.String("join"),
             IntraOpThreads: root.Int("intra-op-threads", 0, 1024));
-        if (settings.Join.Length > 0 && !TryParseEndpoint(settings.Join, out _, out _))
+        if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataDirectory.Length == 0)
             throw new SettingsException("elastictrain.data-directory must not be empty");
         if (settings.Job.GlobalBatch < settings.Ranks)
             throw new SettingsException($"global batch {settings.Job.GlobalBatch} is smaller than the {settings.Ranks} ranks: every rank needs at least one sample per step");
         return settings;
-    }
-
-    public static bool TryParseEndpoint(string endpoint, out string host, out int port)
-    {
-        var colon = endpoint.LastIndexOf(':');
-        host = colon > 0 ? endpoint[..colon] : "";
-        port = 0;
-        return colon > 0 && int.TryParse(endpoint[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out port)
-            && port is > 0 and <= 65535;
     }
 
     /// <summary>

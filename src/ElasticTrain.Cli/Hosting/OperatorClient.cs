@@ -14,7 +14,7 @@ public static class OperatorClient
 {
     public static async Task<T> AskAsync<T>(string endpoint, object question, Config config, CancellationToken cancellation)
     {
-        if (!HostSettings.TryParseEndpoint(endpoint, out _, out _))
+        if (!HostPort.TryParse(endpoint, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{endpoint}'");
         var clientConfig = ConfigurationFactory.ParseString("""
             akka.cluster.roles = [client]

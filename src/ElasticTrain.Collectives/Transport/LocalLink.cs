@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Numerics.Tensors;
 
 namespace ElasticTrain.Collectives.Transport;
@@ -11,27 +10,22 @@ namespace ElasticTrain.Collectives.Transport;
 /// </summary>
 public sealed class LocalLink : IOutboundLink, IInboundLink
 {
-    private readonly BlockingCollection<(FrameHeader Header, ReadOnlyMemory<float> Values, SendTracker Tracker)> _frames = new();
+    private readonly PostedFrames _frames;
     private readonly string _description;
 
-    public LocalLink(string description) => _description = description;
-
-    public void Post(FrameHeader header, ReadOnlyMemory<float> values, SendTracker tracker)
+    public LocalLink(string description)
     {
-        tracker.Posted();
-        try { _frames.Add((header, values, tracker)); }
-        catch (InvalidOperationException) { tracker.Done(new ObjectDisposedException(_description)); }
+        _description = description;
+        _frames = new PostedFrames(description);
     }
+
+    public void Post(FrameHeader header, ReadOnlyMemory<float> values, SendTracker tracker) => _frames.Post(header, values, tracker);
 
     public void Receive(FrameHeader expected, Span<float> target, bool add, TimeSpan timeout)
     {
-        bool taken;
-        (FrameHeader Header, ReadOnlyMemory<float> Values, SendTracker Tracker) frame;
-        try { taken = _frames.TryTake(out frame, timeout); }
-        catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException) { throw Closed(); }
-        if (!taken)
+        if (!_frames.TryTake(out var frame, timeout))
         {
-            if (_frames.IsAddingCompleted) throw Closed();
+            if (_frames.IsClosed) throw new ExchangeFailedException($"{_description} was closed");
             throw new ExchangeFailedException($"nothing from {_description} within {timeout.TotalSeconds:0.#} s (waiting for {expected})");
         }
         try
@@ -48,12 +42,6 @@ public sealed class LocalLink : IOutboundLink, IInboundLink
         }
     }
 
-    private ExchangeFailedException Closed() => new($"{_description} was closed");
-
     /// <summary>Fails every frame still waiting, so no sender waits for a reader that is gone.</summary>
-    public void Dispose()
-    {
-        _frames.CompleteAdding();
-        while (_frames.TryTake(out var frame)) frame.Tracker.Done(new ObjectDisposedException(_description));
-    }
+    public void Dispose() => _frames.Close();
 }

@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 
@@ -13,30 +12,23 @@ public sealed class TcpOutboundLink : IOutboundLink
 {
     private readonly Socket _socket;
     private readonly string _description;
-    private readonly BlockingCollection<(FrameHeader Header, ReadOnlyMemory<float> Values, SendTracker Tracker)> _frames = new();
-    private readonly Thread _sender;
+    private readonly PostedFrames _frames;
     private volatile Exception? _failure;
 
     public TcpOutboundLink(Socket socket, string description)
     {
         _socket = socket;
         _description = description;
-        _sender = new Thread(Send) { Name = $"send {description}", IsBackground = true };
-        _sender.Start();
+        _frames = new PostedFrames(description);
+        new Thread(Send) { Name = $"send {description}", IsBackground = true }.Start();
     }
 
-    public void Post(FrameHeader header, ReadOnlyMemory<float> values, SendTracker tracker)
-    {
-        tracker.Posted();
-        if (_failure is { } failure) { tracker.Done(failure); return; }
-        try { _frames.Add((header, values, tracker)); }
-        catch (InvalidOperationException) { tracker.Done(new ObjectDisposedException(_description)); }
-    }
+    public void Post(FrameHeader header, ReadOnlyMemory<float> values, SendTracker tracker) => _frames.Post(header, values, tracker);
 
     private void Send()
     {
         Span<byte> header = stackalloc byte[FrameHeader.Size];
-        foreach (var frame in _frames.GetConsumingEnumerable())
+        foreach (var frame in _frames.TakeAll())
         {
             if (_failure is null)
             {
@@ -58,7 +50,7 @@ public sealed class TcpOutboundLink : IOutboundLink
     public void Dispose()
     {
         _failure ??= new ObjectDisposedException(_description);
-        _frames.CompleteAdding();
-        _socket.Dispose(); // unblocks a send in progress; the thread then fails what is left and ends
+        _frames.Close();
+        _socket.Dispose(); // unblocks a send in progress; the thread then ends
     }
 }

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Sockets;
+using ElasticTrain.Configuration;
 
 namespace ElasticTrain.Collectives.Transport;
 
@@ -15,7 +16,6 @@ public sealed class TensorTransport : IDisposable
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
     private readonly TcpListener _listener;
     private readonly ConcurrentDictionary<string, RankPort> _ports = new();
-    private readonly Thread _acceptor;
     private volatile bool _disposed;
 
     /// <param name="host">The address peers reach this process at (the cluster's hostname).</param>
@@ -27,8 +27,7 @@ public sealed class TensorTransport : IDisposable
         _listener = new TcpListener(local, port);
         _listener.Start(backlog: 64);
         Address = $"{host}:{((IPEndPoint)_listener.LocalEndpoint).Port}";
-        _acceptor = new Thread(Accept) { Name = "data-plane accept", IsBackground = true };
-        _acceptor.Start();
+        new Thread(Accept) { Name = "data-plane accept", IsBackground = true }.Start();
     }
 
     /// <summary>HOST:PORT, as the ranks of this process advertise it.</summary>
@@ -58,7 +57,7 @@ public sealed class TensorTransport : IDisposable
             peer.Offer(generation, from, link);
             return link;
         }
-        if (!TryParse(to.Address, out var host, out var portNumber))
+        if (!HostPort.TryParse(to.Address, out var host, out var portNumber))
             throw new ExchangeFailedException($"{to.Rank} advertises a bad data-plane address '{to.Address}'");
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp);
         try
@@ -110,15 +109,6 @@ public sealed class TensorTransport : IDisposable
             // Not one of ours, or gone before it said who it is: nothing to route.
         }
         socket.Dispose();
-    }
-
-    private static bool TryParse(string address, out string host, out int port)
-    {
-        var colon = address.LastIndexOf(':');
-        host = colon > 0 ? address[..colon] : "";
-        port = 0;
-        return colon > 0 && int.TryParse(address.AsSpan(colon + 1), System.Globalization.NumberStyles.None,
-            System.Globalization.CultureInfo.InvariantCulture, out port) && port is > 0 and <= 65535;
     }
 
     public void Dispose()
