@@ -23,11 +23,11 @@ public sealed record GetStatus : IWireMessage
 /// <param name="Idle">Registered ranks outside the generation (over the scale target, or waiting to join).</param>
 /// <param name="TargetRanks">The operator's scale target; 0 when every rank is used.</param>
 public sealed record JobStatusReport(
-    string JobId, long CommittedStep, long TotalSteps, long Generation, string[] Members, string[] Idle, string[] Draining,
+    string JobId, long CommittedStep, long TotalSteps, long Generation, RankId[] Members, RankId[] Idle, RankId[] Draining,
     int TargetRanks, double SamplesPerSecond) : IWireMessage;
 
 /// <summary>Move all work off the node at <paramref name="Node"/> (host:port) at the next step boundary and let it leave.</summary>
-public sealed record DrainNode(string Node) : IWireMessage;
+public sealed record DrainNode(NodeAddress Node) : IWireMessage;
 
 /// <summary>Use at most <paramref name="Ranks"/> ranks (0: all); ranks above it idle, below it are added from idle ones.</summary>
 public sealed record ScaleRanks(int Ranks) : IWireMessage;

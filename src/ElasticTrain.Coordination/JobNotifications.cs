@@ -1,3 +1,4 @@
+using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
 
 namespace ElasticTrain.Coordination;
@@ -17,7 +18,7 @@ public sealed record StepCommittedNotice(long Step, double Loss, int World, long
 
 /// <summary>A step before the journal's high-water mark ran again after a resume.</summary>
 /// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>
-public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(string Rank, int[] SampleIds)> Slices);
+public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(RankId Rank, int[] SampleIds)> Slices);
 
 public sealed record StepReplayed(long Step, double Loss, double? JournaledLoss, long Generation);
 

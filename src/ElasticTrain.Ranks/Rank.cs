@@ -17,11 +17,11 @@ namespace ElasticTrain.Ranks;
 /// </summary>
 public sealed class Rank : ReceiveActor, IWithTimers
 {
-    /// <param name="Name">Unique within the job, e.g. "127.0.0.1:4711/r0"; orders the ring.</param>
+    /// <param name="Id">Unique within the job; orders the ring.</param>
     /// <param name="LocalIndex">Index among the ranks of this process; picks cuda:i.</param>
     /// <param name="Port">This rank's door to the data plane; the rank owns it and closes it when it stops.</param>
     public sealed record Setup(
-        string Name, int LocalIndex, JobConfig Job, string IdentityHash, string Device,
+        RankId Id, int LocalIndex, JobConfig Job, string IdentityHash, string Device,
         ExchangeSettings Exchange, RankPort Port, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule);
 
     public static Props Props(Setup setup) => Akka.Actor.Props.Create(() => new Rank(setup));
@@ -32,7 +32,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private Replica? _replica;        // touched on the compute thread only
     private long _generation;
-    private Dictionary<string, RankEndpoint> _members = [];
+    private Dictionary<RankId, RankEndpoint> _members = [];
     private CancellationTokenSource _generationCancel = new();
     private long _droppedStale;
     private (RunStep Run, int Position, IActorRef Coordinator)? _pending; // the step waiting for its slice
@@ -48,7 +48,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
     {
         _setup = setup;
         _compute = new ComputeThread($"rank-{setup.LocalIndex}");
-        _exchange = new BucketExchange(Collective.Create(setup.Exchange.Collective, setup.Port, setup.Exchange.Timeout), setup.Name);
+        _exchange = new BucketExchange(Collective.Create(setup.Exchange.Collective, setup.Port, setup.Exchange.Timeout), setup.Id.ToString());
 
         Receive<PrepareRank>(OnPrepare);
         Receive<StateChunk>(OnStateChunk);
@@ -58,9 +58,13 @@ public sealed class Rank : ReceiveActor, IWithTimers
         Receive<ApplyStep>(OnApply);
         Receive<WriteCheckpoint>(OnWriteCheckpoint);
         Receive<Reregister>(_ => Register());
-        Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Name, _generation, _droppedStale)));
+        Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Id, _generation, _droppedStale)));
         // The node hosting this rank learns here that the job is over.
-        Receive<JobOver>(over => Context.System.EventStream.Publish(over));
+        Receive<JobOver>(over =>
+        {
+            if (over.Generation >= _generation) Context.System.EventStream.Publish(over);
+            else _droppedStale++;
+        });
     }
 
     protected override void PreStart()
@@ -69,7 +73,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("register", Reregister.Instance, TimeSpan.FromSeconds(2));
     }
 
-    private void Register() => _setup.Coordinator.Tell(new RegisterRank(_setup.Name, Self, Interlocked.Read(ref _stateStep), _setup.Port.Address));
+    private void Register() => _setup.Coordinator.Tell(new RegisterRank(_setup.Id, Self, Interlocked.Read(ref _stateStep), _setup.Port.Address));
 
     protected override void PostStop()
     {
@@ -131,7 +135,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
             }
             SendState(prepare, members);
             Interlocked.Exchange(ref _stateStep, _replica!.AppliedStep);
-            return new RankReady(prepare.Generation, _setup.Name, _replica.AppliedStep);
+            return new RankReady(prepare.Generation, _setup.Id, _replica.AppliedStep);
         });
     }
 
@@ -154,12 +158,12 @@ public sealed class Rank : ReceiveActor, IWithTimers
             _replica.ImportState(StateTransfer.Unpack(packed), chunk.Step);
             SendState(prepare, members);
             Interlocked.Exchange(ref _stateStep, _replica.AppliedStep);
-            return new RankReady(prepare.Generation, _setup.Name, _replica.AppliedStep);
+            return new RankReady(prepare.Generation, _setup.Id, _replica.AppliedStep);
         });
     }
 
     /// <summary>On the compute thread: sends this replica's state to the joiners it serves.</summary>
-    private void SendState(PrepareRank prepare, IReadOnlyDictionary<string, RankEndpoint> members) =>
+    private void SendState(PrepareRank prepare, IReadOnlyDictionary<RankId, RankEndpoint> members) =>
         SendState(prepare.Generation, prepare.SendStateTo.Select(t => members[t].Endpoint).ToList());
 
     private void SendState(long generation, IReadOnlyList<IActorRef> targets)
@@ -199,11 +203,11 @@ public sealed class Rank : ReceiveActor, IWithTimers
     private void OnRunStep(RunStep run)
     {
         if (Stale(run.Generation)) return;
-        var position = run.Plan.PositionOf(_setup.Name);
+        var position = run.Plan.PositionOf(_setup.Id);
         if (position < 0) return; // idle in this step
         var slice = run.Plan.Slices[position];
         _setup.Loader.Tell(new DataLoader.Fetch(run.Generation, run.Plan.Step, slice.Offset, slice.Count));
-        var next = run.Next?.PositionOf(_setup.Name) is int n and >= 0 ? run.Next.Slices[n] : null;
+        var next = run.Next?.PositionOf(_setup.Id) is int n and >= 0 ? run.Next.Slices[n] : null;
         if (next is not null)
             _setup.Loader.Tell(new DataLoader.Prefetch(run.Generation, run.Next!.Step, next.Offset, next.Count));
         _pending = (run, position, Sender);
@@ -219,7 +223,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
         OnCompute(batch.Generation, batch.Step, pending.Coordinator, () =>
         {
             var outcome = _replica!.Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, _exchange, group, cancellation);
-            return new StepExchanged(batch.Generation, batch.Step, _setup.Name, outcome.LossSum,
+            return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum,
                 batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs);
         });
     }
@@ -235,9 +239,9 @@ public sealed class Rank : ReceiveActor, IWithTimers
         });
     }
 
-    private ExchangeMember RingMember(string rank) =>
+    private ExchangeMember RingMember(RankId rank) =>
         _members.TryGetValue(rank, out var endpoint)
-            ? new ExchangeMember(rank, endpoint.DataPlane)
+            ? new ExchangeMember(rank.ToString(), endpoint.DataPlane)
             : throw new InvalidOperationException($"rank {rank} is not a member of generation {_generation}");
 
     private void OnWriteCheckpoint(WriteCheckpoint write)
@@ -281,7 +285,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 if (!cancellation.IsCancellationRequested)
-                    coordinator.Tell(new StepFailed(generation, step, _setup.Name, e.Message), self);
+                    coordinator.Tell(new StepFailed(generation, step, _setup.Id, e.Message), self);
             }
         });
     }

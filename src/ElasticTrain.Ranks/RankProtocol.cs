@@ -15,7 +15,7 @@ namespace ElasticTrain.Ranks;
 /// generation. <paramref name="StateStep"/> is the step its replica holds, -1 if none;
 /// <paramref name="DataPlane"/> is where its node takes gradient bytes (HOST:PORT).
 /// </summary>
-public sealed record RegisterRank(string Rank, IActorRef Endpoint, long StateStep, string DataPlane) : IWireMessage;
+public sealed record RegisterRank(RankId Rank, IActorRef Endpoint, long StateStep, string DataPlane) : IWireMessage;
 
 // ---- commands from the coordinator ----
 
@@ -26,7 +26,7 @@ public sealed record RegisterRank(string Rank, IActorRef Endpoint, long StateSte
 /// (joiners copy from live peers, not from disk), and answers <see cref="RankReady"/>.
 /// </summary>
 public sealed record PrepareRank(
-    long Generation, IReadOnlyList<RankEndpoint> Members, StateOrigin Origin, long StateStep, IReadOnlyList<string> SendStateTo) : IWireMessage;
+    long Generation, IReadOnlyList<RankEndpoint> Members, StateOrigin Origin, long StateStep, IReadOnlyList<RankId> SendStateTo) : IWireMessage;
 
 /// <summary>Where a member of a new generation takes its model and optimizer state from.</summary>
 public abstract record StateOrigin : IWireMessage;
@@ -41,7 +41,7 @@ public sealed record InitFromSeed : StateOrigin;
 public sealed record LoadCheckpoint(CheckpointRef Checkpoint) : StateOrigin;
 
 /// <summary>Receive the state as <see cref="StateChunk"/>s from a live peer.</summary>
-public sealed record CopyFromPeer(string Peer) : StateOrigin;
+public sealed record CopyFromPeer(RankId Peer) : StateOrigin;
 
 /// <summary>
 /// To a live rank outside a new generation (being drained, or idle) whose replica holds
@@ -53,7 +53,7 @@ public sealed record ServeState(long Generation, long Step, IReadOnlyList<RankEn
 public sealed record StateChunk(long Generation, long Step, int Index, int Count, byte[] Bytes) : IWireMessage;
 
 /// <summary>A member of a generation: its job-wide name, its actor, and its node's data-plane address.</summary>
-public sealed record RankEndpoint(string Rank, IActorRef Endpoint, string DataPlane) : IWireMessage;
+public sealed record RankEndpoint(RankId Rank, IActorRef Endpoint, string DataPlane) : IWireMessage;
 
 /// <summary>Compute a step's slice and join its exchange. <paramref name="Next"/> lets the loader prefetch.</summary>
 public sealed record RunStep(long Generation, StepPlan Plan, StepPlan? Next) : IWireMessage;
@@ -64,8 +64,12 @@ public sealed record RunStep(long Generation, StepPlan Plan, StepPlan? Next) : I
 /// </summary>
 public sealed record ApplyStep(long Generation, long Step) : IWireMessage;
 
-/// <summary>The job is over (finished or failed); the rank's node may leave.</summary>
-public sealed record JobOver(string JobId, bool Finished, string? Reason) : IWireMessage;
+/// <summary>
+/// The job is over (finished or failed), or this rank was drained; the rank's node may leave.
+/// Ranks ignore it from a coordinator behind their <paramref name="Generation"/>: one that lost
+/// its place (paused, cut off) must never end a job that went on without it.
+/// </summary>
+public sealed record JobOver(string JobId, long Generation, bool Finished, string? Reason) : IWireMessage;
 
 /// <summary>Write the replica's state after <paramref name="Step"/> to <paramref name="Path"/>.</summary>
 public sealed record WriteCheckpoint(long Generation, long Step, string Path, int World) : IWireMessage;
@@ -79,7 +83,7 @@ public sealed record GetRankStatus : IWireMessage
 // ---- replies to the coordinator ----
 
 /// <param name="StateStep">The step the rank's state is at: every update up to it applied.</param>
-public sealed record RankReady(long Generation, string Rank, long StateStep) : IWireMessage;
+public sealed record RankReady(long Generation, RankId Rank, long StateStep) : IWireMessage;
 
 /// <summary>The rank's gradients for the step are exchanged; the update waits for <see cref="ApplyStep"/>.</summary>
 /// <param name="LossSum">Sum over the slice's samples of each sample's mean token loss.</param>
@@ -87,20 +91,20 @@ public sealed record RankReady(long Generation, string Rank, long StateStep) : I
 /// <param name="ExchangeMs">Time spent all-reducing the step's buckets (mostly hidden behind backward).</param>
 /// <param name="ExposedMs">Time the step waited on the exchange after backward ended.</param>
 /// <param name="SampleIds">The windows this rank consumed, for the sample trace.</param>
-public sealed record StepExchanged(long Generation, long Step, string Rank, double LossSum, int[] SampleIds, double ComputeMs, double ExchangeMs, double ExposedMs) : IWireMessage
+public sealed record StepExchanged(long Generation, long Step, RankId Rank, double LossSum, int[] SampleIds, double ComputeMs, double ExchangeMs, double ExposedMs) : IWireMessage
 {
     public int Samples => SampleIds.Length;
 }
 
 /// <summary>The step could not complete on this rank (exchange failed, bad data); the coordinator re-plans.</summary>
-public sealed record StepFailed(long Generation, long Step, string Rank, string Reason) : IWireMessage;
+public sealed record StepFailed(long Generation, long Step, RankId Rank, string Reason) : IWireMessage;
 
 public sealed record CheckpointWritten(long Generation, long Step, string Path, string Sha256) : IWireMessage;
 
 public sealed record CheckpointFailed(long Generation, long Step, string Reason) : IWireMessage;
 
 /// <param name="DroppedStale">Messages dropped because they belonged to another generation.</param>
-public sealed record RankStatus(string Rank, long Generation, long DroppedStale) : IWireMessage;
+public sealed record RankStatus(RankId Rank, long Generation, long DroppedStale) : IWireMessage;
 
 /// <summary>A checkpoint as the journal records it: where, and the SHA-256 it must have.</summary>
 public sealed record CheckpointRef(long Step, string Path, string Sha256) : IWireMessage;

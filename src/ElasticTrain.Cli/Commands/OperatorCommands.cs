@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using ElasticTrain.Cli.Hosting;
+using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
+using ElasticTrain.Jobs;
 
 namespace ElasticTrain.Cli.Commands;
 
@@ -30,13 +32,18 @@ public static class OperatorCommands
 
         var node = new Option<string>("--node") { Description = "HOST:PORT of the node to drain", Required = true };
         var drain = new Command("drain", "Move work off a node at the next step boundary and let it leave") { Join, node };
-        drain.SetAction((parse, cancellation) => Send(parse.GetValue(Join)!, new DrainNode(parse.GetValue(node)!), output, error, cancellation));
+        drain.SetAction((parse, cancellation) =>
+        {
+            var address = parse.GetValue(node)!;
+            if (!HostPort.TryParse(address, out var host, out var port)) throw new SettingsException($"--node must be HOST:PORT, not '{address}'");
+            return Send(parse.GetValue(Join)!, new DrainNode(new NodeAddress(host, port)), output, error, cancellation);
+        });
 
         var ranks = new Option<int>("--ranks") { Description = "How many ranks the job uses (0: all)", Required = true };
         var scale = new Command("scale", "Set how many ranks the job uses, from the next step boundary") { Join, ranks };
         scale.SetAction((parse, cancellation) =>
         {
-            if (parse.GetValue(ranks) < 0) throw new Configuration.SettingsException("--ranks must be 0 (all) or more");
+            if (parse.GetValue(ranks) < 0) throw new SettingsException("--ranks must be 0 (all) or more");
             return Send(parse.GetValue(Join)!, new ScaleRanks(parse.GetValue(ranks)), output, error, cancellation);
         });
         return [status, drain, scale];

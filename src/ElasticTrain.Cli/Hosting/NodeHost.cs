@@ -8,6 +8,7 @@ using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Data;
+using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
 
 namespace ElasticTrain.Cli.Hosting;
@@ -94,10 +95,10 @@ public static class NodeHost
             var exchange = new ExchangeSettings(settings.Collective, settings.ExchangeTimeout, settings.BucketBytes);
             for (int i = 0; i < settings.Ranks; i++)
             {
-                var name = $"{node.Host}:{node.Port}/r{i}";
+                var id = new RankId(new NodeAddress(node.Host!, node.Port!.Value), i);
                 var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule), $"loader-{i}");
-                system.ActorOf(Rank.Props(new Rank.Setup(name, i, job.Config, job.IdentityHash, settings.Device,
-                    exchange, transport.Open(name), coordinator, loader, data.Schedule)), $"rank-{i}");
+                system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
+                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule)), $"rank-{i}");
             }
 
             var ended = await outcome.Task.WaitAsync(cancellation);

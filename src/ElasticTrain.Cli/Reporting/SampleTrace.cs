@@ -14,7 +14,7 @@ public sealed class SampleTrace(string path) : IJobReporter
     public void Sampled(StepSamples samples)
     {
         foreach (var (rank, ids) in samples.Slices)
-            _file.Append(new { step = samples.Step, generation = samples.Generation, rank, samples = ids });
+            _file.Append(new { step = samples.Step, generation = samples.Generation, rank = rank.ToString(), samples = ids });
     }
 
     public void Dispose() => _file.Dispose();

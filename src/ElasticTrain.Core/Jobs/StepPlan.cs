@@ -10,7 +10,7 @@ namespace ElasticTrain.Jobs;
 /// <param name="Step">1-based global step number.</param>
 public sealed record StepPlan(long Step, IReadOnlyList<RankSlice> Slices) : IWireMessage
 {
-    public int PositionOf(string rank)
+    public int PositionOf(RankId rank)
     {
         for (int i = 0; i < Slices.Count; i++)
             if (Slices[i].Rank == rank) return i;
@@ -19,4 +19,4 @@ public sealed record StepPlan(long Step, IReadOnlyList<RankSlice> Slices) : IWir
 }
 
 /// <param name="Offset">First position within the step's global batch.</param>
-public sealed record RankSlice(string Rank, int Offset, int Count) : IWireMessage;
+public sealed record RankSlice(RankId Rank, int Offset, int Count) : IWireMessage;

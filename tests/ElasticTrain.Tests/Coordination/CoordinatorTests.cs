@@ -8,6 +8,7 @@ using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
 using ElasticTrain.Wire;
+using static ElasticTrain.Tests.Support.TestRanks;
 
 namespace ElasticTrain.Tests.Coordination;
 
@@ -23,7 +24,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         Sys.ActorOf(Coordinator.Props(new Coordinator.Setup(job ?? Job, "hash", "data", ranks, new CheckpointStore(_checkpoints),
             TimeSpan.FromSeconds(30), JoinSettle: joinSettle ?? TimeSpan.Zero)));
 
-    private (TestProbe Probe, string Name)[] Register(IActorRef coordinator, params string[] names)
+    private (TestProbe Probe, RankId Name)[] Register(IActorRef coordinator, params RankId[] names)
     {
         var ranks = names.Select(n => (CreateTestProbe(), n)).ToArray();
         foreach (var (probe, name) in ranks) coordinator.Tell(new RegisterRank(name, probe.Ref, -1, "127.0.0.1:1"), probe.Ref);
@@ -45,7 +46,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         return run;
     }
 
-    private static void CompleteStep((TestProbe Probe, string Name)[] ranks, long generation, long step, IActorRef coordinator)
+    private static void CompleteStep((TestProbe Probe, RankId Name)[] ranks, long generation, long step, IActorRef coordinator)
     {
         foreach (var (probe, name) in ranks)
         {
@@ -61,12 +62,12 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         Sys.EventStream.Subscribe(TestActor, typeof(StepCommittedNotice));
         Sys.EventStream.Subscribe(TestActor, typeof(JobFinished));
         var coordinator = StartCoordinator();
-        var ranks = Register(coordinator, "n/r1", "n/r0");
+        var ranks = Register(coordinator, R("n/r1"), R("n/r0"));
         foreach (var (probe, name) in ranks)
         {
             var prepare = ExpectPrepare(probe, 1);
             Assert.IsType<InitFromSeed>(prepare.Origin);
-            Assert.Equal(["n/r0", "n/r1"], prepare.Members.Select(m => m.Rank));
+            Assert.Equal([R("n/r0"), R("n/r1")], prepare.Members.Select(m => m.Rank));
             coordinator.Tell(new RankReady(1, name, 0), probe.Ref);
         }
 
@@ -77,7 +78,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         CompleteStep(ranks, 1, 2, coordinator);
         ExpectMsg<StepCommittedNotice>(s => s.Step == 2);
         // Step 2 is a checkpoint step: the first rank in ring order writes it.
-        var r0 = ranks.Single(r => r.Name == "n/r0");
+        var r0 = ranks.Single(r => r.Name == R("n/r0"));
         var write = (WriteCheckpoint)r0.Probe.FishForMessage(m => m is WriteCheckpoint);
         Assert.Equal(2, write.Step);
         coordinator.Tell(new CheckpointWritten(1, 2, write.Path, "sha"), r0.Probe.Ref);
@@ -95,7 +96,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         Sys.EventStream.Subscribe(TestActor, typeof(StepCommittedNotice));
         Sys.EventStream.Subscribe(TestActor, typeof(StepReplayed));
         var coordinator = StartCoordinator();
-        var ranks = Register(coordinator, "n/r0", "n/r1");
+        var ranks = Register(coordinator, R("n/r0"), R("n/r1"));
         foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
         CompleteStep(ranks, 1, 1, coordinator);
         CompleteStep(ranks, 1, 2, coordinator);
@@ -105,7 +106,13 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         ExpectMsg<StepCommittedNotice>(s => s.Step == 2);
 
         foreach (var (probe, _) in ranks) ExpectRun(probe, 1, 3);
-        coordinator.Tell(new StepFailed(1, 3, "n/r1", "exchange timed out"), ranks[1].Probe.Ref);
+        coordinator.Tell(new StepFailed(1, 3, R("n/r1"), "exchange timed out"), ranks[1].Probe.Ref);
+        // The coordinator asks whether the members live; both answer, so both stay.
+        foreach (var (probe, name) in ranks)
+        {
+            probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(10));
+            coordinator.Tell(new RankStatus(name, 1, 0), probe.Ref);
+        }
 
         foreach (var (probe, name) in ranks)
         {
@@ -115,7 +122,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
             Assert.Equal(2, prepare.StateStep);
         }
         // A late reply of the aborted generation must not count toward step 3.
-        coordinator.Tell(new StepExchanged(1, 3, "n/r0", 4, new int[2], 1, 1, 0), ranks[0].Probe.Ref);
+        coordinator.Tell(new StepExchanged(1, 3, R("n/r0"), 4, new int[2], 1, 1, 0), ranks[0].Probe.Ref);
         foreach (var (probe, name) in ranks) coordinator.Tell(new RankReady(2, name, 2), probe.Ref);
         CompleteStep(ranks, 2, 3, coordinator);
         var committed = ExpectMsg<StepCommittedNotice>();
@@ -126,56 +133,88 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     public void When_a_rank_stops_the_survivors_form_a_new_generation_and_take_its_share()
     {
         var coordinator = StartCoordinator();
-        var ranks = Register(coordinator, "n/r0", "n/r1");
+        var ranks = Register(coordinator, R("n/r0"), R("n/r1"));
         foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
         foreach (var (probe, _) in ranks) ExpectRun(probe, 1, 1);
 
         Sys.Stop(ranks[1].Probe.Ref);
         var prepare = ExpectPrepare(ranks[0].Probe, 2);
-        Assert.Equal(["n/r0"], prepare.Members.Select(m => m.Rank));
+        Assert.Equal([R("n/r0")], prepare.Members.Select(m => m.Rank));
         Assert.IsType<InitFromSeed>(prepare.Origin); // nothing committed yet: back to the seed
-        coordinator.Tell(new RankReady(2, "n/r0", 0), ranks[0].Probe.Ref);
+        coordinator.Tell(new RankReady(2, R("n/r0"), 0), ranks[0].Probe.Ref);
         var run = ExpectRun(ranks[0].Probe, 2, 1);
-        Assert.Equal([new RankSlice("n/r0", 0, Job.GlobalBatch)], run.Plan.Slices);
+        Assert.Equal([new RankSlice(R("n/r0"), 0, Job.GlobalBatch)], run.Plan.Slices);
+    }
+
+    [Fact]
+    public void A_member_that_stays_silent_after_a_failed_step_is_left_out_at_once_and_readmitted_when_cleared()
+    {
+        var coordinator = Sys.ActorOf(Coordinator.Props(new Coordinator.Setup(Job with { Steps = 100, CheckpointEvery = 1000 }, "hash", "data", 2,
+            new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30), MaxAttempts: 1, JoinSettle: TimeSpan.Zero,
+            LivenessTimeout: TimeSpan.FromMilliseconds(300), SuspicionTimeout: TimeSpan.FromSeconds(2))));
+        var ranks = Register(coordinator, R("n/r0"), R("m/r0"));
+        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
+        CompleteStep(ranks, 1, 1, coordinator);
+        foreach (var (probe, _) in ranks) ExpectRun(probe, 1, 2);
+
+        // n/r0's link to m/r0 reset: m/r0's process died. m/r0 does not answer; n/r0 does.
+        var (live, dead) = (ranks.Single(r => r.Name == R("n/r0")), ranks.Single(r => r.Name == R("m/r0")));
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        coordinator.Tell(new StepFailed(1, 2, live.Name, "connection reset by m:1/r0"), live.Probe.Ref);
+        live.Probe.FishForMessage(m => m is GetRankStatus);
+        coordinator.Tell(new RankStatus(live.Name, 1, 0), live.Probe.Ref);
+        var prepare = ExpectPrepare(live.Probe, 2);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the next generation took {clock.Elapsed}");
+        Assert.Equal([live.Name], prepare.Members.Select(m => m.Rank));
+        Assert.IsType<KeepState>(prepare.Origin);
+
+        // With MaxAttempts 1, a counted failure would have ended the job: a suspect's does not count.
+        coordinator.Tell(new RankReady(2, live.Name, 1), live.Probe.Ref);
+        CompleteStep([live], 2, 2, coordinator);
+        // It was alive after all (still registered when the suspicion expires): back at the next step boundary.
+        Thread.Sleep(TimeSpan.FromSeconds(2.5));
+        CompleteStep([live], 2, 3, coordinator);
+        var back = (PrepareRank)dead.Probe.FishForMessage(m => m is PrepareRank, TimeSpan.FromSeconds(10));
+        Assert.Equal([R("m/r0"), R("n/r0")], back.Members.Select(m => m.Rank));
     }
 
     [Fact]
     public void A_rank_that_registers_mid_run_joins_at_the_next_step_boundary_with_state_from_a_live_peer()
     {
         var coordinator = StartCoordinator(ranks: 1);
-        var first = Register(coordinator, "n/r0");
+        var first = Register(coordinator, R("n/r0"));
         ExpectPrepare(first[0].Probe, 1);
-        coordinator.Tell(new RankReady(1, "n/r0", 0), first[0].Probe.Ref);
+        coordinator.Tell(new RankReady(1, R("n/r0"), 0), first[0].Probe.Ref);
         var run = ExpectRun(first[0].Probe, 1, 1);
 
-        var joiner = Register(coordinator, "m/r0"); // arrives while step 1 runs
+        var joiner = Register(coordinator, R("m/r0")); // arrives while step 1 runs
         joiner[0].Probe.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
-        coordinator.Tell(new StepExchanged(1, 1, "n/r0", 8, new int[4], 1, 1, 0), first[0].Probe.Ref);
+        coordinator.Tell(new StepExchanged(1, 1, R("n/r0"), 8, new int[4], 1, 1, 0), first[0].Probe.Ref);
 
         var keep = ExpectPrepare(first[0].Probe, 2);
         Assert.IsType<KeepState>(keep.Origin);
-        Assert.Equal(["m/r0"], keep.SendStateTo);
+        Assert.Equal([R("m/r0")], keep.SendStateTo);
         var copy = ExpectPrepare(joiner[0].Probe, 2);
-        Assert.Equal(new CopyFromPeer("n/r0"), copy.Origin);
+        Assert.Equal(new CopyFromPeer(R("n/r0")), copy.Origin);
         Assert.Equal(1, copy.StateStep);
-        coordinator.Tell(new RankReady(2, "n/r0", 1), first[0].Probe.Ref);
-        coordinator.Tell(new RankReady(2, "m/r0", 1), joiner[0].Probe.Ref);
+        coordinator.Tell(new RankReady(2, R("n/r0"), 1), first[0].Probe.Ref);
+        coordinator.Tell(new RankReady(2, R("m/r0"), 1), joiner[0].Probe.Ref);
         var next = ExpectRun(first[0].Probe, 2, 2);
-        Assert.Equal(["m/r0", "n/r0"], next.Plan.Slices.Select(s => s.Rank));
+        Assert.Equal([R("m/r0"), R("n/r0")], next.Plan.Slices.Select(s => s.Rank));
     }
 
     [Fact]
     public void Ranks_that_register_moments_apart_join_together_once_registrations_settle()
     {
         var coordinator = StartCoordinator(ranks: 1, joinSettle: TimeSpan.FromSeconds(1), Job with { Steps = 100, CheckpointEvery = 1000 });
-        var first = Register(coordinator, "n/r0");
+        var first = Register(coordinator, R("n/r0"));
         ExpectPrepare(first[0].Probe, 1);
-        coordinator.Tell(new RankReady(1, "n/r0", 0), first[0].Probe.Ref);
-        var joiners = new List<(TestProbe Probe, string Name)>(Register(coordinator, "m/r0"));
+        coordinator.Tell(new RankReady(1, R("n/r0"), 0), first[0].Probe.Ref);
+        var joiners = new List<(TestProbe Probe, RankId Name)>(Register(coordinator, R("m/r0")));
 
         // Within the settle time the job keeps stepping in generation 1, and a second rank arrives.
         CompleteStep(first, 1, 1, coordinator);
-        joiners.AddRange(Register(coordinator, "m/r1"));
+        joiners.AddRange(Register(coordinator, R("m/r1")));
         var step = 2L;
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
@@ -184,14 +223,14 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
             if (message is PrepareRank prepare)
             {
                 Assert.Equal(2, prepare.Generation);
-                Assert.Equal(["m/r0", "m/r1", "n/r0"], prepare.Members.Select(m => m.Rank));
+                Assert.Equal([R("m/r0"), R("m/r1"), R("n/r0")], prepare.Members.Select(m => m.Rank));
                 Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(900), "joined before registrations settled");
                 break;
             }
             var run = (RunStep)message;
             Assert.Equal((1L, step), (run.Generation, run.Plan.Step));
             Thread.Sleep(100); // a step takes a while
-            coordinator.Tell(new StepExchanged(1, step, "n/r0", 8, new int[4], 1, 1, 0), first[0].Probe.Ref);
+            coordinator.Tell(new StepExchanged(1, step, R("n/r0"), 8, new int[4], 1, 1, 0), first[0].Probe.Ref);
             step++;
         }
         foreach (var (probe, _) in joiners) ExpectPrepare(probe, 2);
@@ -202,7 +241,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     {
         Sys.EventStream.Subscribe(TestActor, typeof(JobFailed));
         var first = StartCoordinator(ranks: 1);
-        var ranks = Register(first, "n/r0");
+        var ranks = Register(first, R("n/r0"));
         ExpectPrepare(ranks[0].Probe, 1);
         Watch(first);
         Sys.Stop(first);

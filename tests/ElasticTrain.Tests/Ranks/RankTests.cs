@@ -4,6 +4,7 @@ using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Data;
 using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
+using static ElasticTrain.Tests.Support.TestRanks;
 
 namespace ElasticTrain.Tests.Ranks;
 
@@ -28,23 +29,23 @@ public class RankTests : TestKit
         var dataset = new WindowDataset(Corpus.Load(TinyCorpus.Path_), Job.Block + 1);
         var schedule = new EpochSchedule(Job.Seed, dataset.Count, Job.GlobalBatch);
         var loader = Sys.ActorOf(DataLoader.Props(dataset, schedule));
-        var rank = Sys.ActorOf(Rank.Props(new Rank.Setup(name, 0, Job, "hash", "cpu",
-            new ExchangeSettings("ring", TimeSpan.FromSeconds(5), BucketBytes: 0), Transport.Open(name), TestActor, loader, schedule)));
+        var rank = Sys.ActorOf(Rank.Props(new Rank.Setup(R(name), 0, Job, "hash", "cpu",
+            new ExchangeSettings("ring", TimeSpan.FromSeconds(5), BucketBytes: 0), Transport.Open(R(name).ToString()), TestActor, loader, schedule)));
         return rank;
     }
 
-    private static StepPlan Whole(long step) => new(step, [new RankSlice("n/r0", 0, Job.GlobalBatch)]);
+    private static StepPlan Whole(long step) => new(step, [new RankSlice(R("n/r0"), 0, Job.GlobalBatch)]);
 
     [Fact]
     public void Messages_of_another_generation_are_dropped_and_counted()
     {
         var rank = StartRank();
-        rank.Tell(new PrepareRank(2, [new RankEndpoint("n/r0", rank, Transport.Address)], new InitFromSeed(), 0, []));
+        rank.Tell(new PrepareRank(2, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new InitFromSeed(), 0, []));
         ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
 
         rank.Tell(new RunStep(1, Whole(1), null));                 // the old generation's step
         rank.Tell(new WriteCheckpoint(1, 1, "/nonexistent/x", 1));   // and its checkpoint request
-        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank, Transport.Address)], new InitFromSeed(), 0, []));
+        rank.Tell(new PrepareRank(1, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new InitFromSeed(), 0, []));
         ExpectNoMsg(TimeSpan.FromMilliseconds(300));
 
         rank.Tell(GetRankStatus.Instance);
@@ -56,7 +57,7 @@ public class RankTests : TestKit
     public void A_step_is_exchanged_then_applied_only_when_committed()
     {
         var rank = StartRank();
-        rank.Tell(new PrepareRank(1, [new RankEndpoint("n/r0", rank, Transport.Address)], new InitFromSeed(), 0, []));
+        rank.Tell(new PrepareRank(1, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new InitFromSeed(), 0, []));
         Assert.Equal(0, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
         rank.Tell(new RunStep(1, Whole(1), Whole(2)));
         var done = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
@@ -65,12 +66,12 @@ public class RankTests : TestKit
         Assert.InRange(done.LossSum / 4, 4.5, 6.5);
 
         // Not committed: a new generation finds the replica still at step 0 and keeps that.
-        rank.Tell(new PrepareRank(2, [new RankEndpoint("n/r0", rank, Transport.Address)], new KeepState(), 0, []));
+        rank.Tell(new PrepareRank(2, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new KeepState(), 0, []));
         Assert.Equal(0, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
         rank.Tell(new RunStep(2, Whole(1), null));
         ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
         rank.Tell(new ApplyStep(2, 1));
-        rank.Tell(new PrepareRank(3, [new RankEndpoint("n/r0", rank, Transport.Address)], new KeepState(), 1, []));
+        rank.Tell(new PrepareRank(3, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new KeepState(), 1, []));
         Assert.Equal(1, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
     }
 
@@ -79,25 +80,25 @@ public class RankTests : TestKit
     {
         var source = StartRank();
         var joiner = StartRank("n/r1");
-        var members = new[] { new RankEndpoint("n/r0", source, Transport.Address), new RankEndpoint("n/r1", joiner, Transport.Address) };
+        var members = new[] { new RankEndpoint(R("n/r0"), source, Transport.Address), new RankEndpoint(R("n/r1"), joiner, Transport.Address) };
         source.Tell(new PrepareRank(1, [members[0]], new InitFromSeed(), 0, []));
         ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
         source.Tell(new RunStep(1, Whole(1), null));
         ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
         source.Tell(new ApplyStep(1, 1));
 
-        joiner.Tell(new PrepareRank(2, members, new CopyFromPeer("n/r0"), 1, []));
-        source.Tell(new PrepareRank(2, members, new KeepState(), 1, ["n/r1"]));
+        joiner.Tell(new PrepareRank(2, members, new CopyFromPeer(R("n/r0")), 1, []));
+        source.Tell(new PrepareRank(2, members, new KeepState(), 1, [R("n/r1")]));
         var ready = new[] { ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)), ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)) };
         Assert.All(ready, r => Assert.Equal(1, r.StateStep));
 
         // Same state: the same step 2 computed alone on each gives the same loss.
-        var plan = new StepPlan(2, [new RankSlice("n/r0", 0, Job.GlobalBatch)]);
+        var plan = new StepPlan(2, [new RankSlice(R("n/r0"), 0, Job.GlobalBatch)]);
         source.Tell(new RunStep(2, plan, null));
         var a = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
         joiner.Tell(new PrepareRank(3, [members[1]], new KeepState(), 1, []));
         ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
-        joiner.Tell(new RunStep(3, new StepPlan(2, [new RankSlice("n/r1", 0, Job.GlobalBatch)]), null));
+        joiner.Tell(new RunStep(3, new StepPlan(2, [new RankSlice(R("n/r1"), 0, Job.GlobalBatch)]), null));
         var b = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
         Assert.Equal(a.LossSum, b.LossSum, 1e-6);
     }

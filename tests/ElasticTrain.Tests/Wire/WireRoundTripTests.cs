@@ -5,6 +5,7 @@ using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
 using ElasticTrain.Wire;
+using static ElasticTrain.Tests.Support.TestRanks;
 
 namespace ElasticTrain.Tests.Wire;
 
@@ -16,36 +17,38 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
     private IEnumerable<object> Samples()
     {
         var endpoint = TestActor;
-        var plan = new StepPlan(3, [new RankSlice("n/r0", 0, 5), new RankSlice("n/r1", 5, 3)]);
-        yield return new RegisterRank("n/r0", endpoint, 7, "10.0.0.1:4712");
-        yield return new PrepareRank(2, [new RankEndpoint("n/r0", endpoint, "10.0.0.1:4712")], new LoadCheckpoint(Checkpoint), 10, []);
-        yield return new PrepareRank(3, [new RankEndpoint("n/r0", endpoint, "10.0.0.1:4712")], new CopyFromPeer("n/r1"), 12, ["n/r2"]);
+        var plan = new StepPlan(3, [new RankSlice(R("n/r0"), 0, 5), new RankSlice(R("n/r1"), 5, 3)]);
+        yield return new RegisterRank(R("n/r0"), endpoint, 7, "10.0.0.1:4712");
+        yield return new PrepareRank(2, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")], new LoadCheckpoint(Checkpoint), 10, []);
+        yield return new PrepareRank(3, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")], new CopyFromPeer(R("n/r1")), 12, [R("n/r2")]);
         yield return new KeepState();
         yield return new InitFromSeed();
         yield return new LoadCheckpoint(Checkpoint);
-        yield return new CopyFromPeer("n/r1");
+        yield return new CopyFromPeer(R("n/r1"));
         yield return new StateChunk(3, 12, 0, 2, [1, 2, 3]);
         yield return new ApplyStep(2, 3);
-        yield return new ServeState(4, 12, [new RankEndpoint("n/r0", endpoint, "10.0.0.1:4712")]);
-        yield return new JobOver("j", false, "no ranks left");
+        yield return new ServeState(4, 12, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")]);
+        yield return new JobOver("j", 4, false, "no ranks left");
         yield return GetJob.Instance;
         yield return new JobDescription(Job, "hash", "fingerprint");
         yield return GetStatus.Instance;
-        yield return new JobStatusReport("j", 40, 100, 3, ["a:1/r0", "b:2/r0"], ["b:2/r1"], [], 2, 123.5);
-        yield return new DrainNode("127.0.0.1:4053");
+        yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0"), R("b:2/r0")], [R("b:2/r1")], [], 2, 123.5);
+        yield return new DrainNode(new NodeAddress("127.0.0.1", 4053));
         yield return new ScaleRanks(3);
+        yield return R("n:4/r2");
+        yield return new NodeAddress("10.0.0.3", 4053);
         yield return new OperatorReply(true, "draining 2 rank(s)");
         yield return new RunStep(2, plan, null);
         yield return new WriteCheckpoint(2, 10, "/ckpt/x", 3);
         yield return GetRankStatus.Instance;
-        yield return new RankReady(2, "n/r0", 9);
-        yield return new StepExchanged(2, 3, "n/r0", 12.5, [4, 8, 15, 16, 23], 100.25, 3.5, 0.75);
-        yield return new StepFailed(2, 3, "n/r0", "peer gone");
+        yield return new RankReady(2, R("n/r0"), 9);
+        yield return new StepExchanged(2, 3, R("n/r0"), 12.5, [4, 8, 15, 16, 23], 100.25, 3.5, 0.75);
+        yield return new StepFailed(2, 3, R("n/r0"), "peer gone");
         yield return new CheckpointWritten(2, 10, "/ckpt/x", "ff00");
         yield return new CheckpointFailed(2, 10, "disk full");
-        yield return new RankStatus("n/r0", 2, 4);
+        yield return new RankStatus(R("n/r0"), 2, 4);
         yield return Checkpoint;
-        yield return new RankEndpoint("n/r1", endpoint, "10.0.0.2:4712");
+        yield return new RankEndpoint(R("n/r1"), endpoint, "10.0.0.2:4712");
         yield return plan;
         yield return plan.Slices[0];
         yield return Job;
@@ -76,8 +79,8 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
     [Fact]
     public void Actor_references_resolve_on_the_way_back()
     {
-        var serializer = Sys.Serialization.FindSerializerFor(new RegisterRank("r", TestActor, 0, "h:1"));
-        var back = (RegisterRank)serializer.FromBinary(serializer.ToBinary(new RegisterRank("r", TestActor, 0, "h:1")), typeof(RegisterRank));
+        var serializer = Sys.Serialization.FindSerializerFor(new RegisterRank(R("r"), TestActor, 0, "h:1"));
+        var back = (RegisterRank)serializer.FromBinary(serializer.ToBinary(new RegisterRank(R("r"), TestActor, 0, "h:1")), typeof(RegisterRank));
         Assert.Equal(TestActor, back.Endpoint);
         back.Endpoint.Tell("ping");
         ExpectMsg("ping");

@@ -1,0 +1,55 @@
+using ElasticTrain.Jobs;
+using ElasticTrain.Ranks;
+
+namespace ElasticTrain.Coordination;
+
+/// <summary>
+/// Pure: the reports of the step in flight. The step can be committed once every rank of the
+/// plan has reported; <see cref="Summarize"/> then gives what the journal and the metrics record.
+/// </summary>
+public sealed class StepTally(StepPlan plan)
+{
+    private readonly Dictionary<RankId, StepExchanged> _reports = [];
+
+    public StepPlan Plan { get; } = plan;
+
+    public long Step => Plan.Step;
+
+    public bool Complete => _reports.Count == Plan.Slices.Count;
+
+    public IEnumerable<StepExchanged> Reports => _reports.Values;
+
+    /// <summary>Records a report of this step from one of its ranks; false if it is not one.</summary>
+    public bool Add(StepExchanged report)
+    {
+        if (report.Step != Plan.Step || Plan.PositionOf(report.Rank) < 0) return false;
+        _reports[report.Rank] = report;
+        return true;
+    }
+
+    /// <summary>
+    /// The step's loss (the sum of the ranks' per-sample losses over the global batch: the same
+    /// number whatever the split) and timings. All members finish the all-reduce together, so the
+    /// rank that finished backward last waited least: its wait is the exchange's exposed tail; the
+    /// longest wait adds load imbalance.
+    /// </summary>
+    public StepSummary Summarize(int globalBatch)
+    {
+        if (!Complete) throw new InvalidOperationException($"step {Step} has {_reports.Count} of {Plan.Slices.Count} reports");
+        var reports = _reports.Values;
+        return new StepSummary(
+            Step,
+            Loss: reports.Sum(d => d.LossSum) / globalBatch,
+            World: Plan.Slices.Count,
+            MaxComputeMs: reports.Max(d => d.ComputeMs),
+            MaxExchangeMs: reports.Max(d => d.ExchangeMs),
+            ExposedMs: reports.Min(d => d.ExposedMs),
+            MaxWaitMs: reports.Max(d => d.ExposedMs),
+            Samples: Plan.Slices.Select(s => (s.Rank, _reports[s.Rank].SampleIds)).ToArray());
+    }
+}
+
+/// <summary>A complete step as the coordinator commits it.</summary>
+public sealed record StepSummary(
+    long Step, double Loss, int World, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs,
+    IReadOnlyList<(RankId Rank, int[] SampleIds)> Samples);

@@ -1,0 +1,108 @@
+using Akka.Actor;
+using ElasticTrain.Coordination;
+using ElasticTrain.Jobs;
+using static ElasticTrain.Tests.Support.TestRanks;
+
+namespace ElasticTrain.Tests.Coordination;
+
+public class RosterTests
+{
+    private static readonly DateTime T0 = new(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+
+    private sealed class Endpoint(string path) : MinimalActorRef
+    {
+        public override ActorPath Path { get; } = new RootActorPath(new Address("akka", "test")) / path;
+        public override IActorRefProvider Provider => throw new NotSupportedException();
+    }
+
+    private static Roster With(params string[] ranks)
+    {
+        var roster = new Roster();
+        foreach (var rank in ranks) roster.Register(R(rank), new Endpoint(rank.Replace('/', '-')), "h:1", -1, T0);
+        return roster;
+    }
+
+    [Fact]
+    public void Registration_tells_new_known_and_replaced_ranks_apart()
+    {
+        var roster = new Roster();
+        var first = new Endpoint("a");
+        Assert.Equal(Roster.Registration.New, roster.Register(R("a"), first, "h:1", -1, T0));
+        Assert.Equal(Roster.Registration.Known, roster.Register(R("a"), first, "h:1", 5, T0.AddSeconds(2)));
+        Assert.Equal(T0, roster.LastNewRank); // re-registration is not a newcomer
+        Assert.Equal(Roster.Registration.Replaced, roster.Register(R("a"), new Endpoint("a2"), "h:2", 7, T0.AddSeconds(3)));
+        Assert.Equal(7, roster[R("a")].StateStep);
+        Assert.Equal("h:2", roster[R("a")].DataPlane);
+    }
+
+    [Fact]
+    public void Desired_members_leave_out_drained_and_suspected_ranks_and_respect_the_scale_target()
+    {
+        var roster = With("b:1/r0", "a:1/r1", "a:1/r0", "c:1/r0");
+        Assert.Equal([R("a:1/r0"), R("a:1/r1"), R("b:1/r0"), R("c:1/r0")], roster.Desired());
+        Assert.True(roster.Drain(new NodeAddress("a", 1)).Accepted);
+        Assert.Equal([R("b:1/r0"), R("c:1/r0")], roster.Desired());
+        Assert.True(roster.Suspect(R("c:1/r0")));
+        Assert.Equal([R("b:1/r0")], roster.Desired());
+        Assert.True(roster.Clear(R("c:1/r0")));
+        roster.Scale(1);
+        Assert.Equal([R("b:1/r0")], roster.Desired());
+        Assert.Equal([R("c:1/r0")], roster.Idle([R("b:1/r0")]));
+        Assert.Equal(Roster.Registration.Drained, roster.Register(R("a:1/r0"), new Endpoint("again"), "h:1", -1, T0));
+    }
+
+    [Fact]
+    public void A_suspect_that_registers_as_a_new_incarnation_is_trusted_again()
+    {
+        var roster = With("a", "b");
+        roster.Suspect(R("b"));
+        Assert.Equal([R("a")], roster.Desired());
+        roster.Register(R("b"), new Endpoint("b-new"), "h:1", -1, T0);
+        Assert.Equal([R("a"), R("b")], roster.Desired());
+    }
+
+    [Fact]
+    public void Draining_the_node_of_the_last_ranks_or_an_unknown_node_is_refused()
+    {
+        var roster = With("a:1/r0", "a:1/r1");
+        Assert.Equal("no ranks of this job run on z:9", roster.Drain(new NodeAddress("z", 9)).Message);
+        var last = roster.Drain(new NodeAddress("a", 1));
+        Assert.False(last.Accepted);
+        Assert.Equal("a:1 runs the job's last ranks; it cannot be drained", last.Message);
+    }
+
+    [Fact]
+    public void Removing_a_rank_by_its_actor_forgets_it()
+    {
+        var roster = new Roster();
+        var endpoint = new Endpoint("a");
+        roster.Register(R("a"), endpoint, "h:1", -1, T0);
+        roster.Suspect(R("a"));
+        Assert.Equal(R("a"), roster.Remove(endpoint));
+        Assert.Null(roster.Remove(endpoint));
+        Assert.Empty(roster.Suspects);
+        Assert.False(roster.Suspect(R("a"))); // nothing to suspect any more
+    }
+
+    [Fact]
+    public void Speeds_are_smoothed_over_about_ten_steps_and_ignore_empty_reports()
+    {
+        var roster = With("a");
+        roster.MeasureSpeed(R("a"), samples: 10, computeMs: 100); // 100 samples/s
+        roster.MeasureSpeed(R("a"), samples: 0, computeMs: 100);
+        roster.MeasureSpeed(R("a"), samples: 20, computeMs: 100); // 200 samples/s
+        Assert.Equal(110, roster.Speeds[R("a")], 6);
+    }
+
+    [Fact]
+    public void Newcomers_wait_for_registrations_to_settle_but_other_changes_do_not()
+    {
+        var roster = With("a");
+        roster.Register(R("b"), new Endpoint("b"), "h:1", -1, T0.AddSeconds(10));
+        var settle = TimeSpan.FromMilliseconds(500);
+        Assert.True(roster.JoinersStillArriving([R("a")], [R("a"), R("b")], T0.AddSeconds(10.2), settle));
+        Assert.False(roster.JoinersStillArriving([R("a")], [R("a"), R("b")], T0.AddSeconds(10.6), settle));
+        // A member leaving is no newcomer: it takes effect at once.
+        Assert.False(roster.JoinersStillArriving([R("a"), R("c")], [R("a"), R("b")], T0.AddSeconds(10.2), settle));
+    }
+}
