@@ -27,6 +27,29 @@ public static class ClusterAccess
     }
 
     /// <summary>
+    /// Joins through whichever of <paramref name="endpoints"/> answers first (a node that rejoins
+    /// tries every node it last saw, since the one it first joined through may be gone); returns
+    /// how to name them in messages.
+    /// </summary>
+    public static async Task<string> JoinAnyAsync(Cluster cluster, IReadOnlyList<string> endpoints, TimeSpan patience)
+    {
+        if (endpoints.Count == 1) { await JoinAsync(cluster, endpoints[0], patience); return endpoints[0]; }
+        var seeds = endpoints.Select(e => HostPort.TryParse(e, out var host, out var port)
+            ? new Address(cluster.SelfAddress.Protocol, cluster.System.Name, host, port)
+            : throw new SettingsException($"--join must be HOST:PORT, not '{e}'")).ToList();
+        var named = string.Join(" or ", endpoints);
+        try
+        {
+            await cluster.JoinSeedNodesAsync(seeds, new CancellationTokenSource(patience).Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or TimeoutException or ClusterJoinFailedException)
+        {
+            throw new SettingsException($"cannot reach the cluster at {named}: no answer within {patience.TotalSeconds:0} s");
+        }
+        return named;
+    }
+
+    /// <summary>
     /// The proxy first has to find the coordinator and buffers until then, so this asks again on a
     /// short timeout rather than once on a long one.
     /// </summary>

@@ -21,7 +21,12 @@ namespace ElasticTrain.Cli.Hosting;
 public static class NodeHost
 {
     /// <param name="Info">A last line for the user when this node leaves a job it did not coordinate.</param>
-    public sealed record Result(int ExitCode, string? Error, string? Info = null);
+    /// <param name="Removed">The cluster removed this node (downed, cut off, or its actor system stopped) while the job ran.</param>
+    /// <param name="KnownNodes">HOST:PORT of the other nodes this one last saw: where a removed node may rejoin.</param>
+    public sealed record Result(int ExitCode, string? Error, string? Info = null, bool Removed = false, IReadOnlyList<string>? KnownNodes = null);
+
+    /// <summary>How often a removed `node` joins again before it gives up.</summary>
+    public const int MaxRejoins = 5;
 
     /// <summary>The cluster role of nodes that host ranks and may host the coordinator.</summary>
     public const string NodeRole = "node";
@@ -47,22 +52,37 @@ public static class NodeHost
     }
 
     /// <summary>`elastictrain node --join HOST:PORT`: joins a running job's cluster and serves that job.</summary>
+    /// <remarks>
+    /// A node the cluster removes (downed after a partition, or its actor system stopped) joins
+    /// again as a new incarnation, through any node it last saw, up to <see cref="MaxRejoins"/> times.
+    /// </remarks>
     public static async Task<Result> JoinAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation)
     {
         if (settings.Join.Length == 0) throw new SettingsException("node needs --join HOST:PORT of a node of the job");
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
-        return await RunAsync(settings, config, store, reporters, cancellation, async (system, cluster) =>
+        IReadOnlyList<string> seeds = [settings.Join];
+        for (int attempt = 0; ; attempt++)
         {
-            await ClusterAccess.JoinAsync(cluster, settings.Join, TimeSpan.FromSeconds(20));
-            var job = await ClusterAccess.AskCoordinatorAsync<JobDescription>(system, GetJob.Instance, settings.Join, TimeSpan.FromSeconds(30), cancellation);
+            var result = await JoinOnceAsync(settings, config, store, seeds, reporters, cancellation);
+            if (!result.Removed || attempt == MaxRejoins) return result;
+            Console.WriteLine($"{result.Error}; joining again ({attempt + 1} of {MaxRejoins})");
+            seeds = [.. (result.KnownNodes ?? []).Concat(seeds).Distinct()];
+        }
+    }
+
+    private static Task<Result> JoinOnceAsync(HostSettings settings, Config config, JournalStore store, IReadOnlyList<string> seeds,
+        IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation) =>
+        RunAsync(settings, config, store, reporters, cancellation, async (system, cluster) =>
+        {
+            var joined = await ClusterAccess.JoinAnyAsync(cluster, seeds, TimeSpan.FromSeconds(20));
+            var job = await ClusterAccess.AskCoordinatorAsync<JobDescription>(system, GetJob.Instance, joined, TimeSpan.FromSeconds(30), cancellation);
             var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory);
             if (data.Corpus.Fingerprint != job.DataFingerprint)
                 throw new SettingsException($"the data at '{data.Corpus.Source}' differs from the job's (fingerprint {data.Corpus.Fingerprint[..12]}, job {job.DataFingerprint[..12]}); pass --data with the job's data");
-            Console.WriteLine($"joined job {job.Config.Id} at {settings.Join} with {settings.Ranks} rank(s); they enter at the next step boundary");
+            Console.WriteLine($"joined job {job.Config.Id} at {joined} with {settings.Ranks} rank(s); they enter at the next step boundary");
             return (job, data);
         });
-    }
 
     private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, IReadOnlyList<IJobReporter> reporters,
         CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
@@ -75,8 +95,10 @@ public static class NodeHost
             var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
+            var removal = new Removal(cluster);
             var (job, data) = await join(system, cluster);
-            await up.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellation);
+            try { await up.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellation); }
+            catch (TimeoutException) { throw new SettingsException("joined the cluster but was not admitted as a member within 30 s"); }
 
             // libtorch's intra-op pool is per process, shared by the local ranks.
             TorchSharp.torch.set_num_threads(settings.TorchThreads);
@@ -101,7 +123,11 @@ public static class NodeHost
                     exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule)), $"rank-{i}");
             }
 
-            var ended = await outcome.Task.WaitAsync(cancellation);
+            // The job's end, or this node's removal from the cluster: never neither.
+            var first = await Task.WhenAny(outcome.Task, removal.Removed).WaitAsync(cancellation);
+            if (first == removal.Removed && !outcome.Task.IsCompleted)
+                return new Result(1, await removal.Removed, Removed: true, KnownNodes: removal.KnownNodes);
+            var ended = await outcome.Task;
             return ended switch
             {
                 JobFinished => new Result(0, null),
