@@ -67,7 +67,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         foreach (var message in Samples())
         {
             var serializer = Sys.Serialization.FindSerializerFor(message);
-            Assert.True(serializer is HyperionSerializer, $"{message.GetType().Name} bound to {serializer.GetType().Name}");
+            Assert.True(serializer is WireSerializer, $"{message.GetType().Name} bound to {serializer.GetType().Name}");
             var bytes = serializer.ToBinary(message);
             var back = serializer.FromBinary(bytes, message.GetType());
             Assert.IsType(message.GetType(), back);
@@ -94,5 +94,26 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
             .Where(t => typeof(IWireMessage).IsAssignableFrom(t) && t is { IsInterface: false, IsAbstract: false }).ToHashSet();
         var sampled = Samples().Select(m => m.GetType()).ToHashSet();
         Assert.Empty(wireTypes.Except(sampled).Select(t => t.Name));
+    }
+
+    [Fact]
+    public void Types_from_other_assemblies_are_refused()
+    {
+        var serializer = Sys.Serialization.FindSerializerFor(new JobCompleted(1));
+        object[] foreign = [new FactAttribute { Skip = "x" }, new List<FactAttribute>(), new Dictionary<string, FactAttribute[]>()];
+        foreach (var value in foreign)
+        {
+            // Hyperion applies the filter on the way out as well as on the way in.
+            var error = Assert.ThrowsAny<Exception>(() => serializer.FromBinary(serializer.ToBinary(value), value.GetType()));
+            Assert.Contains("Unsafe Type", error.ToString());
+        }
+        // Bytes from elsewhere that name a foreign type (written here by an unfiltered Hyperion).
+        var unfiltered = new Hyperion.Serializer(new Hyperion.SerializerOptions(versionTolerance: true, preserveObjectReferences: true, surrogates: null, serializerFactories: null, knownTypes: null, ignoreISerializable: true, packageNameOverrides: null, disallowUnsafeTypes: false, typeFilter: Hyperion.DisabledTypeFilter.Instance));
+        using var forged = new MemoryStream();
+        unfiltered.Serialize(new FactAttribute { Skip = "x" }, forged);
+        Assert.Contains("Unsafe Type", Assert.ThrowsAny<Exception>(() => serializer.FromBinary(forged.ToArray(), typeof(object))).ToString());
+        object[] admitted = [new List<string> { "a" }, new Dictionary<string, long[]> { ["k"] = [1] }, Array.Empty<RankSlice>()];
+        foreach (var value in admitted)
+            Assert.IsType(value.GetType(), serializer.FromBinary(serializer.ToBinary(value), value.GetType()));
     }
 }
