@@ -37,10 +37,16 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     /// How long a suspect stays out unless it registers anew (default 10 s): by then the failure
     /// detector has removed a node that is really gone, so one still registered was alive.
     /// </param>
+    /// <param name="HoldsLease">
+    /// Whether this node still holds the store's lease for the coordinator; checked before every
+    /// journal write, so a coordinator whose lease lapsed (paused, cut off) writes nothing more.
+    /// Null: no lease (tests, a single process).
+    /// </param>
+    /// <param name="Outage">Shared by the coordinator instances of one node: how long the journal has been failing.</param>
     public sealed record Setup(
         JobConfig Requested, string IdentityHash, string DataFingerprint, int ExpectedRanks,
         CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5, TimeSpan? JoinSettle = null,
-        TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null)
+        TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null, Func<bool>? HoldsLease = null, StoreOutage? Outage = null)
     {
         public TimeSpan Settle => JoinSettle ?? TimeSpan.FromMilliseconds(500);
         public TimeSpan Liveness => LivenessTimeout ?? TimeSpan.FromMilliseconds(500);
@@ -77,7 +83,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         PersistenceId = "job-" + setup.Requested.Id;
         Recover<IJobEvent>(e => _state = _state.Updated(e));
         Recover<SnapshotOffer>(offer => { if (offer.Snapshot is JobState state) _state = state; });
-        Recover<RecoveryCompleted>(_ => Self.Tell(Begin.Instance));
+        Recover<RecoveryCompleted>(_ => { _setup.Outage?.Recovered(); Self.Tell(Begin.Instance); });
         Commands();
     }
 
@@ -156,7 +162,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         }
         _awaitingGeneration = true;
         if (_state.Config is null)
-            Persist(new JobStarted(Job, _setup.IdentityHash, _setup.DataFingerprint), e => { _state = _state.Updated(e); TryStartGeneration(); });
+            Write(new JobStarted(Job, _setup.IdentityHash, _setup.DataFingerprint), e => { _state = _state.Updated(e); TryStartGeneration(); });
         else
             TryStartGeneration();
     }
@@ -184,7 +190,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         var members = _roster.Desired();
         if (!_began || !_awaitingGeneration || _check is not null || _state.Config is null || members.Length == 0 || _roster.Count < _required) return;
         _awaitingGeneration = false;
-        Persist(new GenerationStarted(_state.Generation + 1, members.Select(m => m.ToString()).ToArray()), e =>
+        Write(new GenerationStarted(_state.Generation + 1, members.Select(m => m.ToString()).ToArray()), e =>
         {
             _state = _state.Updated(e);
             _members = members;
@@ -297,7 +303,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             AfterStep(summary.Step);
             return;
         }
-        Persist(new StepCommitted(summary.Step, summary.Loss, _state.Generation, summary.World), e =>
+        Write(new StepCommitted(summary.Step, summary.Loss, _state.Generation, summary.World), e =>
         {
             _state = _state.Updated(e);
             ApplyCommitted(summary.Step);
@@ -336,7 +342,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     {
         if (written.Generation != _state.Generation || _step is null || written.Step != _step.Step) return;
         var checkpoint = new CheckpointRef(written.Step, written.Path, written.Sha256);
-        Persist(new CheckpointTaken(checkpoint), e =>
+        Write(new CheckpointTaken(checkpoint), e =>
         {
             _state = _state.Updated(e);
             SaveSnapshot(_state);
@@ -363,7 +369,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             Dispatch(step + 1);
             return;
         }
-        Persist(new JobCompleted(step), e =>
+        Write(new JobCompleted(step), e =>
         {
             _state = _state.Updated(e);
             _step = null;
@@ -386,20 +392,57 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             ? new JobOver(Job.Id, _state.Generation, false, failed.Reason)
             : new JobOver(Job.Id, _state.Generation, true, null);
         foreach (var rank in _roster.Entries) rank.Endpoint.Tell(over);
+        Context.Parent.Tell(CoordinatorEnded.Instance); // the job is over: a supervisor must not start another
         Context.Stop(Self);
     }
 
+    // ---- the journal ----
+
+    /// <summary>Persists a decision, unless this node's lease on the coordinator has lapsed: then it stops without a word.</summary>
+    private void Write<TEvent>(TEvent e, Action<TEvent> then) where TEvent : IJobEvent
+    {
+        if (_setup.HoldsLease?.Invoke() == false)
+        {
+            _log.Warning("this node no longer holds the coordinator's lease: stopping without writing {0}", e.GetType().Name);
+            Context.Stop(Self);
+            return;
+        }
+        Persist(e, written => { _setup.Outage?.Recovered(); then(written); });
+    }
+
+    // A failed write is either the store failing or another coordinator having written first (the
+    // journal refuses a second event with the same sequence number). Either way this instance
+    // stops; the node starts another with backoff, which reads the journal again and goes on from
+    // what it says. Only an outage past its limit ends the job.
     protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
     {
-        // Through End, so that nodes without the coordinator hear of it too and exit.
-        End(new JobFailed($"cannot write the journal: {cause.GetBaseException().Message}", BadInput: false));
+        JournalFailed($"cannot write the journal: {cause.GetBaseException().Message}");
         base.OnPersistFailure(cause, @event, sequenceNr);
+    }
+
+    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
+    {
+        JournalFailed($"the journal refused an event: {cause.GetBaseException().Message}");
+        base.OnPersistRejected(cause, @event, sequenceNr);
     }
 
     protected override void OnRecoveryFailure(Exception reason, object? message = null)
     {
-        End(new JobFailed($"cannot read the journal: {reason.GetBaseException().Message}", BadInput: false));
+        JournalFailed($"cannot read the journal: {reason.GetBaseException().Message}");
         base.OnRecoveryFailure(reason, message);
+    }
+
+    private void JournalFailed(string reason)
+    {
+        if (_setup.Outage is { } outage && !outage.Failed(DateTime.UtcNow))
+        {
+            _log.Warning("{0}; the coordinator restarts and reads the journal again", reason);
+            Context.Stop(Self);
+            return;
+        }
+        // Through End, so that nodes without the coordinator hear of it too and exit.
+        var limit = _setup.Outage is { } o ? $" for {o.Limit.TotalSeconds:0} s" : "";
+        End(new JobFailed($"{reason} (failing{limit}); run the same command to resume once the store is back", BadInput: false));
     }
 
     private void Publish(object notice) => Context.System.EventStream.Publish(notice);

@@ -34,3 +34,12 @@ public sealed record ScaleRanks(int Ranks) : IWireMessage;
 
 /// <summary>The answer to an operator's command: what will happen, or why not.</summary>
 public sealed record OperatorReply(bool Accepted, string Message) : IWireMessage;
+
+/// <summary>
+/// From the coordinator to its parent as it stops at the end of the job: the supervisor that
+/// restarts it after journal failures stops too.
+/// </summary>
+public sealed class CoordinatorEnded
+{
+    public static readonly CoordinatorEnded Instance = new();
+}

@@ -25,7 +25,8 @@ public sealed record HostSettings(
     string Hostname,
     int Port,
     string Join,
-    int IntraOpThreads)
+    int IntraOpThreads,
+    TimeSpan StoreOutageLimit)
 {
     public static HostSettings FromConfig(Config config)
     {
@@ -46,7 +47,8 @@ public sealed record HostSettings(
             Hostname: remote.String("hostname"),
             Port: remote.Int("port", 0, 65535),
             Join: root.String("join"),
-            IntraOpThreads: root.Int("intra-op-threads", 0, 1024));
+            IntraOpThreads: root.Int("intra-op-threads", 0, 1024),
+            StoreOutageLimit: root.Duration("store-outage-limit"));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataDirectory.Length == 0)

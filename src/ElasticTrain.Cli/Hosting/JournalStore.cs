@@ -58,14 +58,18 @@ public sealed record JournalStore(string Provider, string ConnectionString, stri
         }
     }
 
-    /// <summary>The persistence plugins' connection settings, for the front of the node's config.</summary>
-    public Config ToConfig()
+    /// <summary>
+    /// The persistence plugins' and the store lease's connection settings, for the front of the
+    /// node's config; <paramref name="jobId"/> scopes the leases.
+    /// </summary>
+    public Config ToConfig(string jobId)
     {
         string Quote(string s) => System.Text.Json.JsonSerializer.Serialize(s);
         return ConfigurationFactory.ParseString($$"""
             akka.persistence.journal.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
             akka.persistence.snapshot-store.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
             akka.persistence.query.journal.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
+            elastictrain.store-lease { connection-string = {{Quote(ConnectionString)}}, provider = {{Quote(Provider)}}, scope = {{Quote("job-" + jobId)}} }
             """);
     }
 }

@@ -2,8 +2,10 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
+using Akka.Pattern;
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Cli.Reporting;
+using ElasticTrain.Cli.Store;
 using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
@@ -44,7 +46,7 @@ public static class NodeHost
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
         var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint), data.Corpus.Fingerprint);
-        return await RunAsync(settings, config, store, reporters, cancellation, async (system, cluster) =>
+        return await RunAsync(settings, config, store, settings.Job.Id, reporters, cancellation, async (system, cluster) =>
         {
             await cluster.JoinAsync(cluster.SelfAddress, cancellation);
             return (job, data);
@@ -61,22 +63,24 @@ public static class NodeHost
         if (settings.Join.Length == 0) throw new SettingsException("node needs --join HOST:PORT of a node of the job");
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
+        // The job's id scopes the store's leases, which the node's actor system needs from its
+        // start: ask for the job first, as an operator command would.
+        var job = await OperatorClient.AskAsync<JobDescription>(settings.Join, GetJob.Instance, config, cancellation);
         IReadOnlyList<string> seeds = [settings.Join];
         for (int attempt = 0; ; attempt++)
         {
-            var result = await JoinOnceAsync(settings, config, store, seeds, reporters, cancellation);
+            var result = await JoinOnceAsync(settings, config, store, job, seeds, reporters, cancellation);
             if (!result.Removed || attempt == MaxRejoins) return result;
             Console.WriteLine($"{result.Error}; joining again ({attempt + 1} of {MaxRejoins})");
             seeds = [.. (result.KnownNodes ?? []).Concat(seeds).Distinct()];
         }
     }
 
-    private static Task<Result> JoinOnceAsync(HostSettings settings, Config config, JournalStore store, IReadOnlyList<string> seeds,
+    private static Task<Result> JoinOnceAsync(HostSettings settings, Config config, JournalStore store, JobDescription job, IReadOnlyList<string> seeds,
         IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation) =>
-        RunAsync(settings, config, store, reporters, cancellation, async (system, cluster) =>
+        RunAsync(settings, config, store, job.Config.Id, reporters, cancellation, async (system, cluster) =>
         {
             var joined = await ClusterAccess.JoinAnyAsync(cluster, seeds, TimeSpan.FromSeconds(20));
-            var job = await ClusterAccess.AskCoordinatorAsync<JobDescription>(system, GetJob.Instance, joined, TimeSpan.FromSeconds(30), cancellation);
             var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory);
             if (data.Corpus.Fingerprint != job.DataFingerprint)
                 throw new SettingsException($"the data at '{data.Corpus.Source}' differs from the job's (fingerprint {data.Corpus.Fingerprint[..12]}, job {job.DataFingerprint[..12]}); pass --data with the job's data");
@@ -84,12 +88,12 @@ public static class NodeHost
             return (job, data);
         });
 
-    private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, IReadOnlyList<IJobReporter> reporters,
+    private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, string jobId, IReadOnlyList<IJobReporter> reporters,
         CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
     {
         var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
         using var transport = OpenDataPlane(settings);
-        var system = ActorSystem.Create("elastictrain", logFile.WithFallback(store.ToConfig()).WithFallback(config));
+        var system = ActorSystem.Create("elastictrain", logFile.WithFallback(store.ToConfig(jobId)).WithFallback(config));
         try
         {
             var cluster = Cluster.Get(system);
@@ -108,8 +112,9 @@ public static class NodeHost
 
             // Every node can host the coordinator: the job's own config travels with the description.
             var coordinatorSetup = new Coordinator.Setup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
-                new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2);
-            system.ActorOf(ClusterSingletonManager.Props(Coordinator.Props(coordinatorSetup), PoisonPill.Instance,
+                new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
+                HoldsLease: () => StoreLease.HoldsAny(system, "-singleton-"), Outage: new StoreOutage(settings.StoreOutageLimit));
+            system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
             var coordinator = system.ActorOf(CoordinatorProxy(system), "coordinator-proxy");
 
@@ -149,6 +154,15 @@ public static class NodeHost
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
         }
     }
+
+    /// <summary>
+    /// The coordinator, started again with backoff (1-10 s) when it stops on a journal failure: a
+    /// store outage, or another coordinator that wrote first. Each start reads the journal anew.
+    /// It stays stopped once the job is over.
+    /// </summary>
+    private static Props SupervisedCoordinator(Coordinator.Setup setup) =>
+        BackoffSupervisor.Props(Backoff.OnStop(Coordinator.Props(setup), "job", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), 0.2, maxNrOfRetries: -1)
+            .WithFinalStopMessage(message => message is CoordinatorEnded));
 
     private static TensorTransport OpenDataPlane(HostSettings settings)
     {

@@ -18,6 +18,8 @@ public static class OperatorClient
             throw new SettingsException($"--join must be HOST:PORT, not '{endpoint}'");
         var clientConfig = ConfigurationFactory.ParseString("""
             akka.cluster.roles = [client]
+            # A client is a member for a few seconds and never decides who is downed.
+            akka.cluster.downing-provider-class = ""
             akka.remote.dot-netty.tcp.port = 0
             elastictrain.log-file = ""
             """).WithFallback(config);

@@ -41,6 +41,7 @@ public sealed class StoreLease : Lease, IDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private volatile Holding? _holding;
     private volatile bool _disposed;
+    private readonly string _name;
 
     /// <summary>The constructor <see cref="LeaseProvider"/> calls; the system is where <see cref="Held"/> finds the lease.</summary>
     public StoreLease(LeaseSettings settings, ExtendedActorSystem system) : this(settings, (ActorSystem)system) { }
@@ -53,6 +54,10 @@ public sealed class StoreLease : Lease, IDisposable
         var connectionString = settings.LeaseConfig.GetString("connection-string", "");
         if (string.IsNullOrWhiteSpace(connectionString))
             throw new ArgumentException($"store lease '{settings.LeaseName}': connection-string is empty");
+        // Akka names its leases per actor system ("elastictrain-singleton-..."), and every job's
+        // system has the same name: the scope (the job id) keeps jobs sharing a store apart.
+        var scope = settings.LeaseConfig.GetString("scope", "");
+        _name = scope.Length > 0 ? $"{scope}/{settings.LeaseName}" : settings.LeaseName;
         _table = new LeaseTable(StoreDialect.For(settings.LeaseConfig.GetString("provider", "")), connectionString);
         _ttl = settings.TimeoutSettings.HeartbeatTimeout;
         _interval = settings.TimeoutSettings.HeartbeatInterval;
@@ -64,7 +69,8 @@ public sealed class StoreLease : Lease, IDisposable
         system?.RegisterOnTermination(Dispose);
     }
 
-    public string LeaseName => Settings.LeaseName;
+    /// <summary>The row's name: the scope (when configured) and Akka's lease name.</summary>
+    public string LeaseName => _name;
 
     public string Owner => Settings.OwnerName;
 
@@ -74,6 +80,10 @@ public sealed class StoreLease : Lease, IDisposable
     /// <summary>The lease of that name this process holds in <paramref name="system"/>, or null if it holds none (or the holding has lapsed).</summary>
     public static StoreLease? Held(ActorSystem system, string leaseName) =>
         HeldLeases.Find(system, leaseName) is { } lease && lease.CheckLease() ? lease : null;
+
+    /// <summary>Whether this process holds, in <paramref name="system"/>, a lease whose name contains <paramref name="part"/>.</summary>
+    public static bool HoldsAny(ActorSystem system, string part) =>
+        HeldLeases.Names(system).Any(name => name.Contains(part, StringComparison.Ordinal) && Held(system, name) is not null);
 
     public override Task<bool> Acquire() => Acquire(null);
 
