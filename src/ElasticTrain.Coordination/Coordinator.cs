@@ -392,7 +392,9 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             ? new JobOver(Job.Id, _state.Generation, false, failed.Reason)
             : new JobOver(Job.Id, _state.Generation, true, null);
         foreach (var rank in _roster.Entries) rank.Endpoint.Tell(over);
-        Context.Parent.Tell(CoordinatorEnded.Instance); // the job is over: a supervisor must not start another
+        // The job is over: a supervisor must not start another. Without a sender, so that a
+        // backoff supervisor takes it as its final-stop message instead of passing it up.
+        Context.Parent.Tell(CoordinatorEnded.Instance, ActorRefs.NoSender);
         Context.Stop(Self);
     }
 

@@ -59,6 +59,16 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
         }
     }
 
+    /// <summary>
+    /// How long the job stood still around an event: from the commit of <paramref name="lastBefore"/>
+    /// (the last step committed before it) to the commit of the next step, by the metrics' clock.
+    /// </summary>
+    public static TimeSpan PauseAfter(IReadOnlyList<JsonElement> steps, long lastBefore)
+    {
+        long TimeOf(long step) => steps.Last(r => r.GetProperty("step").GetInt64() == step).GetProperty("time_ms").GetInt64();
+        return TimeSpan.FromMilliseconds(TimeOf(lastBefore + 1) - TimeOf(lastBefore));
+    }
+
     public static int FreePort() => ElasticTrain.Cli.Benchmarks.LoopbackCluster.FreePort();
 
     public void Dispose()

@@ -107,6 +107,7 @@ public static class NodeHost
             // libtorch's intra-op pool is per process, shared by the local ranks.
             TorchSharp.torch.set_num_threads(settings.TorchThreads);
 
+            system.ActorOf(JournalWarmup.Props(), "journal-warmup");
             var outcome = new TaskCompletionSource<object>(TaskCreationOptions.RunContinuationsAsynchronously);
             system.ActorOf(JobObserver.Props(reporters, outcome), "observer");
 

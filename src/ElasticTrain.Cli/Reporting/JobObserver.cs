@@ -20,8 +20,9 @@ public sealed class JobObserver : ReceiveActor
         Receive<StepSamples>(s => Each(reporters, x => x.Sampled(s)));
         Receive<StepReplayed>(s => Each(reporters, x => x.Replayed(s)));
         Receive<CheckpointNotice>(c => Each(reporters, x => x.Checkpointed(c)));
-        Receive<JobFinished>(f => { Each(reporters, x => x.Finished(f)); outcome.TrySetResult(f); });
-        Receive<JobFailed>(f => { Each(reporters, x => x.Failed(f)); outcome.TrySetResult(f); });
+        // The first outcome is the one reported: a coordinator started again while the node shuts down only repeats it.
+        Receive<JobFinished>(f => { if (!outcome.Task.IsCompleted) Each(reporters, x => x.Finished(f)); outcome.TrySetResult(f); });
+        Receive<JobFailed>(f => { if (!outcome.Task.IsCompleted) Each(reporters, x => x.Failed(f)); outcome.TrySetResult(f); });
         // On a node without the coordinator, the end of the job arrives through its ranks.
         Receive<JobOver>(over => outcome.TrySetResult(over));
     }
