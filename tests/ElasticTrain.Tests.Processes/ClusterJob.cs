@@ -60,13 +60,16 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
     }
 
     /// <summary>
-    /// How long the job stood still around an event: from the commit of <paramref name="lastBefore"/>
-    /// (the last step committed before it) to the commit of the next step, by the metrics' clock.
+    /// How long the job stood still after an event: the longest gap between consecutive commits
+    /// from <paramref name="lastBefore"/> (the last step seen committed before it) on, by the
+    /// metrics' clock. A step may still commit between that look and the event itself, so the
+    /// gap is searched rather than taken at one step.
     /// </summary>
     public static TimeSpan PauseAfter(IReadOnlyList<JsonElement> steps, long lastBefore)
     {
-        long TimeOf(long step) => steps.Last(r => r.GetProperty("step").GetInt64() == step).GetProperty("time_ms").GetInt64();
-        return TimeSpan.FromMilliseconds(TimeOf(lastBefore + 1) - TimeOf(lastBefore));
+        var times = steps.Where(r => r.GetProperty("step").GetInt64() >= lastBefore)
+            .Select(r => r.GetProperty("time_ms").GetInt64()).ToList();
+        return TimeSpan.FromMilliseconds(times.Zip(times.Skip(1), (a, b) => b - a).DefaultIfEmpty(0).Max());
     }
 
     public static int FreePort() => ElasticTrain.Cli.Benchmarks.LoopbackCluster.FreePort();

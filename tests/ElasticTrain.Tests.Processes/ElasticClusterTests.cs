@@ -149,6 +149,47 @@ public sealed class ElasticClusterTests(ReferenceRun reference, ITestOutputHelpe
         reference.AssertEachSampleOncePerEpoch(job);
     }
 
+    /// <summary>
+    /// The coordinator's process freezes (SIGSTOP) past failure detection, the resolver and its
+    /// lease: the other node takes the leases and the job over. When the frozen one wakes up
+    /// (SIGCONT) it holds no lease, writes nothing, learns it was removed and says so; the job
+    /// finishes on the other node with one curve.
+    /// </summary>
+    [Fact]
+    public async Task A_coordinator_frozen_past_its_lease_is_replaced_and_its_late_writes_never_land()
+    {
+        using var job = new ClusterJob();
+        var port = ClusterJob.FreePort();
+        using var train = job.StartTrain(reference.Data, port, ranks: 1);
+        await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
+        using var node = job.StartNode(port, ranks: 1, "worker");
+        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 2) >= 10, "10 steps on two nodes", train, node);
+        train.Pause();
+        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 1 && r.GetProperty("step").GetInt64() > 20) >= 20,
+            "20 steps on the node that took over", node);
+        train.Resume();
+
+        Assert.True(await train.WaitAsync(TimeSpan.FromSeconds(60)) == 1, train.Output);
+        Assert.Contains("removed from the cluster", train.Output);
+        Assert.True(await node.WaitAsync(TimeSpan.FromMinutes(3)) == 0, node.Output);
+        Assert.Single(job.Records("finish"));
+        reference.AssertSameCurve(job);
+        reference.AssertEachSampleOncePerEpoch(job);
+    }
+
+    [Fact]
+    public async Task A_second_train_of_a_running_job_says_where_it_runs_and_exits()
+    {
+        using var job = new ClusterJob();
+        var port = ClusterJob.FreePort();
+        using var train = job.StartTrain(reference.Data, port, ranks: 1);
+        await job.WaitFor(j => j.LastStep() >= 5, "5 steps", train);
+        using var second = job.StartTrain(reference.Data, ClusterJob.FreePort(), ranks: 1);
+        Assert.Equal(2, await second.WaitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Equal($"error: job 'main' is running on 127.0.0.1:{port}; to add this machine to it: elastictrain node --join 127.0.0.1:{port}",
+            second.Output.Trim());
+    }
+
     [Fact]
     public async Task Two_nodes_kill_9_of_the_first_node_and_the_second_finishes_the_job()
     {

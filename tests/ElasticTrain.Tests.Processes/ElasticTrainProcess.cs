@@ -9,6 +9,7 @@ public sealed class ElasticTrainProcess : IDisposable
 {
     private readonly Process _process;
     private readonly StringBuilder _output = new();
+    private bool _paused;
 
     private ElasticTrainProcess(Process process) => _process = process;
 
@@ -45,8 +46,23 @@ public sealed class ElasticTrainProcess : IDisposable
         _process.WaitForExit();
     }
 
+    /// <summary>SIGSTOP: the process keeps its sockets and its state but does nothing, as in a long GC pause or a frozen VM.</summary>
+    public void Pause() { Signal(19); _paused = true; }
+
+    /// <summary>SIGCONT: it goes on where it stopped, unaware of the time that passed.</summary>
+    public void Resume() { Signal(18); _paused = false; }
+
+    private void Signal(int signal)
+    {
+        if (kill(_process.Id, signal) != 0) throw new InvalidOperationException($"kill({_process.Id}, {signal}) failed");
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
     public void Dispose()
     {
+        if (_paused) Resume();
         if (!_process.HasExited) KillHard();
         _process.Dispose();
     }

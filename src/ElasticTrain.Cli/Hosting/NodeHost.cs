@@ -45,6 +45,7 @@ public static class NodeHost
         var data = JobData.Load(settings.Job.DataPath, settings.Job, settings.DataDirectory);
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
+        await RefuseIfRunningElsewhere(store, settings.Job.Id);
         var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint), data.Corpus.Fingerprint);
         return await RunAsync(settings, config, store, settings.Job.Id, reporters, cancellation, async (system, cluster) =>
         {
@@ -153,6 +154,34 @@ public static class NodeHost
         finally
         {
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+        }
+    }
+
+    /// <summary>
+    /// A second `train` of a job that runs elsewhere would only wait for the job's lease: say where
+    /// it runs instead. A holder whose node no longer answers (killed moments ago; its lease is
+    /// about to lapse) is no reason to refuse: the job resumes here once the lease is free.
+    /// </summary>
+    private static async Task RefuseIfRunningElsewhere(JournalStore store, string jobId)
+    {
+        var coordinatorLease = $"job-{jobId}/elastictrain-singleton-akka://elastictrain/user/coordinator";
+        if (await StoreLease.HolderOf(store.Provider, store.ConnectionString, coordinatorLease, TimeSpan.FromSeconds(5)) is not { } owner) return;
+        var node = owner[(owner.IndexOf('@') + 1)..];
+        if (!HostPort.TryParse(node, out var host, out var port) || !await Answers(host, port)) return;
+        throw new SettingsException($"job '{jobId}' is running on {node}; to add this machine to it: elastictrain node --join {node}");
+    }
+
+    private static async Task<bool> Answers(string host, int port)
+    {
+        using var client = new System.Net.Sockets.TcpClient();
+        try
+        {
+            await client.ConnectAsync(host, port).WaitAsync(TimeSpan.FromSeconds(2));
+            return true;
+        }
+        catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException)
+        {
+            return false;
         }
     }
 

@@ -85,6 +85,23 @@ public sealed class StoreLease : Lease, IDisposable
     public static bool HoldsAny(ActorSystem system, string part) =>
         HeldLeases.Names(system).Any(name => name.Contains(part, StringComparison.Ordinal) && Held(system, name) is not null);
 
+    /// <summary>
+    /// The owner of the lease of that (scoped) name if someone holds it now, else null; for
+    /// messages to the user. A store that cannot be read answers null: the node finds out properly.
+    /// </summary>
+    public static async Task<string?> HolderOf(string provider, string connectionString, string leaseName, TimeSpan timeout)
+    {
+        try
+        {
+            var row = await new LeaseTable(StoreDialect.For(provider), connectionString).Read(leaseName, timeout).ConfigureAwait(false);
+            return row is { RemainingMs: > 0 } ? row.Owner : null;
+        }
+        catch (Exception e) when (e is LeaseException or ArgumentException)
+        {
+            return null;
+        }
+    }
+
     public override Task<bool> Acquire() => Acquire(null);
 
     public override async Task<bool> Acquire(Action<Exception>? leaseLostCallback)
