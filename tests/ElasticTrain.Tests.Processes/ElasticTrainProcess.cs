@@ -35,7 +35,14 @@ public sealed class ElasticTrainProcess : IDisposable
 
     public async Task<int> WaitAsync(TimeSpan timeout)
     {
-        await _process.WaitForExitAsync().WaitAsync(timeout);
+        try
+        {
+            await _process.WaitForExitAsync().WaitAsync(timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"still running after {timeout.TotalSeconds:0} s; its output so far:\n{Output}");
+        }
         return _process.ExitCode;
     }
 

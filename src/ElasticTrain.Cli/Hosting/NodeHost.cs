@@ -130,10 +130,13 @@ public static class NodeHost
                     exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule)), $"rank-{i}");
             }
 
-            // The job's end, or this node's removal from the cluster: never neither.
-            var first = await Task.WhenAny(outcome.Task, removal.Removed).WaitAsync(cancellation);
+            // The job's end, this node's removal from the cluster, or a store gone for good: never none.
+            using var storeWatch = new StoreWatch(store, settings.StoreOutageLimit, Console.Out);
+            var first = await Task.WhenAny(outcome.Task, removal.Removed, storeWatch.Gone).WaitAsync(cancellation);
             if (first == removal.Removed && !outcome.Task.IsCompleted)
                 return new Result(1, await removal.Removed, Removed: true, KnownNodes: removal.KnownNodes);
+            if (first == storeWatch.Gone && !outcome.Task.IsCompleted)
+                return new Result(1, await storeWatch.Gone);
             var ended = await outcome.Task;
             return ended switch
             {
