@@ -20,47 +20,17 @@ namespace ElasticTrain.Coordination;
 /// the last committed state: the next generation keeps it, joiners copy it from a live peer, and
 /// only the interrupted step runs again. When a step fails, the members that no longer answer are
 /// left out of the next generation at once (<see cref="LivenessCheck"/>), without waiting for the
-/// failure detector. Ranks joining a running job are admitted at the next step boundary.
+/// failure detector (Coordinator.Failures.cs). Ranks joining a running job are admitted at the
+/// next step boundary.
 /// </summary>
-public sealed class Coordinator : ReceivePersistentActor, IWithTimers
+public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
 {
-    /// <param name="Requested">This run's job config; its identity must match the journal's.</param>
-    /// <param name="ExpectedRanks">How many ranks to wait for before the first generation.</param>
-    /// <param name="MaxAttempts">Consecutive failed generations without a committed step before giving up; failures explained by a silent member do not count.</param>
-    /// <param name="JoinSettle">
-    /// Ranks that register mid-run join once no other rank has registered for this long (default
-    /// 500 ms), so a node's ranks, which register within moments of each other, enter in one
-    /// generation instead of one each. The job keeps stepping meanwhile.
-    /// </param>
-    /// <param name="LivenessTimeout">How long the members of a failed step have to answer before they are suspected (default 500 ms).</param>
-    /// <param name="SuspicionTimeout">
-    /// How long a suspect stays out unless it registers anew (default 10 s): by then the failure
-    /// detector has removed a node that is really gone, so one still registered was alive.
-    /// </param>
-    /// <param name="HoldsLease">
-    /// Whether this node still holds the store's lease for the coordinator; checked before every
-    /// journal write, so a coordinator whose lease lapsed (paused, cut off) writes nothing more.
-    /// Null: no lease (tests, a single process).
-    /// </param>
-    /// <param name="Outage">Shared by the coordinator instances of one node: how long the journal has been failing.</param>
-    public sealed record Setup(
-        JobConfig Requested, string IdentityHash, string DataFingerprint, int ExpectedRanks,
-        CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5, TimeSpan? JoinSettle = null,
-        TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null, Func<bool>? HoldsLease = null, StoreOutage? Outage = null)
-    {
-        public TimeSpan Settle => JoinSettle ?? TimeSpan.FromMilliseconds(500);
-        public TimeSpan Liveness => LivenessTimeout ?? TimeSpan.FromMilliseconds(500);
-        public TimeSpan Suspicion => SuspicionTimeout ?? TimeSpan.FromSeconds(10);
-    }
-
-    public static Props Props(Setup setup) => Akka.Actor.Props.Create(() => new Coordinator(setup));
+    public static Props Props(CoordinatorSetup setup) => Akka.Actor.Props.Create(() => new Coordinator(setup));
 
     private sealed record StepTimedOut(long Generation, long Step);
-    private sealed record LivenessDeadline(long Generation);
-    private sealed record SuspicionExpired(RankId Rank, IActorRef Endpoint);
     private sealed class Begin { public static readonly Begin Instance = new(); }
 
-    private readonly Setup _setup;
+    private readonly CoordinatorSetup _setup;
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly Roster _roster = new();
     private readonly Throughput _throughput = new();
@@ -76,14 +46,14 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
     private bool _awaitingGeneration;
     private int _required;                        // ranks to wait for before the next generation starts
 
-    public Coordinator(Setup setup)
+    public Coordinator(CoordinatorSetup setup) : base(setup.HoldsLease, setup.Outage)
     {
         _setup = setup;
         _required = setup.ExpectedRanks;
         PersistenceId = "job-" + setup.Requested.Id;
         Recover<IJobEvent>(e => _state = _state.Updated(e));
         Recover<SnapshotOffer>(offer => { if (offer.Snapshot is JobState state) _state = state; });
-        Recover<RecoveryCompleted>(_ => { _setup.Outage?.Recovered(); Self.Tell(Begin.Instance); });
+        Recover<RecoveryCompleted>(_ => { JournalAnswered(); Self.Tell(Begin.Instance); });
         Commands();
     }
 
@@ -123,16 +93,7 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             if (_check is { } check && check.Answered(status.Rank)) EndLivenessCheck(); // any answer proves it lives
         });
         Command<LivenessDeadline>(deadline => { if (_check?.Generation == deadline.Generation) EndLivenessCheck(); });
-        Command<SuspicionExpired>(expired =>
-        {
-            // Still registered with the same actor after the failure detector had time to remove
-            // it: it was alive after all, and joins at the next step boundary.
-            if (_roster.Contains(expired.Rank) && _roster[expired.Rank].Endpoint.Equals(expired.Endpoint) && _roster.Clear(expired.Rank))
-            {
-                _log.Info("rank {0} is no longer suspected", expired.Rank);
-                if (_members.Length == 0) TryStartGeneration();
-            }
-        });
+        Command<SuspicionExpired>(OnSuspicionExpired);
         Command<RankReady>(OnRankReady);
         Command<StepExchanged>(OnStepExchanged);
         Command<CheckpointWritten>(OnCheckpointWritten);
@@ -200,63 +161,9 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
             var outside = _roster.Entries.Select(r => r.Id).Where(r => !members.Contains(r)).ToArray();
             var plan = GenerationPlanner.Decide(members, _roster.StateSteps, _state.CommittedStep, _state.LastCheckpoint, outside);
             _generationPlan = plan;
-            var endpoints = members.Select(m => new RankEndpoint(m, _roster[m].Endpoint, _roster[m].DataPlane)).ToArray();
-            foreach (var member in members)
-                _roster[member].Endpoint.Tell(new PrepareRank(_state.Generation, endpoints, plan.Origins[member], plan.StateStep,
-                    plan.Sends.TryGetValue(member, out var targets) ? targets : []));
-            foreach (var helper in outside.Where(plan.Sends.ContainsKey))
-                _roster[helper].Endpoint.Tell(new ServeState(_state.Generation, plan.StateStep,
-                    plan.Sends[helper].Select(t => endpoints.First(e => e.Rank == t)).ToArray()));
+            foreach (var (to, order) in GenerationOrders.For(Job.Id, _state.Generation, members, plan, _roster)) to.Tell(order);
             _log.Info("generation {0}: {1} ranks, resuming at step {2}", _state.Generation, members.Length, plan.ResumeStep);
-            // Drained ranks are out of the generation now: their nodes may leave.
-            foreach (var drained in _roster.Draining)
-                _roster[drained].Endpoint.Tell(new JobOver(Job.Id, _state.Generation, true, "drained"));
         });
-    }
-
-    /// <summary>
-    /// Ends the generation. With <paramref name="verify"/>, its members are first asked whether
-    /// they live (<see cref="LivenessCheck"/>), and the silent ones are left out of the next one.
-    /// </summary>
-    private void Abort(string reason, bool verify)
-    {
-        _log.Warning("generation {0} aborted: {1}", _state.Generation, reason);
-        var members = _members;
-        _step = null;
-        _members = [];
-        Timers.Cancel("step-timeout");
-        if (!verify || members.Length == 0) { RestartGeneration(reason, suspects: 0); return; }
-        _check = new LivenessCheck(_state.Generation, members, reason);
-        foreach (var member in members) _roster[member].Endpoint.Tell(GetRankStatus.Instance);
-        Timers.StartSingleTimer("liveness", new LivenessDeadline(_state.Generation), _setup.Liveness);
-    }
-
-    private void EndLivenessCheck()
-    {
-        var check = _check!;
-        _check = null;
-        Timers.Cancel("liveness");
-        foreach (var silent in check.Silent.Where(_roster.Suspect))
-        {
-            _log.Warning("rank {0} did not answer after generation {1} failed: left out until it registers again", silent, check.Generation);
-            Timers.StartSingleTimer(("suspect", silent), new SuspicionExpired(silent, _roster[silent].Endpoint), _setup.Suspicion);
-        }
-        RestartGeneration(check.Reason, check.Silent.Count);
-    }
-
-    private void RestartGeneration(string reason, int suspects)
-    {
-        // A member that died explains the failure: only unexplained failures count toward giving up.
-        if (suspects == 0 && ++_failedAttempts >= _setup.MaxAttempts)
-        {
-            Fail($"giving up after {_failedAttempts} failed attempts; last: {reason}", badInput: false);
-            return;
-        }
-        if (_roster.Count == 0) { Fail($"no ranks left ({reason})", badInput: false); return; }
-        // Go on with whoever is left: the global batch is fixed, so the math does not change.
-        _required = Math.Min(_required, _roster.Count);
-        _awaitingGeneration = true;
-        TryStartGeneration();
     }
 
     private void OnRankReady(RankReady ready)
@@ -398,54 +305,9 @@ public sealed class Coordinator : ReceivePersistentActor, IWithTimers
         Context.Stop(Self);
     }
 
-    // ---- the journal ----
-
-    /// <summary>Persists a decision, unless this node's lease on the coordinator has lapsed: then it stops without a word.</summary>
-    private void Write<TEvent>(TEvent e, Action<TEvent> then) where TEvent : IJobEvent
-    {
-        if (_setup.HoldsLease?.Invoke() == false)
-        {
-            _log.Warning("this node no longer holds the coordinator's lease: stopping without writing {0}", e.GetType().Name);
-            Context.Stop(Self);
-            return;
-        }
-        Persist(e, written => { _setup.Outage?.Recovered(); then(written); });
-    }
-
-    // A failed write is either the store failing or another coordinator having written first (the
-    // journal refuses a second event with the same sequence number). Either way this instance
-    // stops; the node starts another with backoff, which reads the journal again and goes on from
-    // what it says. Only an outage past its limit ends the job.
-    protected override void OnPersistFailure(Exception cause, object @event, long sequenceNr)
-    {
-        JournalFailed($"cannot write the journal: {cause.GetBaseException().Message}");
-        base.OnPersistFailure(cause, @event, sequenceNr);
-    }
-
-    protected override void OnPersistRejected(Exception cause, object @event, long sequenceNr)
-    {
-        JournalFailed($"the journal refused an event: {cause.GetBaseException().Message}");
-        base.OnPersistRejected(cause, @event, sequenceNr);
-    }
-
-    protected override void OnRecoveryFailure(Exception reason, object? message = null)
-    {
-        JournalFailed($"cannot read the journal: {reason.GetBaseException().Message}");
-        base.OnRecoveryFailure(reason, message);
-    }
-
-    private void JournalFailed(string reason)
-    {
-        if (_setup.Outage is { } outage && !outage.Failed(DateTime.UtcNow))
-        {
-            _log.Warning("{0}; the coordinator restarts and reads the journal again", reason);
-            Context.Stop(Self);
-            return;
-        }
+    protected override void JournalGone(string reason) =>
         // Through End, so that nodes without the coordinator hear of it too and exit.
-        var limit = _setup.Outage is { } o ? $" for {o.Limit.TotalSeconds:0} s" : "";
-        End(new JobFailed($"{reason} (failing{limit}); run the same command to resume once the store is back", BadInput: false));
-    }
+        End(new JobFailed($"{reason}; run the same command to resume once the store is back", BadInput: false));
 
     private void Publish(object notice) => Context.System.EventStream.Publish(notice);
 }

@@ -113,7 +113,7 @@ public static class NodeHost
             system.ActorOf(JobObserver.Props(reporters, outcome), "observer");
 
             // Every node can host the coordinator: the job's own config travels with the description.
-            var coordinatorSetup = new Coordinator.Setup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
+            var coordinatorSetup = new CoordinatorSetup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
                 HoldsLease: () => StoreLease.HoldsAny(system, "-singleton-"), Outage: new StoreOutage(settings.StoreOutageLimit));
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
@@ -193,7 +193,7 @@ public static class NodeHost
     /// store outage, or another coordinator that wrote first. Each start reads the journal anew.
     /// It stays stopped once the job is over.
     /// </summary>
-    private static Props SupervisedCoordinator(Coordinator.Setup setup) =>
+    private static Props SupervisedCoordinator(CoordinatorSetup setup) =>
         BackoffSupervisor.Props(Backoff.OnStop(Coordinator.Props(setup), "job", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), 0.2, maxNrOfRetries: -1)
             .WithFinalStopMessage(message => message is CoordinatorEnded));
 

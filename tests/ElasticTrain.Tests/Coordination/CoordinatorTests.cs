@@ -21,7 +21,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     private readonly string _checkpoints = Path.Combine(Path.GetTempPath(), "et-coord-" + Guid.NewGuid().ToString("N"));
 
     private IActorRef StartCoordinator(int ranks = 2, TimeSpan? joinSettle = null, JobConfig? job = null) =>
-        Sys.ActorOf(Coordinator.Props(new Coordinator.Setup(job ?? Job, "hash", "data", ranks, new CheckpointStore(_checkpoints),
+        Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(job ?? Job, "hash", "data", ranks, new CheckpointStore(_checkpoints),
             TimeSpan.FromSeconds(30), JoinSettle: joinSettle ?? TimeSpan.Zero)));
 
     private (TestProbe Probe, RankId Name)[] Register(IActorRef coordinator, params RankId[] names)
@@ -149,7 +149,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     [Fact]
     public void A_member_that_stays_silent_after_a_failed_step_is_left_out_at_once_and_readmitted_when_cleared()
     {
-        var coordinator = Sys.ActorOf(Coordinator.Props(new Coordinator.Setup(Job with { Steps = 100, CheckpointEvery = 1000 }, "hash", "data", 2,
+        var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { Steps = 100, CheckpointEvery = 1000 }, "hash", "data", 2,
             new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30), MaxAttempts: 1, JoinSettle: TimeSpan.Zero,
             LivenessTimeout: TimeSpan.FromMilliseconds(300), SuspicionTimeout: TimeSpan.FromSeconds(2))));
         var ranks = Register(coordinator, R("n/r0"), R("m/r0"));
@@ -247,7 +247,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         Sys.Stop(first);
         ExpectTerminated(first);
 
-        var other = Sys.ActorOf(Coordinator.Props(new Coordinator.Setup(Job with { GlobalBatch = 8 }, "other-hash", "data", 1,
+        var other = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { GlobalBatch = 8 }, "other-hash", "data", 1,
             new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30))));
         var failed = ExpectMsg<JobFailed>();
         Assert.True(failed.BadInput);

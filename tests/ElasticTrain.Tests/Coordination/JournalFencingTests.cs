@@ -43,7 +43,7 @@ public sealed class JournalFencingTests : TestKit
     }
 
     private IActorRef Start(Func<bool>? holdsLease = null) =>
-        Sys.ActorOf(Coordinator.Props(new Coordinator.Setup(Job, "hash", "data", 1, new CheckpointStore(Path.Combine(Folder, "ckpt")),
+        Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job, "hash", "data", 1, new CheckpointStore(Path.Combine(Folder, "ckpt")),
             TimeSpan.FromSeconds(30), JoinSettle: TimeSpan.Zero, HoldsLease: holdsLease, Outage: new StoreOutage(TimeSpan.FromSeconds(60)))));
 
     private static RunStep Ready(IActorRef coordinator, Akka.TestKit.TestProbe rank, long generation, long stateStep)

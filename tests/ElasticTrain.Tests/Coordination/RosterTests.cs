@@ -105,4 +105,25 @@ public class RosterTests
         // A member leaving is no newcomer: it takes effect at once.
         Assert.False(roster.JoinersStillArriving([R("a"), R("c")], [R("a"), R("b")], T0.AddSeconds(10.2), settle));
     }
+
+    [Fact]
+    public void A_generation_starts_with_a_prepare_per_member_state_from_a_live_outsider_and_drained_ranks_released()
+    {
+        // b idles under a scale target and holds step 9; a is drained; c joins the generation with b's state.
+        var roster = With("a:1/r0", "b:1/r0", "c:1/r0");
+        roster.HoldsState(R("a:1/r0"), 9);
+        roster.HoldsState(R("b:1/r0"), 9);
+        roster.Drain(new NodeAddress("a", 1));
+        var plan = GenerationPlanner.Decide([R("c:1/r0")], roster.StateSteps, committedStep: 9, checkpoint: null, others: [R("b:1/r0")]);
+
+        var orders = GenerationOrders.For("j", 4, [R("c:1/r0")], plan, roster).ToList();
+        var prepare = Assert.IsType<ElasticTrain.Ranks.PrepareRank>(Assert.Single(orders, o => o.Order is ElasticTrain.Ranks.PrepareRank).Order);
+        Assert.Equal((4L, 9L), (prepare.Generation, prepare.StateStep));
+        Assert.Equal(new ElasticTrain.Ranks.CopyFromPeer(R("b:1/r0")), prepare.Origin);
+        var serve = Assert.Single(orders, o => o.Order is ElasticTrain.Ranks.ServeState);
+        Assert.Equal(roster[R("b:1/r0")].Endpoint, serve.To);
+        Assert.Equal([R("c:1/r0")], ((ElasticTrain.Ranks.ServeState)serve.Order).Targets.Select(t => t.Rank));
+        var over = Assert.Single(orders, o => o.Order is ElasticTrain.Ranks.JobOver);
+        Assert.Equal(roster[R("a:1/r0")].Endpoint, over.To);
+    }
 }

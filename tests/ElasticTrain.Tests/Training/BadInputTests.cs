@@ -89,10 +89,30 @@ public class BadInputTests
         return file;
     }
 
-    /// <summary>Hash of every file under the data folder but the metrics, the log and the corpus cache: the journal and checkpoints.</summary>
+    /// <summary>
+    /// Hash of every file under the data folder but the metrics, the log and the corpus cache: the
+    /// checkpoints, and of the store the journal's and snapshots' rows (the store also holds the
+    /// job's leases, which every run takes and gives back).
+    /// </summary>
     private static string Fingerprint(string folder) => string.Join('\n', Directory
         .GetFiles(folder, "*", SearchOption.AllDirectories)
-        .Where(f => !f.EndsWith(".jsonl") && !f.Contains("corpus") && !f.Contains("logs"))
+        .Where(f => !f.EndsWith(".jsonl") && !f.Contains("corpus") && !f.Contains("logs") && !f.EndsWith("-journal") && !f.EndsWith("-wal") && !f.EndsWith("-shm"))
         .Order(StringComparer.Ordinal)
-        .Select(f => $"{Path.GetRelativePath(folder, f)} {Convert.ToHexString(SHA256.HashData(File.ReadAllBytes(f)))}"));
+        .Select(f => $"{Path.GetRelativePath(folder, f)} {Convert.ToHexString(SHA256.HashData(f.EndsWith(".db") ? JournalRows(f) : File.ReadAllBytes(f)))}"));
+
+    private static byte[] JournalRows(string database)
+    {
+        using var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Mode=ReadOnly;Pooling=False");
+        connection.Open();
+        using var command = connection.CreateCommand();
+        command.CommandText = """
+            SELECT persistence_id || ':' || sequence_number || ':' || hex(message) FROM journal
+            UNION ALL SELECT persistence_id || ':' || sequence_number || ':' || hex(snapshot) FROM snapshot
+            ORDER BY 1
+            """;
+        using var reader = command.ExecuteReader();
+        var rows = new System.Text.StringBuilder();
+        while (reader.Read()) rows.AppendLine(reader.GetString(0));
+        return System.Text.Encoding.UTF8.GetBytes(rows.ToString());
+    }
 }

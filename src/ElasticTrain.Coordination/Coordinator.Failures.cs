@@ -1,0 +1,69 @@
+using Akka.Actor;
+using Akka.Event;
+using ElasticTrain.Jobs;
+using ElasticTrain.Ranks;
+
+namespace ElasticTrain.Coordination;
+
+// How the coordinator ends a generation that failed: it asks the members whether they live,
+// leaves the silent ones out of the next generation at once, and lets them back in when they
+// register anew or the failure detector had its chance to remove them.
+public sealed partial class Coordinator
+{
+    private sealed record LivenessDeadline(long Generation);
+    private sealed record SuspicionExpired(RankId Rank, IActorRef Endpoint);
+
+    /// <summary>
+    /// Ends the generation. With <paramref name="verify"/>, its members are first asked whether
+    /// they live (<see cref="LivenessCheck"/>), and the silent ones are left out of the next one.
+    /// </summary>
+    private void Abort(string reason, bool verify)
+    {
+        _log.Warning("generation {0} aborted: {1}", _state.Generation, reason);
+        var members = _members;
+        _step = null;
+        _members = [];
+        Timers.Cancel("step-timeout");
+        if (!verify || members.Length == 0) { RestartGeneration(reason, suspects: 0); return; }
+        _check = new LivenessCheck(_state.Generation, members, reason);
+        foreach (var member in members) _roster[member].Endpoint.Tell(GetRankStatus.Instance);
+        Timers.StartSingleTimer("liveness", new LivenessDeadline(_state.Generation), _setup.Liveness);
+    }
+
+    private void EndLivenessCheck()
+    {
+        var check = _check!;
+        _check = null;
+        Timers.Cancel("liveness");
+        foreach (var silent in check.Silent.Where(_roster.Suspect))
+        {
+            _log.Warning("rank {0} did not answer after generation {1} failed: left out until it registers again", silent, check.Generation);
+            Timers.StartSingleTimer(("suspect", silent), new SuspicionExpired(silent, _roster[silent].Endpoint), _setup.Suspicion);
+        }
+        RestartGeneration(check.Reason, check.Silent.Count);
+    }
+
+    private void RestartGeneration(string reason, int suspects)
+    {
+        // A member that died explains the failure: only unexplained failures count toward giving up.
+        if (suspects == 0 && ++_failedAttempts >= _setup.MaxAttempts)
+        {
+            Fail($"giving up after {_failedAttempts} failed attempts; last: {reason}", badInput: false);
+            return;
+        }
+        if (_roster.Count == 0) { Fail($"no ranks left ({reason})", badInput: false); return; }
+        // Go on with whoever is left: the global batch is fixed, so the math does not change.
+        _required = Math.Min(_required, _roster.Count);
+        _awaitingGeneration = true;
+        TryStartGeneration();
+    }
+
+    private void OnSuspicionExpired(SuspicionExpired expired)
+    {
+        // Still registered with the same actor after the failure detector had time to remove
+        // it: it was alive after all, and joins at the next step boundary.
+        if (!_roster.Contains(expired.Rank) || !_roster[expired.Rank].Endpoint.Equals(expired.Endpoint) || !_roster.Clear(expired.Rank)) return;
+        _log.Info("rank {0} is no longer suspected", expired.Rank);
+        if (_members.Length == 0) TryStartGeneration();
+    }
+}

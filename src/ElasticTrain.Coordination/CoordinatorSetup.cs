@@ -1,0 +1,34 @@
+using ElasticTrain.Checkpointing;
+using ElasticTrain.Jobs;
+
+namespace ElasticTrain.Coordination;
+
+/// <summary>What a node gives the <see cref="Coordinator"/> it may host: the job, and how patient to be.</summary>
+/// <param name="Requested">This run's job config; its identity must match the journal's.</param>
+/// <param name="ExpectedRanks">How many ranks to wait for before the first generation.</param>
+/// <param name="MaxAttempts">Consecutive failed generations without a committed step before giving up; failures explained by a silent member do not count.</param>
+/// <param name="JoinSettle">
+/// Ranks that register mid-run join once no other rank has registered for this long (default
+/// 500 ms), so a node's ranks, which register within moments of each other, enter in one
+/// generation instead of one each. The job keeps stepping meanwhile.
+/// </param>
+/// <param name="LivenessTimeout">How long the members of a failed step have to answer before they are suspected (default 500 ms).</param>
+/// <param name="SuspicionTimeout">
+/// How long a suspect stays out unless it registers anew (default 10 s): by then the failure
+/// detector has removed a node that is really gone, so one still registered was alive.
+/// </param>
+/// <param name="HoldsLease">
+/// Whether this node still holds the store's lease for the coordinator; checked before every
+/// journal write, so a coordinator whose lease lapsed (paused, cut off) writes nothing more.
+/// Null: no lease (tests, a single process).
+/// </param>
+/// <param name="Outage">Shared by the coordinator instances of one node: how long the journal has been failing.</param>
+public sealed record CoordinatorSetup(
+    JobConfig Requested, string IdentityHash, string DataFingerprint, int ExpectedRanks,
+    CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5, TimeSpan? JoinSettle = null,
+    TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null, Func<bool>? HoldsLease = null, StoreOutage? Outage = null)
+{
+    public TimeSpan Settle => JoinSettle ?? TimeSpan.FromMilliseconds(500);
+    public TimeSpan Liveness => LivenessTimeout ?? TimeSpan.FromMilliseconds(500);
+    public TimeSpan Suspicion => SuspicionTimeout ?? TimeSpan.FromSeconds(10);
+}
