@@ -206,6 +206,38 @@ public sealed class ElasticClusterTests(ReferenceRun reference, ITestOutputHelpe
         reference.AssertEachSampleOncePerEpoch(job);
     }
 
+    /// <summary>
+    /// A worker node freezes (SIGSTOP) long enough to be removed from the cluster. When it wakes
+    /// up it says it was removed, joins again as a new incarnation and gets work again; the job
+    /// never waited for it and its curve is unchanged.
+    /// </summary>
+    [Fact]
+    public async Task A_worker_removed_from_the_cluster_joins_again_and_gets_work()
+    {
+        using var job = new ClusterJob(steps: 800);
+        var port = ClusterJob.FreePort();
+        using var train = job.StartTrain(reference.Data, port, ranks: 1);
+        await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
+        using var node = job.StartNode(port, ranks: 1, "worker");
+        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 2) >= 10, "10 steps on two nodes", train, node);
+        node.Pause();
+        var frozenAt = job.LastStep();
+        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("step").GetInt64() > frozenAt && r.GetProperty("world").GetInt32() == 1) >= 20,
+            "20 steps without the frozen worker", train);
+        await Task.Delay(TimeSpan.FromSeconds(8)); // past failure detection and the resolver: the worker is removed
+        node.Resume();
+        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("step").GetInt64() > frozenAt && r.GetProperty("world").GetInt32() == 2) >= 10,
+            "10 steps with the worker back", train, node);
+
+        Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(3)) == 0, train.Output);
+        Assert.True(await node.WaitAsync(TimeSpan.FromMinutes(1)) == 0, node.Output);
+        Assert.Contains("removed from the cluster", node.Output);
+        Assert.Contains("joining again (1 of 5)", node.Output);
+        Assert.Single(job.Records("finish"));
+        reference.AssertSameCurve(job);
+        reference.AssertEachSampleOncePerEpoch(job);
+    }
+
     [Fact]
     public async Task A_second_train_of_a_running_job_says_where_it_runs_and_exits()
     {

@@ -36,6 +36,7 @@ public class BadInputTests
     [InlineData(new[] { "status" }, "error: Option '--join' is required.")]
     [InlineData(new[] { "scale", "--join", "127.0.0.1:1", "--ranks", "-1" }, "error: --ranks must be 0 (all) or more")]
     [InlineData(new[] { "status", "--join", "127.0.0.1:1" }, "error: cannot reach the cluster at 127.0.0.1:1: no answer within 10 s")]
+    [InlineData(new[] { "node", "--join", "127.0.0.1:1" }, "error: cannot reach the cluster at 127.0.0.1:1: no answer within 10 s")]
     public async Task Node_and_operator_commands_refuse_bad_input_with_one_line(string[] args, string expected)
     {
         var error = new StringWriter();
