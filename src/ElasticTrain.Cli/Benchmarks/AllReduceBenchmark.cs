@@ -21,6 +21,12 @@ public static class AllReduceBenchmark
             $"allreduce nodes={Options.Nodes} size_mb={Options.SizeMb:0.###} ms={Ms:0.00} busbw_mbps={BusMbps:0} raw_tcp_mbps={RawTcpMbps:0}");
     }
 
+    /// <summary>
+    /// The workers' data-plane secret. Fixed, so that workers started separately (as the parent
+    /// and the tests do) agree without a store; they listen on loopback and carry no job's data.
+    /// </summary>
+    private static readonly byte[] WorkerSecret = System.Security.Cryptography.SHA256.HashData("elastictrain bench allreduce"u8);
+
     public static int Values(double sizeMb) => checked((int)(sizeMb * 1024 * 1024 / sizeof(float)));
 
     /// <summary>busbw in MB/s for one all-reduce of <paramref name="values"/> floats over <paramref name="nodes"/> members.</summary>
@@ -92,7 +98,7 @@ public static class AllReduceBenchmark
 
     private static int RunWorker(int index, Options options, TextWriter output, TextReader input, TextWriter error)
     {
-        using var transport = new TensorTransport("127.0.0.1");
+        using var transport = new TensorTransport("127.0.0.1", WorkerSecret);
         using var port = transport.Open($"w{index}");
         output.WriteLine($"address {transport.Address}");
         output.Flush();

@@ -10,6 +10,7 @@ namespace ElasticTrain.Cli.Hosting;
 /// over the embedded defaults) before any actor starts.
 /// </summary>
 /// <param name="Store">As given: empty for the default SQLite file, a path, or a PostgreSQL connection string.</param>
+/// <param name="DataPlaneSecret">As given by the operator; empty: the job's secret from the store (<see cref="Store.JobSecret"/>).</param>
 public sealed record HostSettings(
     JobConfig Job,
     int Ranks,
@@ -26,7 +27,8 @@ public sealed record HostSettings(
     int Port,
     string Join,
     int IntraOpThreads,
-    TimeSpan StoreOutageLimit)
+    TimeSpan StoreOutageLimit,
+    string DataPlaneSecret)
 {
     public static HostSettings FromConfig(Config config)
     {
@@ -48,9 +50,12 @@ public sealed record HostSettings(
             Port: remote.Int("port", 0, 65535),
             Join: root.String("join"),
             IntraOpThreads: root.Int("intra-op-threads", 0, 1024),
-            StoreOutageLimit: root.Duration("store-outage-limit"));
+            StoreOutageLimit: root.Duration("store-outage-limit"),
+            DataPlaneSecret: root.String("data-plane-secret"));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
+        if (settings.DataPlaneSecret.Length > 0 && System.Text.Encoding.UTF8.GetByteCount(settings.DataPlaneSecret) < Collectives.Transport.DataPlaneHandshake.MinSecretBytes)
+            throw new SettingsException($"elastictrain.data-plane-secret must have at least {Collectives.Transport.DataPlaneHandshake.MinSecretBytes} bytes (e.g. `openssl rand -hex 32`), or be empty for the job's secret from the store");
         if (settings.DataDirectory.Length == 0)
             throw new SettingsException("elastictrain.data-directory must not be empty");
         if (settings.Job.GlobalBatch < settings.Ranks)

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
+using Akka.Event;
 using Akka.Pattern;
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Cli.Reporting;
@@ -93,8 +94,15 @@ public static class NodeHost
         CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
     {
         var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
-        using var transport = OpenDataPlane(settings);
+        var secret = settings.DataPlaneSecret.Length > 0
+            ? System.Text.Encoding.UTF8.GetBytes(settings.DataPlaneSecret)
+            : await JobSecret.GetOrCreateAsync(store, jobId, TimeSpan.FromSeconds(30), cancellation);
+        // Refused connections go to Akka's log file; the transport opens before the actor system
+        // (a taken port is a settings error), and nothing can be refused before a peer knows the port.
+        ILoggingAdapter? log = null;
+        using var transport = OpenDataPlane(settings, secret, message => log?.Warning("{0}", message));
         var system = ActorSystem.Create("elastictrain", logFile.WithFallback(store.ToConfig(jobId)).WithFallback(config));
+        log = Logging.GetLogger(system, "data-plane");
         try
         {
             var cluster = Cluster.Get(system);
@@ -197,9 +205,9 @@ public static class NodeHost
         BackoffSupervisor.Props(Backoff.OnStop(Coordinator.Props(setup), "job", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), 0.2, maxNrOfRetries: -1)
             .WithFinalStopMessage(message => message is CoordinatorEnded));
 
-    private static TensorTransport OpenDataPlane(HostSettings settings)
+    private static TensorTransport OpenDataPlane(HostSettings settings, byte[] secret, Action<string> warn)
     {
-        try { return new TensorTransport(settings.Hostname, settings.DataPlanePort); }
+        try { return new TensorTransport(settings.Hostname, secret, settings.DataPlanePort, warn); }
         catch (System.Net.Sockets.SocketException e)
         {
             throw new SettingsException($"cannot open the data plane on {settings.Hostname}:{settings.DataPlanePort} (elastictrain.data-plane-port): {e.Message}");

@@ -141,7 +141,7 @@ internal sealed class LeaseTable(StoreDialect dialect, string connectionString)
         _created = true;
     }
 
-    private static DbCommand Command(DbConnection connection, TimeSpan timeout, string sql, params (string Name, object Value)[] parameters)
+    internal static DbCommand Command(DbConnection connection, TimeSpan timeout, string sql, params (string Name, object Value)[] parameters)
     {
         var command = connection.CreateCommand();
         command.CommandText = sql;

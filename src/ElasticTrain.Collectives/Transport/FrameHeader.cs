@@ -11,6 +11,16 @@ public readonly record struct FrameHeader(long Step, int Bucket, int Phase, int 
 {
     public const int Size = 8 + 5 * 4;
 
+    /// <summary>
+    /// The largest payload one frame may carry, for every channel: 16 MiB. A receiver refuses a
+    /// header announcing more before it reads or allocates anything, and a sender refuses to post
+    /// more. Today's gradient frames are 512 KiB (<see cref="RingAllReduce.PartValues"/>).
+    /// </summary>
+    public const int MaxPayloadBytes = 16 << 20;
+
+    /// <summary><see cref="MaxPayloadBytes"/> in floats.</summary>
+    public const int MaxValues = MaxPayloadBytes / sizeof(float);
+
     public void Write(Span<byte> target)
     {
         BinaryPrimitives.WriteInt64LittleEndian(target, Step);

@@ -99,13 +99,29 @@ public sealed class RankPort : IDisposable
         }
     }
 
-    /// <summary>A neighbour connected (from the listener, or directly within this process).</summary>
-    internal void Offer(long generation, string from, IInboundLink link)
+    /// <summary>Why a link for <paramref name="generation"/> would not be taken now; null when it would.</summary>
+    internal string? Refuses(long generation)
     {
-        IInboundLink? replaced = null;
         lock (_gate)
         {
-            if (_disposed || generation < _generation)
+            if (_disposed) return $"rank {Rank} has stopped";
+            if (generation < _generation) return $"generation {generation} is over (rank {Rank} is in generation {_generation})";
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A neighbour connected (from the listener, or directly within this process). False when the
+    /// link was refused (its generation is over, or this port is closed); it is closed then.
+    /// </summary>
+    internal bool Offer(long generation, string from, IInboundLink link)
+    {
+        IInboundLink? replaced = null;
+        bool taken;
+        lock (_gate)
+        {
+            taken = !_disposed && generation >= _generation;
+            if (!taken)
             {
                 replaced = link;
             }
@@ -117,6 +133,7 @@ public sealed class RankPort : IDisposable
             }
         }
         replaced?.Dispose();
+        return taken;
     }
 
     /// <summary>

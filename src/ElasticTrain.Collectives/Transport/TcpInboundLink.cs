@@ -16,6 +16,8 @@ public sealed class TcpInboundLink(Socket socket, string description) : IInbound
 
     public void Receive(FrameHeader expected, Span<float> target, bool add, TimeSpan timeout)
     {
+        if (expected.Count != target.Length)
+            throw new ArgumentException($"expected {expected.Count} values into a target of {target.Length}");
         try
         {
             if (timeout != _timeout) // a system call: only when it changes
@@ -25,6 +27,11 @@ public sealed class TcpInboundLink(Socket socket, string description) : IInbound
             }
             SocketIo.ReadAll(socket, _header);
             var header = FrameHeader.Read(_header);
+            // The peer passed the handshake, but its bytes are still checked: a count outside the
+            // limit is refused before anything is read for it (the values land in target, whose
+            // length the exchange fixed, so nothing is ever allocated by the peer's say-so).
+            if (header.Count < 0 || header.Count > FrameHeader.MaxValues)
+                throw new ExchangeFailedException($"{description} sent a frame of {header.Count} values (the limit is {FrameHeader.MaxValues}): refused");
             if (header != expected)
                 throw new ExchangeFailedException($"{description} sent {header} where {expected} was expected: members disagree on the exchange");
             if (!add)
@@ -47,6 +54,7 @@ public sealed class TcpInboundLink(Socket socket, string description) : IInbound
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
+            // Includes a frame cut short: the peer closed the link mid-frame.
             throw new ExchangeFailedException($"{description} is gone: {e.Message}");
         }
     }

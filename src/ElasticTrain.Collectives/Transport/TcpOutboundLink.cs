@@ -23,7 +23,13 @@ public sealed class TcpOutboundLink : IOutboundLink
         new Thread(Send) { Name = $"send {description}", IsBackground = true }.Start();
     }
 
-    public void Post(FrameHeader header, ReadOnlyMemory<float> values, SendTracker tracker) => _frames.Post(header, values, tracker);
+    public void Post(FrameHeader header, ReadOnlyMemory<float> values, SendTracker tracker)
+    {
+        // What the receiver would refuse is refused here, where the mistake is.
+        if (header.Count != values.Length || values.Length > FrameHeader.MaxValues)
+            throw new ArgumentException($"a frame of {values.Length} values with header {header} (at most {FrameHeader.MaxValues} values per frame)");
+        _frames.Post(header, values, tracker);
+    }
 
     private void Send()
     {

@@ -13,6 +13,7 @@ public sealed class RingAllReduceTests : IDisposable
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
     private readonly List<IDisposable> _owned = [];
+    private readonly byte[] _secret = System.Security.Cryptography.RandomNumberGenerator.GetBytes(32);
 
     public enum Layout { TcpOnly, OneProcess, TwoProcesses }
 
@@ -22,7 +23,7 @@ public sealed class RingAllReduceTests : IDisposable
         var transports = new Dictionary<int, TensorTransport>();
         TensorTransport TransportFor(int key)
         {
-            if (!transports.TryGetValue(key, out var t)) { t = new TensorTransport("127.0.0.1"); _owned.Add(t); transports[key] = t; }
+            if (!transports.TryGetValue(key, out var t)) { t = new TensorTransport("127.0.0.1", _secret); _owned.Add(t); transports[key] = t; }
             return t;
         }
         var ports = Enumerable.Range(0, n).Select(p => TransportFor(layout switch
@@ -129,7 +130,7 @@ public sealed class RingAllReduceTests : IDisposable
         using (var socket = new Socket(SocketType.Stream, ProtocolType.Tcp))
         {
             socket.Connect("127.0.0.1", int.Parse(members[0].Address.Split(':')[1]));
-            new Hello(1, "r2", "r0").Write(socket);
+            DataPlaneHandshake.Offer(socket, _secret, new Hello(1, "r2", "r0"));
             var header = new byte[FrameHeader.Size];
             new FrameHeader(1, 0, RingAllReduce.ReduceScatter, 0, 0, RingAllReduce.PartValues).Write(header);
             socket.Send(header);

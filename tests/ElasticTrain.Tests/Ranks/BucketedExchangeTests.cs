@@ -18,7 +18,7 @@ public sealed class BucketedExchangeTests : IDisposable
         GlobalBatch: 6, Steps: 10, LearningRate: 1e-3, WeightDecay: 0.01, Seed: 5, DataPath: "", CheckpointEvery: 100);
 
     private readonly WindowDataset _dataset = new(Corpus.Load(TinyCorpus.Path_), Job.Block + 1);
-    private readonly TensorTransport _transport = new("127.0.0.1");
+    private readonly TensorTransport _transport = new("127.0.0.1", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
     private int _rings;
 
     /// <summary>Three replicas with the given bucket size, on their own ring, at <paramref name="state"/> if given.</summary>

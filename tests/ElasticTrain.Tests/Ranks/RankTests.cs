@@ -14,7 +14,7 @@ public class RankTests : TestKit
     public RankTests() => IgnoreMessages<RegisterRank>();
 
     // Every rank of the test lives in this one process, so their exchanges run on shared memory.
-    private TensorTransport Transport { get; } = new("127.0.0.1");
+    private TensorTransport Transport { get; } = new("127.0.0.1", System.Security.Cryptography.RandomNumberGenerator.GetBytes(32));
 
     protected override void Dispose(bool disposing)
     {
