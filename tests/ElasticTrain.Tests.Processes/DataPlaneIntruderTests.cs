@@ -7,7 +7,8 @@ namespace ElasticTrain.Tests.Processes;
 /// processes exchange gradients over TCP: each connection is refused with one warning in the log,
 /// and the job neither fails a step nor changes its curve.
 /// </summary>
-public sealed class DataPlaneIntruderTests(ReferenceRun reference) : IClassFixture<ReferenceRun>
+[Collection(ClusterCollection.Name)]
+public sealed class DataPlaneIntruderTests(ReferenceRun reference)
 {
     [Fact]
     public async Task Garbage_at_a_live_data_port_is_refused_and_the_job_finishes_unchanged()
