@@ -54,7 +54,7 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
         while (!condition(this))
         {
             if (DateTime.UtcNow > deadline)
-                Assert.Fail($"timed out waiting for {what}:\n" + string.Join("\n---\n", processes.Select(p => p.Output)));
+                Assert.Fail($"timed out waiting for {what}:\n" + string.Join("\n---\n", processes.Select(p => p.Output)) + LogTails());
             await Task.Delay(50);
         }
     }
@@ -70,6 +70,21 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
         var times = steps.Where(r => r.GetProperty("step").GetInt64() >= lastBefore)
             .Select(r => r.GetProperty("time_ms").GetInt64()).ToList();
         return TimeSpan.FromMilliseconds(times.Zip(times.Skip(1), (a, b) => b - a).DefaultIfEmpty(0).Max());
+    }
+
+    /// <summary>The cluster's view from each process's Akka log: who was marked, downed, removed, joined.</summary>
+    public string LogTails()
+    {
+        if (!Directory.Exists(Folder)) return "";
+        var tails = Directory.GetFiles(Folder, "elastictrain.log", SearchOption.AllDirectories).Select(log =>
+        {
+            using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            var lines = new StreamReader(stream).ReadToEnd().Split('\n')
+                .Where(l => l.Contains("WARNING") || l.Contains("ERROR") || l.Contains("JOINING") || l.Contains("removing") || l.Contains("SBR"))
+                .TakeLast(30);
+            return $"\n--- {Path.GetRelativePath(Folder, log)}\n" + string.Join('\n', lines);
+        });
+        return string.Concat(tails);
     }
 
     public static int FreePort() => ElasticTrain.Cli.Benchmarks.LoopbackCluster.FreePort();

@@ -11,6 +11,9 @@ namespace ElasticTrain.Cli.Hosting;
 /// </summary>
 public static class ClusterAccess
 {
+    /// <summary>Nobody answered at the addresses given: one error line, like any bad input, unless a caller retries.</summary>
+    public sealed class UnreachableException(string message) : SettingsException(message);
+
     public static async Task JoinAsync(Cluster cluster, string endpoint, TimeSpan patience)
     {
         if (!HostPort.TryParse(endpoint, out var host, out var port))
@@ -22,7 +25,7 @@ public static class ClusterAccess
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException or ClusterJoinFailedException)
         {
-            throw new SettingsException($"cannot reach the cluster at {endpoint}: no answer within {patience.TotalSeconds:0} s");
+            throw new UnreachableException($"cannot reach the cluster at {endpoint}: no answer within {patience.TotalSeconds:0} s");
         }
     }
 
@@ -44,7 +47,7 @@ public static class ClusterAccess
         }
         catch (Exception e) when (e is OperationCanceledException or TimeoutException or ClusterJoinFailedException)
         {
-            throw new SettingsException($"cannot reach the cluster at {named}: no answer within {patience.TotalSeconds:0} s");
+            throw new UnreachableException($"cannot reach the cluster at {named}: no answer within {patience.TotalSeconds:0} s");
         }
         return named;
     }

@@ -71,7 +71,17 @@ public static class NodeHost
         IReadOnlyList<string> seeds = [settings.Join];
         for (int attempt = 0; ; attempt++)
         {
-            var result = await JoinOnceAsync(settings, config, store, job, seeds, reporters, cancellation);
+            Result result;
+            try
+            {
+                result = await JoinOnceAsync(settings, config, store, job, seeds, reporters, cancellation);
+            }
+            catch (ClusterAccess.UnreachableException e) when (attempt > 0 && attempt < MaxRejoins)
+            {
+                // The cluster may still be settling the removal of this node's last incarnation.
+                result = new Result(1, e.Message, Removed: true, KnownNodes: seeds);
+                await Task.Delay(TimeSpan.FromSeconds(2), cancellation);
+            }
             if (!result.Removed || attempt == MaxRejoins) return result;
             Console.WriteLine($"{result.Error}; joining again ({attempt + 1} of {MaxRejoins})");
             seeds = [.. (result.KnownNodes ?? []).Concat(seeds).Distinct()];

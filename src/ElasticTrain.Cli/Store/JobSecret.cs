@@ -35,21 +35,7 @@ public static class JobSecret
         deadline.CancelAfter(timeout);
         try
         {
-            await using var connection = dialect.Connect(store.ConnectionString);
-            await connection.OpenAsync(deadline.Token);
-            await using (var create = LeaseTable.Command(connection, timeout, CreateSql))
-            {
-                try { await create.ExecuteNonQueryAsync(deadline.Token); }
-                catch (Npgsql.PostgresException e) when (e.SqlState is "23505" or "42P07")
-                {
-                    // Created by another node at the same moment (see LeaseTable.EnsureCreated).
-                }
-            }
-            await using var command = LeaseTable.Command(connection, timeout, GetOrCreateSql,
-                ("job", jobId), ("secret", Convert.ToHexString(RandomNumberGenerator.GetBytes(Bytes))));
-            var secret = await command.ExecuteScalarAsync(deadline.Token) as string
-                ?? throw new InvalidDataException("the store returned no secret");
-            return Convert.FromHexString(secret);
+            return await StoreDialect.WhileBusy(() => GetOrCreate(dialect, store, jobId, timeout, deadline.Token), deadline.Token);
         }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
@@ -59,5 +45,24 @@ public static class JobSecret
         {
             throw new SettingsException($"cannot read the data-plane secret from the store ({store.Description}): {HoconFiles.FirstLine(e.GetBaseException().Message)}");
         }
+    }
+
+    private static async Task<byte[]> GetOrCreate(StoreDialect dialect, JournalStore store, string jobId, TimeSpan timeout, CancellationToken cancellation)
+    {
+        await using var connection = dialect.Connect(store.ConnectionString);
+        await connection.OpenAsync(cancellation);
+        await using (var create = LeaseTable.Command(connection, timeout, CreateSql))
+        {
+            try { await create.ExecuteNonQueryAsync(cancellation); }
+            catch (Npgsql.PostgresException e) when (e.SqlState is "23505" or "42P07")
+            {
+                // Created by another node at the same moment (see LeaseTable.EnsureCreated).
+            }
+        }
+        await using var command = LeaseTable.Command(connection, timeout, GetOrCreateSql,
+            ("job", jobId), ("secret", Convert.ToHexString(RandomNumberGenerator.GetBytes(Bytes))));
+        var secret = await command.ExecuteScalarAsync(cancellation) as string
+            ?? throw new InvalidDataException("the store returned no secret");
+        return Convert.FromHexString(secret);
     }
 }

@@ -107,13 +107,13 @@ internal sealed class LeaseTable(StoreDialect dialect, string connectionString)
         var ct = cancel.Token;
         try
         {
-            return await Task.Run(async () =>
+            return await Task.Run(() => StoreDialect.WhileBusy(async () =>
             {
                 await using var connection = dialect.Connect(connectionString);
                 await connection.OpenAsync(ct).ConfigureAwait(false);
                 await EnsureCreated(connection, timeout, ct).ConfigureAwait(false);
                 return await work(connection, ct).ConfigureAwait(false);
-            }, ct).WaitAsync(timeout).ConfigureAwait(false);
+            }, ct), ct).WaitAsync(timeout).ConfigureAwait(false);
         }
         catch (Exception e) when (e is TimeoutException or OperationCanceledException)
         {

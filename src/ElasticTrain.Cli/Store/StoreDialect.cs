@@ -35,6 +35,27 @@ internal sealed class StoreDialect
 
     public DbConnection Connect(string connectionString) => _connect(connectionString);
 
+    /// <summary>
+    /// Runs <paramref name="operation"/> again while SQLite answers that another connection holds
+    /// its lock (busy, locked), until <paramref name="cancellation"/> ends it. Several processes
+    /// share one SQLite file; a statement that meets another's write must wait its turn, not fail:
+    /// a lease the resolver cannot take for that reason would down a healthy side.
+    /// </summary>
+    public static async Task<T> WhileBusy<T>(Func<Task<T>> operation, CancellationToken cancellation)
+    {
+        for (var delay = 5; ; delay = Math.Min(delay * 2, 100))
+        {
+            try
+            {
+                return await operation().ConfigureAwait(false);
+            }
+            catch (SqliteException e) when (e.SqliteErrorCode is 5 or 6 && !cancellation.IsCancellationRequested)
+            {
+                await Task.Delay(delay, cancellation).ConfigureAwait(false);
+            }
+        }
+    }
+
     /// <summary>The dialect for an Akka.Persistence.Sql provider name, as <c>JournalStore.Provider</c> spells it.</summary>
     public static StoreDialect For(string provider) => provider switch
     {

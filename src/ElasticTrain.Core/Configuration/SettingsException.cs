@@ -4,4 +4,4 @@ namespace ElasticTrain.Configuration;
 /// A flag, config file or setting that cannot be used. The message is one line meant for the
 /// user; the CLI prints it as it is and exits non-zero, before anything is written.
 /// </summary>
-public sealed class SettingsException(string message) : Exception(message);
+public class SettingsException(string message) : Exception(message);
