@@ -129,7 +129,7 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
     [Fact]
     public async Task A_worker_removed_from_the_cluster_joins_again_and_gets_work()
     {
-        using var job = new ClusterJob(steps: 800);
+        using var job = new ClusterJob(steps: 1600); // long enough that the job is still running when the worker is back
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);

@@ -15,12 +15,18 @@ public static class OperatorCommands
 {
     private static readonly Option<string> Join = new("--join") { Description = "HOST:PORT of any node of the job's cluster", Required = true };
 
+    /// <summary>The cluster's own settings where they differ from the defaults, e.g. TLS (docs/ARCHITECTURE.md).</summary>
+    private static readonly Option<string> ConfigFile = new("--config") { Description = "HOCON file with the cluster's settings, e.g. its TLS" };
+
+    private static Akka.Configuration.Config ClusterConfig(ParseResult parse) =>
+        parse.GetValue(ConfigFile) is { Length: > 0 } file ? HoconFiles.Load(file).WithFallback(NodeConfig.Defaults()) : NodeConfig.Defaults();
+
     public static IEnumerable<Command> Create(TextWriter output, TextWriter error)
     {
-        var status = new Command("status", "Show a running job: step, generation, world, members, throughput") { Join };
+        var status = new Command("status", "Show a running job: step, generation, world, members, throughput") { Join, ConfigFile };
         status.SetAction(async (parse, cancellation) =>
         {
-            var report = await OperatorClient.AskAsync<JobStatusReport>(parse.GetValue(Join)!, GetStatus.Instance, NodeConfig.Defaults(), cancellation);
+            var report = await OperatorClient.AskAsync<JobStatusReport>(parse.GetValue(Join)!, GetStatus.Instance, ClusterConfig(parse), cancellation);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"job {report.JobId}: step {report.CommittedStep}/{report.TotalSteps}, generation {report.Generation}, world {report.Members.Length}, {report.SamplesPerSecond:0.0} samples/s"));
             foreach (var member in report.Members) output.WriteLine($"  rank {member}");
@@ -31,27 +37,27 @@ public static class OperatorCommands
         });
 
         var node = new Option<string>("--node") { Description = "HOST:PORT of the node to drain", Required = true };
-        var drain = new Command("drain", "Move work off a node at the next step boundary and let it leave") { Join, node };
+        var drain = new Command("drain", "Move work off a node at the next step boundary and let it leave") { Join, node, ConfigFile };
         drain.SetAction((parse, cancellation) =>
         {
             var address = parse.GetValue(node)!;
             if (!HostPort.TryParse(address, out var host, out var port)) throw new SettingsException($"--node must be HOST:PORT, not '{address}'");
-            return Send(parse.GetValue(Join)!, new DrainNode(new NodeAddress(host, port)), output, error, cancellation);
+            return Send(parse, new DrainNode(new NodeAddress(host, port)), output, error, cancellation);
         });
 
         var ranks = new Option<int>("--ranks") { Description = "How many ranks the job uses (0: all)", Required = true };
-        var scale = new Command("scale", "Set how many ranks the job uses, from the next step boundary") { Join, ranks };
+        var scale = new Command("scale", "Set how many ranks the job uses, from the next step boundary") { Join, ranks, ConfigFile };
         scale.SetAction((parse, cancellation) =>
         {
             if (parse.GetValue(ranks) < 0) throw new SettingsException("--ranks must be 0 (all) or more");
-            return Send(parse.GetValue(Join)!, new ScaleRanks(parse.GetValue(ranks)), output, error, cancellation);
+            return Send(parse, new ScaleRanks(parse.GetValue(ranks)), output, error, cancellation);
         });
         return [status, drain, scale];
     }
 
-    private static async Task<int> Send(string join, object command, TextWriter output, TextWriter error, CancellationToken cancellation)
+    private static async Task<int> Send(ParseResult parse, object command, TextWriter output, TextWriter error, CancellationToken cancellation)
     {
-        var reply = await OperatorClient.AskAsync<OperatorReply>(join, command, NodeConfig.Defaults(), cancellation);
+        var reply = await OperatorClient.AskAsync<OperatorReply>(parse.GetValue(Join)!, command, ClusterConfig(parse), cancellation);
         if (reply.Accepted) { output.WriteLine(reply.Message); return 0; }
         error.WriteLine($"error: {reply.Message}");
         return 2;
