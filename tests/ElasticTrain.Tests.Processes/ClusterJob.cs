@@ -34,14 +34,20 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
 
     private string StoreOrDefault => Store.Length > 0 ? Store : Path.Combine(Folder, "journal.db");
 
-    public ElasticTrainProcess StartTrain(string data, int port, int ranks) => ElasticTrainProcess.Start(
-        ["train", .. JobFlags(data), "--job", JobId, "--port", port.ToString(), "--ranks", ranks.ToString(),
+    public ElasticTrainProcess StartTrain(string data, int port, int ranks, Host? at = null) => ElasticTrainProcess.StartIn(at?.Namespace,
+        ["train", .. JobFlags(data), "--job", JobId, "--port", port.ToString(), "--ranks", ranks.ToString(), .. HostFlag(at),
          "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
 
     /// <summary>A joining node; where the coordinator moves to it, it appends to the same metrics and trace files.</summary>
-    public ElasticTrainProcess StartNode(int joinPort, int ranks, string name, int port = 0) => ElasticTrainProcess.Start(
-        ["node", "--plain", "--join", $"127.0.0.1:{joinPort}", "--port", port.ToString(), "--ranks", ranks.ToString(),
+    public ElasticTrainProcess StartNode(int joinPort, int ranks, string name, int port = 0, Host? at = null, string joinHost = "127.0.0.1") =>
+        ElasticTrainProcess.StartIn(at?.Namespace,
+        ["node", "--plain", "--join", $"{joinHost}:{joinPort}", "--port", port.ToString(), "--ranks", ranks.ToString(), .. HostFlag(at),
          "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, name), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
+
+    /// <summary>Where a process runs on a <see cref="TestNetwork"/>: its namespace and its address there.</summary>
+    public sealed record Host(string Namespace, string Address);
+
+    private static string[] HostFlag(Host? at) => at is null ? [] : ["--host", at.Address];
 
     public List<JsonElement> Records(string type) => ElasticTrainProcess.Records(Metrics, type);
 

@@ -16,9 +16,13 @@ public sealed class ElasticTrainProcess : IDisposable
     /// <summary>The CLI as built beside this test assembly (the project reference copies it here).</summary>
     public static string Executable => Path.Combine(AppContext.BaseDirectory, "elastictrain.dll");
 
-    public static ElasticTrainProcess Start(params string[] args)
+    public static ElasticTrainProcess Start(params string[] args) => StartIn(null, args);
+
+    /// <summary>Starts it inside a network namespace (<c>ip netns exec</c>, which becomes the process itself), or here when null.</summary>
+    public static ElasticTrainProcess StartIn(string? networkNamespace, params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var info = new ProcessStartInfo(networkNamespace is null ? "dotnet" : "ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (networkNamespace is not null) foreach (var arg in (string[])["netns", "exec", networkNamespace, "dotnet"]) info.ArgumentList.Add(arg);
         info.ArgumentList.Add(Executable);
         foreach (var arg in args) info.ArgumentList.Add(arg);
         var process = new Process { StartInfo = info };

@@ -47,6 +47,7 @@ public sealed class HoconFlags
         .Add<string>("--metrics", "elastictrain.metrics", "Append JSON lines per committed step to this file (where the coordinator runs)")
         .Add<string>("--trace-samples", "elastictrain.trace-samples", "Append which rank consumed which samples per step (where the coordinator runs)")
         .Add<string>("--device", "elastictrain.device", "cpu (default) or cuda")
+        .Add<int>("--threads", "elastictrain.intra-op-threads", "libtorch threads of this process (default 0: cores / ranks)")
         .Add<string>("--host", "akka.remote.dot-netty.tcp.hostname", "Address the node binds (default 127.0.0.1)")
         .Add<int>("--port", "akka.remote.dot-netty.tcp.port", "Port the node binds (default: any free port)");
 }

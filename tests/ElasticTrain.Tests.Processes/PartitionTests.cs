@@ -1,0 +1,103 @@
+namespace ElasticTrain.Tests.Processes;
+
+/// <summary>
+/// Silent partitions between hosts in network namespaces (<see cref="TestNetwork"/>), with the
+/// default configuration. Exactly one side goes on: the one that takes the store's lease. The other
+/// says it was removed and either exits (`train`) or joins again once the link heals (`node`). The
+/// job finishes once, with the static 1-rank curve and every sample once.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class PartitionTests(ReferenceRun reference)
+{
+    private const int Port = 4053; // every host has a network namespace, and so the port, of its own
+
+    [SkippableFact]
+    public async Task Two_nodes_split_1_1_and_one_side_goes_on()
+    {
+        using var network = TestNetwork.Create(2);
+        using var job = new ClusterJob(steps: 1600);
+        var (train, nodes) = await Start(job, network, workers: 1);
+        using var _ = train;
+        using var node = nodes[0];
+
+        network.Cut(1);
+        await Task.Delay(TimeSpan.FromSeconds(12)); // detection, the resolver, the lease: one side has gone on
+        network.Heal(1);
+        await OneSideWent(job, train, node);
+    }
+
+    [SkippableFact]
+    public async Task Three_nodes_split_2_1_with_the_coordinator_on_the_1_side()
+    {
+        using var network = TestNetwork.Create(3);
+        using var job = new ClusterJob();
+        var (train, nodes) = await Start(job, network, workers: 2);
+        using var _ = train;
+        using var b = nodes[0];
+        using var c = nodes[1];
+
+        network.Cut(0);
+        // The two workers are the larger side: they take the lease, and the coordinator moves to them.
+        Assert.True(await train.WaitAsync(TimeSpan.FromSeconds(60)) == 1, train.Output);
+        Assert.Contains("removed from the cluster", train.Output);
+        network.Heal(0);
+        await AllFinish(job, nodes);
+    }
+
+    [SkippableFact]
+    public async Task Three_nodes_split_2_1_with_the_coordinator_on_the_2_side()
+    {
+        using var network = TestNetwork.Create(3);
+        using var job = new ClusterJob(steps: 1600);
+        var (train, nodes) = await Start(job, network, workers: 2);
+        using var _ = train;
+        using var b = nodes[0];
+        using var c = nodes[1];
+
+        var generations = job.Records("generation").Count;
+        network.Cut(2);
+        await job.WaitFor(j => j.Records("generation").Skip(generations).Any(r => r.GetProperty("world").GetInt32() == 2),
+            "the job going on without the cut worker", train);
+        await Task.Delay(TimeSpan.FromSeconds(8)); // the cut worker downs itself, tries to join again and cannot yet
+        network.Heal(2);
+        Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(4)) == 0, train.Output);
+        await AllFinish(job, nodes);
+        Assert.Contains("joining again", c.Output);
+    }
+
+    /// <summary>The job on hosts 0 (train, the coordinator) to <paramref name="workers"/>, stepping on all of them.</summary>
+    private async Task<(ElasticTrainProcess Train, ElasticTrainProcess[] Nodes)> Start(ClusterJob job, TestNetwork network, int workers)
+    {
+        job.Extra = ["--threads", "1"]; // up to three processes share two cores
+        var train = job.StartTrain(reference.Data, Port, ranks: 1, network.Host(0));
+        await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
+        var nodes = Enumerable.Range(1, workers)
+            .Select(i => job.StartNode(Port, ranks: 1, $"worker{i}", Port, network.Host(i), joinHost: network.Address(0))).ToArray();
+        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == workers + 1) >= 10,
+            $"10 steps on {workers + 1} nodes", [train, .. nodes]);
+        return (train, nodes);
+    }
+
+    /// <summary>
+    /// After a 1|1 split either side may take the lease. Whichever lost says so: the train exits 1,
+    /// the node joins again once healed. The job finishes once either way.
+    /// </summary>
+    private async Task OneSideWent(ClusterJob job, ElasticTrainProcess train, ElasticTrainProcess node)
+    {
+        var trainCode = await train.WaitAsync(TimeSpan.FromMinutes(4));
+        if (trainCode == 1)
+            Assert.Contains("removed from the cluster", train.Output);
+        else
+            Assert.True(trainCode == 0, train.Output);
+        await AllFinish(job, [node]);
+        if (trainCode == 0) Assert.Contains("joining again", node.Output);
+    }
+
+    private async Task AllFinish(ClusterJob job, ElasticTrainProcess[] nodes)
+    {
+        foreach (var node in nodes) Assert.True(await node.WaitAsync(TimeSpan.FromMinutes(4)) == 0, node.Output + job.LogTails());
+        Assert.Single(job.Records("finish"));
+        reference.AssertSameCurve(job);
+        reference.AssertEachSampleOncePerEpoch(job);
+    }
+}
