@@ -23,9 +23,13 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
 
     public string Trace => Path.Combine(Folder, "samples.jsonl");
 
+    /// <summary>
+    /// The job's flags. One libtorch thread per process: two or three processes share the two
+    /// cores, and more threads than cores only make every step, and every pause, longer.
+    /// </summary>
     public string[] JobFlags(string data) =>
     [
-        "--plain", "--model", "gpt", "--layers", "2", "--heads", "2", "--width", "64", "--block", "32",
+        "--plain", "--threads", "1", "--model", "gpt", "--layers", "2", "--heads", "2", "--width", "64", "--block", "32",
         "--global-batch", "12", "--steps", steps.ToString(), "--checkpoint-every", "50", "--lr", "1e-3", "--data", data,
     ];
 
@@ -41,7 +45,7 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
     /// <summary>A joining node; where the coordinator moves to it, it appends to the same metrics and trace files.</summary>
     public ElasticTrainProcess StartNode(int joinPort, int ranks, string name, int port = 0, Host? at = null, string joinHost = "127.0.0.1") =>
         ElasticTrainProcess.StartIn(at?.Namespace,
-        ["node", "--plain", "--join", $"{joinHost}:{joinPort}", "--port", port.ToString(), "--ranks", ranks.ToString(), .. HostFlag(at),
+        ["node", "--plain", "--threads", "1", "--join", $"{joinHost}:{joinPort}", "--port", port.ToString(), "--ranks", ranks.ToString(), .. HostFlag(at),
          "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, name), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
 
     /// <summary>Where a process runs on a <see cref="TestNetwork"/>: its namespace and its address there.</summary>

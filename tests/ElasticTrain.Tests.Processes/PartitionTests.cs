@@ -68,7 +68,6 @@ public sealed class PartitionTests(ReferenceRun reference)
     /// <summary>The job on hosts 0 (train, the coordinator) to <paramref name="workers"/>, stepping on all of them.</summary>
     private async Task<(ElasticTrainProcess Train, ElasticTrainProcess[] Nodes)> Start(ClusterJob job, TestNetwork network, int workers)
     {
-        job.Extra = ["--threads", "1"]; // up to three processes share two cores
         var train = job.StartTrain(reference.Data, Port, ranks: 1, network.Host(0));
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
         var nodes = Enumerable.Range(1, workers)
