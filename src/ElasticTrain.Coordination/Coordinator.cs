@@ -109,6 +109,8 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
 
     private void OnBegin()
     {
+        // Started again by its supervisor on a node that has lost the lease meanwhile: it has no say.
+        if (!MayWrite()) { Context.Stop(Self); return; }
         _began = true;
         if (_state.IdentityHash is { } journaled && journaled != _setup.IdentityHash)
         {

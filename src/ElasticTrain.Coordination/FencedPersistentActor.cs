@@ -16,10 +16,13 @@ public abstract class FencedPersistentActor(Func<bool>? holdsLease, StoreOutage?
 {
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
+    /// <summary>Whether this node holds the lease (always, without one).</summary>
+    protected bool MayWrite() => holdsLease?.Invoke() != false;
+
     /// <summary>Persists an event, unless this node no longer holds the lease: then it stops, writing nothing.</summary>
     protected void Write<TEvent>(TEvent e, Action<TEvent> then)
     {
-        if (holdsLease?.Invoke() == false)
+        if (!MayWrite())
         {
             _log.Warning("this node no longer holds the lease: stopping without writing {0}", e!.GetType().Name);
             Context.Stop(Self);

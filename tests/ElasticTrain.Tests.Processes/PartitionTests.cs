@@ -1,3 +1,5 @@
+using Xunit.Abstractions;
+
 namespace ElasticTrain.Tests.Processes;
 
 /// <summary>
@@ -7,23 +9,25 @@ namespace ElasticTrain.Tests.Processes;
 /// job finishes once, with the static 1-rank curve and every sample once.
 /// </summary>
 [Collection(ClusterCollection.Name)]
-public sealed class PartitionTests(ReferenceRun reference)
+public sealed class PartitionTests(ReferenceRun reference, ITestOutputHelper output)
 {
-    private const int Port = 4053; // every host has a network namespace, and so the port, of its own
+    private const int Port = 4053; // the train's: every host has a network namespace, and so the port, of its own
 
     [SkippableFact]
     public async Task Two_nodes_split_1_1_and_one_side_goes_on()
     {
         using var network = TestNetwork.Create(2);
-        using var job = new ClusterJob(steps: 1600);
+        using var job = new ClusterJob(steps: 2400); // still running when the cut side joins again
         var (train, nodes) = await Start(job, network, workers: 1);
         using var _ = train;
         using var node = nodes[0];
 
+        var cutAt = job.LastStep();
         network.Cut(1);
         await Task.Delay(TimeSpan.FromSeconds(12)); // detection, the resolver, the lease: one side has gone on
         network.Heal(1);
         await OneSideWent(job, train, node);
+        output.WriteLine($"pause after a 1|1 partition: {ClusterJob.PauseAfter(job.Records("step"), cutAt).TotalSeconds:0.00} s");
     }
 
     [SkippableFact]
@@ -36,25 +40,28 @@ public sealed class PartitionTests(ReferenceRun reference)
         using var b = nodes[0];
         using var c = nodes[1];
 
+        var cutAt = job.LastStep();
         network.Cut(0);
         // The two workers are the larger side: they take the lease, and the coordinator moves to them.
         Assert.True(await train.WaitAsync(TimeSpan.FromSeconds(60)) == 1, train.Output);
         Assert.Contains("removed from the cluster", train.Output);
         network.Heal(0);
         await AllFinish(job, nodes);
+        output.WriteLine($"pause after cutting off the coordinator's node (2|1): {ClusterJob.PauseAfter(job.Records("step"), cutAt).TotalSeconds:0.00} s");
     }
 
     [SkippableFact]
     public async Task Three_nodes_split_2_1_with_the_coordinator_on_the_2_side()
     {
         using var network = TestNetwork.Create(3);
-        using var job = new ClusterJob(steps: 1600);
+        using var job = new ClusterJob(steps: 2400); // still running when the cut side joins again
         var (train, nodes) = await Start(job, network, workers: 2);
         using var _ = train;
         using var b = nodes[0];
         using var c = nodes[1];
 
         var generations = job.Records("generation").Count;
+        var cutAt = job.LastStep();
         network.Cut(2);
         await job.WaitFor(j => j.Records("generation").Skip(generations).Any(r => r.GetProperty("world").GetInt32() == 2),
             "the job going on without the cut worker", train);
@@ -63,6 +70,7 @@ public sealed class PartitionTests(ReferenceRun reference)
         Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(4)) == 0, train.Output);
         await AllFinish(job, nodes);
         Assert.Contains("joining again", c.Output);
+        output.WriteLine($"pause after cutting off a worker (2|1): {ClusterJob.PauseAfter(job.Records("step").Where(r => r.GetProperty("step").GetInt64() <= cutAt + 20).ToList(), cutAt).TotalSeconds:0.00} s");
     }
 
     /// <summary>The job on hosts 0 (train, the coordinator) to <paramref name="workers"/>, stepping on all of them.</summary>
@@ -71,7 +79,7 @@ public sealed class PartitionTests(ReferenceRun reference)
         var train = job.StartTrain(reference.Data, Port, ranks: 1, network.Host(0));
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
         var nodes = Enumerable.Range(1, workers)
-            .Select(i => job.StartNode(Port, ranks: 1, $"worker{i}", Port, network.Host(i), joinHost: network.Address(0))).ToArray();
+            .Select(i => job.StartNode(Port, ranks: 1, $"worker{i}", port: 0, network.Host(i), joinHost: network.Address(0))).ToArray();
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == workers + 1) >= 10,
             $"10 steps on {workers + 1} nodes", [train, .. nodes]);
         return (train, nodes);

@@ -101,7 +101,7 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
     [Fact]
     public async Task A_coordinator_frozen_past_its_lease_is_replaced_and_its_late_writes_never_land()
     {
-        using var job = new ClusterJob();
+        using var job = new ClusterJob(steps: 2400); // still running when the frozen process wakes up
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
@@ -129,7 +129,7 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
     [Fact]
     public async Task A_worker_removed_from_the_cluster_joins_again_and_gets_work()
     {
-        using var job = new ClusterJob(steps: 1600); // long enough that the job is still running when the worker is back
+        using var job = new ClusterJob(steps: 2400); // long enough that the job is still running when the worker is back
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);

@@ -74,7 +74,8 @@ public static class NodeHost
             Result result;
             try
             {
-                result = await JoinOnceAsync(settings, config, store, job, seeds, reporters, cancellation);
+                // A rejoin asks briefly and often: the link may be about to heal.
+                result = await JoinOnceAsync(settings, config, store, job, seeds, TimeSpan.FromSeconds(attempt == 0 ? 20 : 10), reporters, cancellation);
             }
             catch (ClusterAccess.UnreachableException e) when (attempt > 0 && attempt < MaxRejoins)
             {
@@ -89,10 +90,10 @@ public static class NodeHost
     }
 
     private static Task<Result> JoinOnceAsync(HostSettings settings, Config config, JournalStore store, JobDescription job, IReadOnlyList<string> seeds,
-        IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation) =>
+        TimeSpan patience, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation) =>
         RunAsync(settings, config, store, job.Config.Id, reporters, cancellation, async (system, cluster) =>
         {
-            var joined = await ClusterAccess.JoinAnyAsync(cluster, seeds, TimeSpan.FromSeconds(20));
+            var joined = await ClusterAccess.JoinAnyAsync(cluster, seeds, patience);
             var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory);
             if (data.Corpus.Fingerprint != job.DataFingerprint)
                 throw new SettingsException($"the data at '{data.Corpus.Source}' differs from the job's (fingerprint {data.Corpus.Fingerprint[..12]}, job {job.DataFingerprint[..12]}); pass --data with the job's data");
