@@ -58,6 +58,20 @@ public sealed record JournalStore(string Provider, string ConnectionString, stri
         }
     }
 
+    /// <summary>
+    /// Where the leases and the job's data-plane secret live. On PostgreSQL, the same database. On
+    /// SQLite, a file beside the journal's: SQLite locks a whole file while one process writes, and
+    /// a process frozen in the middle of a journal write (a long pause, SIGSTOP) must not keep the
+    /// others from taking the lease it is about to lose.
+    /// </summary>
+    public string ArbiterConnectionString => Provider == "SQLite.MS"
+        ? new SqliteConnectionStringBuilder(ConnectionString) { DataSource = ArbiterFile(new SqliteConnectionStringBuilder(ConnectionString).DataSource) }.ToString()
+        : ConnectionString;
+
+    /// <summary>"x/elastictrain.db" holds the journal, "x/elastictrain.leases.db" the leases.</summary>
+    public static string ArbiterFile(string journalFile) =>
+        Path.Combine(Path.GetDirectoryName(journalFile) ?? "", Path.GetFileNameWithoutExtension(journalFile) + ".leases.db");
+
     /// <summary>Reads from the store once, changing nothing; throws if it cannot be reached.</summary>
     public async Task PingAsync(TimeSpan timeout)
     {
@@ -82,7 +96,7 @@ public sealed record JournalStore(string Provider, string ConnectionString, stri
             akka.persistence.journal.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
             akka.persistence.snapshot-store.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
             akka.persistence.query.journal.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
-            elastictrain.store-lease { connection-string = {{Quote(ConnectionString)}}, provider = {{Quote(Provider)}}, scope = {{Quote("job-" + jobId)}} }
+            elastictrain.store-lease { connection-string = {{Quote(ArbiterConnectionString)}}, provider = {{Quote(Provider)}}, scope = {{Quote("job-" + jobId)}} }
             """);
     }
 }

@@ -187,7 +187,7 @@ public static class NodeHost
     private static async Task RefuseIfRunningElsewhere(JournalStore store, string jobId)
     {
         var coordinatorLease = $"job-{jobId}/elastictrain-singleton-akka://elastictrain/user/coordinator";
-        if (await StoreLease.HolderOf(store.Provider, store.ConnectionString, coordinatorLease, TimeSpan.FromSeconds(5)) is not { } owner) return;
+        if (await StoreLease.HolderOf(store.Provider, store.ArbiterConnectionString, coordinatorLease, TimeSpan.FromSeconds(5)) is not { } owner) return;
         var node = owner[(owner.IndexOf('@') + 1)..];
         if (!HostPort.TryParse(node, out var host, out var port) || !await Answers(host, port)) return;
         throw new SettingsException($"job '{jobId}' is running on {node}; to add this machine to it: elastictrain node --join {node}");

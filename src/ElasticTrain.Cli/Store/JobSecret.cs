@@ -49,7 +49,7 @@ public static class JobSecret
 
     private static async Task<byte[]> GetOrCreate(StoreDialect dialect, JournalStore store, string jobId, TimeSpan timeout, CancellationToken cancellation)
     {
-        await using var connection = dialect.Connect(store.ConnectionString);
+        await using var connection = dialect.Connect(store.ArbiterConnectionString);
         await connection.OpenAsync(cancellation);
         await using (var create = LeaseTable.Command(connection, timeout, CreateSql))
         {

@@ -92,12 +92,12 @@ public class BadInputTests
 
     /// <summary>
     /// Hash of every file under the data folder but the metrics, the log and the corpus cache: the
-    /// checkpoints, and of the store the journal's and snapshots' rows (the store also holds the
-    /// job's leases, which every run takes and gives back).
+    /// checkpoints, and of the store the journal's and snapshots' rows (not the leases, which every
+    /// run takes and gives back).
     /// </summary>
     private static string Fingerprint(string folder) => string.Join('\n', Directory
         .GetFiles(folder, "*", SearchOption.AllDirectories)
-        .Where(f => !f.EndsWith(".jsonl") && !f.Contains("corpus") && !f.Contains("logs") && !f.EndsWith("-journal") && !f.EndsWith("-wal") && !f.EndsWith("-shm"))
+        .Where(f => !f.EndsWith(".jsonl") && !f.Contains("corpus") && !f.Contains("logs") && !f.EndsWith("-journal") && !f.EndsWith("-wal") && !f.EndsWith("-shm") && !f.EndsWith(".leases.db"))
         .Order(StringComparer.Ordinal)
         .Select(f => $"{Path.GetRelativePath(folder, f)} {Convert.ToHexString(SHA256.HashData(f.EndsWith(".db") ? JournalRows(f) : File.ReadAllBytes(f)))}"));
 
