@@ -14,7 +14,7 @@ public sealed class ClusterTlsTests(ReferenceRun reference)
     [Fact]
     public async Task A_job_runs_over_tls_and_a_client_without_it_cannot_join()
     {
-        using var job = new ClusterJob();
+        using var job = new ClusterJob(steps: 2400); // still running when the worker and the operator arrive
         Directory.CreateDirectory(job.Folder);
         var config = Path.Combine(job.Folder, "tls.conf");
         File.WriteAllText(config, TlsConfig(job.Folder));
