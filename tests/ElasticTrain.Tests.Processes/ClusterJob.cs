@@ -6,9 +6,15 @@ namespace ElasticTrain.Tests.Processes;
 /// One multi-process job on loopback: the same tiny GPT job each time, so that every test compares
 /// its loss curve with the same static 1-rank reference (<see cref="ReferenceRun"/>).
 /// </summary>
-public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposable
+public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposable
 {
     public const int ReferenceSteps = 400;
+
+    /// <summary>
+    /// Twice the reference: a job must still be running when the nodes a test adds have joined,
+    /// whatever the machine's speed; its first 400 steps are compared with the reference.
+    /// </summary>
+    public const int DefaultSteps = 800;
 
     public int Steps => steps;
 
@@ -108,7 +114,7 @@ public sealed class ClusterJob(int steps = ClusterJob.ReferenceSteps) : IDisposa
 /// <summary>The static 1-rank run of <see cref="ClusterJob"/>'s job, computed once for the test class.</summary>
 public sealed class ReferenceRun : IDisposable
 {
-    private readonly ClusterJob _job = new();
+    private readonly ClusterJob _job = new(ClusterJob.ReferenceSteps);
 
     public ReferenceRun()
     {
