@@ -26,7 +26,7 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
     [SkippableFact]
     public async Task Coordinator_failover_with_the_journal_on_PostgreSQL()
     {
-        using var job = new ClusterJob(ClusterJob.ReferenceSteps) { Store = Postgres.ConnectionString(), JobId = "pg-" + Guid.NewGuid().ToString("N")[..12] };
+        using var job = new ClusterJob { Store = Postgres.ConnectionString(), JobId = "pg-" + Guid.NewGuid().ToString("N")[..12] };
         await KillTheCoordinatorsNode(job);
     }
 
@@ -38,7 +38,7 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
     [SkippableFact]
     public async Task PostgreSQL_stopped_for_20_s_mid_job_pauses_it_and_the_job_finishes_whole()
     {
-        using var job = new ClusterJob(ClusterJob.ReferenceSteps) { Store = Postgres.ConnectionString(), JobId = "pg-outage-" + Guid.NewGuid().ToString("N")[..12] };
+        using var job = new ClusterJob { Store = Postgres.ConnectionString(), JobId = "pg-outage-" + Guid.NewGuid().ToString("N")[..12] };
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
@@ -109,13 +109,16 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 2) >= 10, "10 steps on two nodes", train, node);
         var generation = job.Records("step")[^1].GetProperty("generation").GetInt64();
         train.Pause();
-        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("generation").GetInt64() > generation) >= 20,
-            "20 steps on the node that took over", node);
+        // Past detection, the resolver and the lease. The other node normally goes on meanwhile; if
+        // the freeze caught the journal mid-write (SQLite locks the whole file), it waits for the
+        // wake-up, and the journal's sequence numbers then decide which write stands.
+        await Task.Delay(TimeSpan.FromSeconds(15));
         train.Resume();
 
         Assert.True(await train.WaitAsync(TimeSpan.FromSeconds(60)) == 1, train.Output);
         Assert.Contains("removed from the cluster", train.Output);
         Assert.True(await node.WaitAsync(TimeSpan.FromMinutes(3)) == 0, node.Output);
+        Assert.Contains(job.Records("step"), r => r.GetProperty("generation").GetInt64() > generation && r.GetProperty("world").GetInt32() == 1);
         Assert.Single(job.Records("finish"));
         reference.AssertSameCurve(job);
         reference.AssertEachSampleOncePerEpoch(job);
