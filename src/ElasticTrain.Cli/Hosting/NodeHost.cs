@@ -134,7 +134,7 @@ public static class NodeHost
             // Every node can host the coordinator: the job's own config travels with the description.
             var coordinatorSetup = new CoordinatorSetup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
-                HoldsLease: () => StoreLease.HoldsAny(system, "-singleton-"), Outage: new StoreOutage(settings.StoreOutageLimit));
+                HoldsLease: () => StoreLease.Held(system, CoordinatorLease(jobId)) is not null, Outage: new StoreOutage(settings.StoreOutageLimit));
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
             var coordinator = system.ActorOf(CoordinatorProxy(system), "coordinator-proxy");
@@ -180,14 +180,19 @@ public static class NodeHost
     }
 
     /// <summary>
+    /// The coordinator singleton's lease as the store names it: the job's scope, then the name the
+    /// singleton manager gives it ("{system}-singleton-{manager's path}").
+    /// </summary>
+    private static string CoordinatorLease(string jobId) => $"job-{jobId}/elastictrain-singleton-akka://elastictrain/user/coordinator";
+
+    /// <summary>
     /// A second `train` of a job that runs elsewhere would only wait for the job's lease: say where
     /// it runs instead. A holder whose node no longer answers (killed moments ago; its lease is
     /// about to lapse) is no reason to refuse: the job resumes here once the lease is free.
     /// </summary>
     private static async Task RefuseIfRunningElsewhere(JournalStore store, string jobId)
     {
-        var coordinatorLease = $"job-{jobId}/elastictrain-singleton-akka://elastictrain/user/coordinator";
-        if (await StoreLease.HolderOf(store.Provider, store.ArbiterConnectionString, coordinatorLease, TimeSpan.FromSeconds(5)) is not { } owner) return;
+        if (await StoreLease.HolderOf(store.Provider, store.ArbiterConnectionString, CoordinatorLease(jobId), TimeSpan.FromSeconds(5)) is not { } owner) return;
         var node = owner[(owner.IndexOf('@') + 1)..];
         if (!HostPort.TryParse(node, out var host, out var port) || !await Answers(host, port)) return;
         throw new SettingsException($"job '{jobId}' is running on {node}; to add this machine to it: elastictrain node --join {node}");

@@ -24,9 +24,6 @@ internal static class HeldLeases
             leases.TryRemove(new KeyValuePair<string, StoreLease>(lease.LeaseName, lease));
     }
 
-    public static IEnumerable<string> Names(ActorSystem system) =>
-        BySystem.TryGetValue(system, out var leases) ? leases.Keys : [];
-
     public static StoreLease? Find(ActorSystem system, string leaseName) =>
         BySystem.TryGetValue(system, out var leases) && leases.TryGetValue(leaseName, out var lease) ? lease : null;
 }

@@ -81,10 +81,6 @@ public sealed class StoreLease : Lease, IDisposable
     public static StoreLease? Held(ActorSystem system, string leaseName) =>
         HeldLeases.Find(system, leaseName) is { } lease && lease.CheckLease() ? lease : null;
 
-    /// <summary>Whether this process holds, in <paramref name="system"/>, a lease whose name contains <paramref name="part"/>.</summary>
-    public static bool HoldsAny(ActorSystem system, string part) =>
-        HeldLeases.Names(system).Any(name => name.Contains(part, StringComparison.Ordinal) && Held(system, name) is not null);
-
     /// <summary>
     /// The owner of the lease of that (scoped) name if someone holds it now, else null; for
     /// messages to the user. A store that cannot be read answers null: the node finds out properly.
