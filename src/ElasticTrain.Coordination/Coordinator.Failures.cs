@@ -12,6 +12,51 @@ public sealed partial class Coordinator
 {
     private sealed record LivenessDeadline(long Generation);
     private sealed record SuspicionExpired(RankId Rank, IActorRef Endpoint);
+    private sealed record ProbeCheckpointWriter(long Generation, long Step);
+
+    /// <summary>The rank writing the step's checkpoint, and whether it answered the last probe.</summary>
+    private sealed record WriterProbe(RankId Writer, long Step, bool Answered);
+
+    private WriterProbe? _writerProbe;
+
+    /// <summary>
+    /// A checkpoint is written by one rank, with no exchange whose broken links would tell of its
+    /// death: ask it whether it lives every liveness interval, and end the generation when it
+    /// misses an answer, instead of waiting for the failure detector.
+    /// </summary>
+    private void WatchCheckpointWriter(RankId writer, long step)
+    {
+        _writerProbe = new WriterProbe(writer, step, Answered: true);
+        Timers.StartPeriodicTimer("checkpoint-probe", new ProbeCheckpointWriter(_state.Generation, step), _setup.Liveness);
+    }
+
+    private void StopWatchingCheckpointWriter()
+    {
+        _writerProbe = null;
+        Timers.Cancel("checkpoint-probe");
+    }
+
+    private void OnProbeCheckpointWriter(ProbeCheckpointWriter probe)
+    {
+        if (_writerProbe is not { } watched || probe.Generation != _state.Generation || watched.Step != probe.Step || !_roster.Contains(watched.Writer))
+        {
+            StopWatchingCheckpointWriter();
+            return;
+        }
+        if (!watched.Answered)
+        {
+            Abort($"rank {watched.Writer} did not answer while writing the checkpoint of step {watched.Step}", verify: true);
+            return;
+        }
+        _writerProbe = watched with { Answered = false };
+        _roster[watched.Writer].Endpoint.Tell(GetRankStatus.Instance);
+    }
+
+    private void OnRankStatus(RankStatus status)
+    {
+        if (_writerProbe is { } watched && watched.Writer == status.Rank) _writerProbe = watched with { Answered = true };
+        if (_check is { } check && check.Answered(status.Rank)) EndLivenessCheck(); // any answer proves it lives
+    }
 
     /// <summary>
     /// Ends the generation. With <paramref name="verify"/>, its members are first asked whether
@@ -24,6 +69,7 @@ public sealed partial class Coordinator
         _step = null;
         _members = [];
         Timers.Cancel("step-timeout");
+        StopWatchingCheckpointWriter();
         if (!verify || members.Length == 0) { RestartGeneration(reason, suspects: 0); return; }
         _check = new LivenessCheck(_state.Generation, members, reason);
         foreach (var member in members) _roster[member].Endpoint.Tell(GetRankStatus.Instance);

@@ -88,10 +88,8 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             if (timeout.Generation == _state.Generation && _step?.Step == timeout.Step)
                 Abort($"step {timeout.Step} did not finish within {_setup.StepTimeout.TotalSeconds:0} s", verify: true);
         });
-        Command<RankStatus>(status =>
-        {
-            if (_check is { } check && check.Answered(status.Rank)) EndLivenessCheck(); // any answer proves it lives
-        });
+        Command<RankStatus>(OnRankStatus);
+        Command<ProbeCheckpointWriter>(OnProbeCheckpointWriter);
         Command<LivenessDeadline>(deadline => { if (_check?.Generation == deadline.Generation) EndLivenessCheck(); });
         Command<SuspicionExpired>(OnSuspicionExpired);
         Command<RankReady>(OnRankReady);
@@ -180,7 +178,8 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         _ready.Add(ready.Rank);
         if (_ready.Count < _members.Length) return;
         var resumedFrom = _generationPlan.Origins.Values.OfType<LoadCheckpoint>().FirstOrDefault()?.Checkpoint;
-        Publish(new JobRunning(Job.Id, _generationPlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom));
+        Publish(new JobRunning(Job.Id, _generationPlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom,
+            _state.LossesSinceCheckpoint));
         Dispatch(_generationPlan.ResumeStep);
     }
 
@@ -242,6 +241,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             var writer = _step!.Plan.Slices[0].Rank; // any replica will do: they are identical
             var path = _setup.Checkpoints.PathFor(Job.Id, step);
             _roster[writer].Endpoint.Tell(new WriteCheckpoint(_state.Generation, step, path, _step.Plan.Slices.Count));
+            WatchCheckpointWriter(writer, step);
             return; // continues in OnCheckpointWritten
         }
         Continue(step);
@@ -250,6 +250,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     private void OnCheckpointWritten(CheckpointWritten written)
     {
         if (written.Generation != _state.Generation || _step is null || written.Step != _step.Step) return;
+        StopWatchingCheckpointWriter();
         var checkpoint = new CheckpointRef(written.Step, written.Path, written.Sha256);
         Write(new CheckpointTaken(checkpoint), e =>
         {

@@ -7,7 +7,11 @@ namespace ElasticTrain.Coordination;
 // metrics file, the progress bar). They are facts already decided; nothing waits on them.
 
 /// <summary>A generation is ready and the job (re)starts at <paramref name="FromStep"/>.</summary>
-public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom);
+/// <param name="Journaled">The steps committed after the last checkpoint, as the journal has them. A
+/// process killed between a commit and its report leaves the report one step short; reporters that
+/// keep a record of every step fill it in from these.</param>
+public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom,
+    IReadOnlyList<StepCommitted> Journaled);
 
 /// <param name="StepMs">Wall time from dispatch to commit.</param>
 /// <param name="MaxComputeMs">The longest forward and backward of any rank.</param>
@@ -16,10 +20,10 @@ public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, lo
 /// <param name="MaxWaitMs">The longest wait after backward of any rank: the exposed tail plus load imbalance.</param>
 public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs);
 
-/// <summary>A step before the journal's high-water mark ran again after a resume.</summary>
 /// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>
 public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(RankId Rank, int[] SampleIds)> Slices);
 
+/// <summary>A step before the journal's high-water mark ran again after a resume.</summary>
 public sealed record StepReplayed(long Step, double Loss, double? JournaledLoss, long Generation);
 
 public sealed record CheckpointNotice(long Step, string Path, long Generation);

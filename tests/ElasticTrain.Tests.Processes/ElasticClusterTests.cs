@@ -47,7 +47,7 @@ public sealed class ElasticClusterTests(ReferenceRun reference, ITestOutputHelpe
         // the kill to the next one; the goal is under 2 s, the bound here is generous for shared machines.
         var pause = ClusterJob.PauseAfter(steps, killedAt);
         output.WriteLine($"pause after kill -9 of a worker process: {pause.TotalSeconds:0.00} s");
-        Assert.True(pause < TimeSpan.FromSeconds(5), $"the job paused {pause.TotalSeconds:0.0} s after the worker died");
+        Assert.True(pause < TimeSpan.FromSeconds(5), $"the job paused {pause.TotalSeconds:0.0} s after the worker died:\n{train.Output}{job.LogTails()}");
         Assert.Equal(1, steps[^1].GetProperty("world").GetInt32());
         Assert.Contains(steps, r => r.GetProperty("world").GetInt32() == 3);
         // The survivor kept its committed state: no checkpoint was reloaded, at most the interrupted step ran again.

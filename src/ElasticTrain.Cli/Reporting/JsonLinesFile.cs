@@ -7,7 +7,8 @@ namespace ElasticTrain.Cli.Reporting;
 /// A file of JSON lines that several processes may append to in turn: after a coordinator failover
 /// the new host appends to the file its predecessor wrote. Each line goes to the current end of the
 /// file (not where this process's stream last was) and is flushed at once, so a kill -9 loses at
-/// most the line being written.
+/// most the line being written; the next process to open the file ends that cut line first, so
+/// that the lines after it parse.
 /// </summary>
 public sealed class JsonLinesFile : IDisposable
 {
@@ -16,7 +17,19 @@ public sealed class JsonLinesFile : IDisposable
     public JsonLinesFile(string path)
     {
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        _stream = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.ReadWrite);
+        _stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.ReadWrite);
+        if (_stream.Length > 0 && LastByte() != (byte)'\n')
+        {
+            _stream.Seek(0, SeekOrigin.End);
+            _stream.WriteByte((byte)'\n');
+            _stream.Flush();
+        }
+    }
+
+    private int LastByte()
+    {
+        _stream.Seek(-1, SeekOrigin.End);
+        return _stream.ReadByte();
     }
 
     public void Append(object record)

@@ -184,6 +184,58 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     }
 
     [Fact]
+    public void A_checkpoint_writer_that_stops_answering_is_left_out_at_once_and_the_survivors_keep_the_committed_step()
+    {
+        var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { Steps = 100, CheckpointEvery = 2 }, "hash", "data", 2,
+            new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30), JoinSettle: TimeSpan.Zero,
+            LivenessTimeout: TimeSpan.FromMilliseconds(300), SuspicionTimeout: TimeSpan.FromSeconds(30))));
+        var ranks = Register(coordinator, R("m/r0"), R("n/r0"));
+        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
+        CompleteStep(ranks, 1, 1, coordinator);
+        CompleteStep(ranks, 1, 2, coordinator);
+
+        // m/r0 (first in ring order) is asked to write the checkpoint of step 2, and its process dies:
+        // no exchange runs meanwhile, so no broken link reports it.
+        var (writer, survivor) = (ranks.Single(r => r.Name == R("m/r0")), ranks.Single(r => r.Name == R("n/r0")));
+        writer.Probe.FishForMessage(m => m is WriteCheckpoint);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        writer.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5)); // probed, never answers
+        survivor.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5)); // the liveness check after the abort
+        coordinator.Tell(new RankStatus(survivor.Name, 1, 0), survivor.Probe.Ref);
+
+        var prepare = ExpectPrepare(survivor.Probe, 2);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"the next generation took {clock.Elapsed}");
+        Assert.Equal([survivor.Name], prepare.Members.Select(m => m.Rank));
+        Assert.IsType<KeepState>(prepare.Origin);
+        Assert.Equal(2, prepare.StateStep);
+        coordinator.Tell(new RankReady(2, survivor.Name, 2), survivor.Probe.Ref);
+        ExpectRun(survivor.Probe, 2, 3);
+    }
+
+    [Fact]
+    public void A_checkpoint_writer_that_answers_its_probes_is_waited_for()
+    {
+        Sys.EventStream.Subscribe(TestActor, typeof(CheckpointNotice));
+        var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { Steps = 100, CheckpointEvery = 1 }, "hash", "data", 1,
+            new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30), JoinSettle: TimeSpan.Zero, LivenessTimeout: TimeSpan.FromMilliseconds(100))));
+        var ranks = Register(coordinator, R("n/r0"));
+        var (probe, name) = ranks[0];
+        ExpectPrepare(probe, 1);
+        coordinator.Tell(new RankReady(1, name, 0), probe.Ref);
+        CompleteStep(ranks, 1, 1, coordinator);
+        var write = (WriteCheckpoint)probe.FishForMessage(m => m is WriteCheckpoint);
+        // A slow write: ten probes in a second, each answered.
+        for (var i = 0; i < 10; i++)
+        {
+            probe.ExpectMsg<GetRankStatus>(TimeSpan.FromSeconds(2));
+            coordinator.Tell(new RankStatus(name, 1, 0), probe.Ref);
+        }
+        coordinator.Tell(new CheckpointWritten(1, 1, write.Path, "sha"), probe.Ref);
+        ExpectMsg<CheckpointNotice>(c => c.Step == 1);
+        ExpectRun(probe, 1, 2);
+    }
+
+    [Fact]
     public void A_rank_that_registers_mid_run_joins_at_the_next_step_boundary_with_state_from_a_live_peer()
     {
         var coordinator = StartCoordinator(ranks: 1);
