@@ -2,23 +2,9 @@ using System.Diagnostics;
 
 namespace ElasticTrain.Tests.Processes;
 
-/// <summary>
-/// The PostgreSQL server that `.ci/run` installs and starts (`.ci/postgres.sh`). Tests that need it
-/// are skipped, saying why, where ELASTICTRAIN_TEST_POSTGRES is not set, and fail in CI
-/// (ELASTICTRAIN_REQUIRE_POSTGRES=1) rather than skip.
-/// </summary>
+/// <summary>The local PostgreSQL server of `.ci/postgres.sh`; tests find it with <see cref="Support.TestPostgres"/>.</summary>
 public static class Postgres
 {
-    public static string ConnectionString()
-    {
-        var connection = Environment.GetEnvironmentVariable("ELASTICTRAIN_TEST_POSTGRES");
-        if (Environment.GetEnvironmentVariable("ELASTICTRAIN_REQUIRE_POSTGRES") == "1")
-            Assert.False(string.IsNullOrEmpty(connection), "ELASTICTRAIN_REQUIRE_POSTGRES=1 but ELASTICTRAIN_TEST_POSTGRES is not set");
-        Skip.If(string.IsNullOrEmpty(connection),
-            "no PostgreSQL: set ELASTICTRAIN_TEST_POSTGRES to a connection string (bash .ci/postgres.sh prints one)");
-        return connection!;
-    }
-
     /// <summary>Stops or starts the local server (Debian's pg_ctlcluster, as root): an outage made on purpose.</summary>
     public static void Control(string action)
     {

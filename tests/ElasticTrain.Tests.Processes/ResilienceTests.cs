@@ -26,7 +26,7 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
     [SkippableFact]
     public async Task Coordinator_failover_with_the_journal_on_PostgreSQL()
     {
-        using var job = new ClusterJob { Store = Postgres.ConnectionString(), JobId = "pg-" + Guid.NewGuid().ToString("N")[..12] };
+        using var job = new ClusterJob { Store = Support.TestPostgres.ConnectionString(), JobId = "pg-" + Guid.NewGuid().ToString("N")[..12] };
         await KillTheCoordinatorsNode(job);
     }
 
@@ -38,7 +38,7 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
     [SkippableFact]
     public async Task PostgreSQL_stopped_for_20_s_mid_job_pauses_it_and_the_job_finishes_whole()
     {
-        using var job = new ClusterJob { Store = Postgres.ConnectionString(), JobId = "pg-outage-" + Guid.NewGuid().ToString("N")[..12] };
+        using var job = new ClusterJob { Store = Support.TestPostgres.ConnectionString(), JobId = "pg-outage-" + Guid.NewGuid().ToString("N")[..12] };
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);

@@ -72,19 +72,6 @@ public sealed record JournalStore(string Provider, string ConnectionString, stri
     public static string ArbiterFile(string journalFile) =>
         Path.Combine(Path.GetDirectoryName(journalFile) ?? "", Path.GetFileNameWithoutExtension(journalFile) + ".leases.db");
 
-    /// <summary>Reads from the store once, changing nothing; throws if it cannot be reached.</summary>
-    public async Task PingAsync(TimeSpan timeout)
-    {
-        using var cancel = new CancellationTokenSource(timeout);
-        await using System.Data.Common.DbConnection connection = Provider == "SQLite.MS"
-            ? new SqliteConnection(ConnectionString)
-            : new NpgsqlConnection(new NpgsqlConnectionStringBuilder(ConnectionString) { Timeout = Math.Max(1, (int)timeout.TotalSeconds) }.ToString());
-        await connection.OpenAsync(cancel.Token);
-        await using var command = connection.CreateCommand();
-        command.CommandText = "SELECT 1";
-        await command.ExecuteScalarAsync(cancel.Token);
-    }
-
     /// <summary>
     /// The persistence plugins' and the store lease's connection settings, for the front of the
     /// node's config; <paramref name="jobId"/> scopes the leases.

@@ -114,9 +114,10 @@ public static class NodeHost
         using var transport = OpenDataPlane(settings, secret, message => log?.Warning("{0}", message));
         var system = ActorSystem.Create("elastictrain", logFile.WithFallback(store.ToConfig(jobId)).WithFallback(config));
         log = Logging.GetLogger(system, "data-plane");
+        var cluster = Cluster.Get(system);
+        var self = $"{cluster.SelfAddress.Host}:{cluster.SelfAddress.Port}";
         try
         {
-            var cluster = Cluster.Get(system);
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
             var removal = new Removal(cluster);
@@ -150,10 +151,10 @@ public static class NodeHost
             }
 
             // The job's end, this node's removal from the cluster, or a store gone for good: never none.
-            using var storeWatch = new StoreWatch(store, settings.StoreOutageLimit, Console.Out);
+            using var storeWatch = new StoreWatch(store, timeout => JobMembers.AnnounceAsync(store, jobId, self, timeout), settings.StoreOutageLimit, Console.Out);
             var first = await Task.WhenAny(outcome.Task, removal.Removed, storeWatch.Gone).WaitAsync(cancellation);
             if (first == removal.Removed && !outcome.Task.IsCompleted)
-                return new Result(1, await removal.Removed, Removed: true, KnownNodes: removal.KnownNodes);
+                return new Result(1, await removal.Removed, Removed: true, KnownNodes: await WaysBackIn(store, jobId, self, removal.KnownNodes));
             if (first == storeWatch.Gone && !outcome.Task.IsCompleted)
                 return new Result(1, await storeWatch.Gone);
             var ended = await outcome.Task;
@@ -176,7 +177,28 @@ public static class NodeHost
         finally
         {
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+            await Forget(store, jobId, self);
         }
+    }
+
+    /// <summary>
+    /// Where a removed node may join again: the other nodes it last saw, and those that wrote to the
+    /// store lately (a node that joined after this one's last view, or when that view was only the
+    /// node that died). Never this node's own last address.
+    /// </summary>
+    private static async Task<IReadOnlyList<string>> WaysBackIn(JournalStore store, string jobId, string self, IReadOnlyList<string> lastSeen)
+    {
+        IReadOnlyList<string> recent;
+        try { recent = await JobMembers.RecentAsync(store, jobId, TimeSpan.FromSeconds(2)); }
+        catch (Exception) { recent = []; } // the store is down: the last view is all there is
+        return [.. lastSeen.Concat(recent).Where(a => a != self).Distinct()];
+    }
+
+    /// <summary>Takes this node's entry out of the store's member list, if the store answers at once.</summary>
+    private static async Task Forget(JournalStore store, string jobId, string self)
+    {
+        try { await JobMembers.ForgetAsync(store, jobId, self, TimeSpan.FromSeconds(2)); }
+        catch (Exception) { } // it ages out of the list within JobMembers.Recent anyway
     }
 
     /// <summary>

@@ -1,7 +1,8 @@
 namespace ElasticTrain.Cli.Hosting;
 
 /// <summary>
-/// Reads the store every couple of seconds while this node serves a job. An outage pauses the
+/// Writes to the store every couple of seconds while this node serves a job (the write is the
+/// node's entry in <see cref="Store.JobMembers"/>, which rejoining nodes read). An outage pauses the
 /// job (the coordinator cannot journal, and its lease cannot be renewed or taken), which on its
 /// own would look like a hang: this says so once on the console, says so again when the store is
 /// back, and past the outage limit completes <see cref="Gone"/> with one line, so that every node
@@ -13,7 +14,8 @@ public sealed class StoreWatch : IDisposable
     private readonly TaskCompletionSource<string> _gone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stop = new();
 
-    public StoreWatch(JournalStore store, TimeSpan limit, TextWriter console)
+    /// <param name="write">The periodic write, bounded by the timeout it is given.</param>
+    public StoreWatch(JournalStore store, Func<TimeSpan, Task> write, TimeSpan limit, TextWriter console)
     {
         _ = Task.Run(async () =>
         {
@@ -22,7 +24,7 @@ public sealed class StoreWatch : IDisposable
             {
                 try
                 {
-                    await store.PingAsync(Period);
+                    await write(Period);
                     if (since is not null) console.WriteLine($"store {store.Description} is back after {(DateTime.UtcNow - since.Value).TotalSeconds:0} s");
                     since = null;
                 }

@@ -51,15 +51,8 @@ public static class JobSecret
     {
         await using var connection = dialect.Connect(store.ArbiterConnectionString);
         await connection.OpenAsync(cancellation);
-        await using (var create = LeaseTable.Command(connection, timeout, CreateSql))
-        {
-            try { await create.ExecuteNonQueryAsync(cancellation); }
-            catch (Npgsql.PostgresException e) when (e.SqlState is "23505" or "42P07")
-            {
-                // Created by another node at the same moment (see LeaseTable.EnsureCreated).
-            }
-        }
-        await using var command = LeaseTable.Command(connection, timeout, GetOrCreateSql,
+        await StoreTable.EnsureAsync(connection, CreateSql, timeout, cancellation);
+        await using var command = StoreTable.Command(connection, timeout, GetOrCreateSql,
             ("job", jobId), ("secret", Convert.ToHexString(RandomNumberGenerator.GetBytes(Bytes))));
         var secret = await command.ExecuteScalarAsync(cancellation) as string
             ?? throw new InvalidDataException("the store returned no secret");

@@ -42,7 +42,7 @@ internal sealed class LeaseTable(StoreDialect dialect, string connectionString)
         Run(timeout, async (connection, ct) =>
         {
             var now = dialect.NowMs;
-            await using var command = Command(connection, timeout, $"""
+            await using var command = StoreTable.Command(connection, timeout, $"""
                 INSERT INTO {Table} (name, owner, expires_ms, token)
                 VALUES (@name, @owner, {now} + @ttl, 1)
                 ON CONFLICT (name) DO UPDATE SET
@@ -66,7 +66,7 @@ internal sealed class LeaseTable(StoreDialect dialect, string connectionString)
     public Task<bool> Renew(string name, string owner, long token, long ttlMs, TimeSpan timeout) =>
         Run(timeout, async (connection, ct) =>
         {
-            await using var command = Command(connection, timeout, $"""
+            await using var command = StoreTable.Command(connection, timeout, $"""
                 UPDATE {Table} SET expires_ms = {dialect.NowMs} + @ttl
                 WHERE name = @name AND owner = @owner AND token = @token
                 """, ("name", name), ("owner", owner), ("token", token), ("ttl", ttlMs));
@@ -82,7 +82,7 @@ internal sealed class LeaseTable(StoreDialect dialect, string connectionString)
     public Task<bool> Release(string name, string owner, long token, TimeSpan timeout) =>
         Run(timeout, async (connection, ct) =>
         {
-            await using var command = Command(connection, timeout, $"""
+            await using var command = StoreTable.Command(connection, timeout, $"""
                 UPDATE {Table} SET expires_ms = 0
                 WHERE name = @name AND owner = @owner AND (@token = 0 OR token = @token)
                 """, ("name", name), ("owner", owner), ("token", token));
@@ -93,7 +93,7 @@ internal sealed class LeaseTable(StoreDialect dialect, string connectionString)
     public Task<LeaseRow?> Read(string name, TimeSpan timeout) =>
         Run(timeout, async (connection, ct) =>
         {
-            await using var command = Command(connection, timeout, $"""
+            await using var command = StoreTable.Command(connection, timeout, $"""
                 SELECT owner, token, expires_ms - {dialect.NowMs} FROM {Table} WHERE name = @name
                 """, ("name", name));
             await using var reader = await command.ExecuteReaderAsync(ct).ConfigureAwait(false);
@@ -128,32 +128,8 @@ internal sealed class LeaseTable(StoreDialect dialect, string connectionString)
     private async Task EnsureCreated(DbConnection connection, TimeSpan timeout, CancellationToken ct)
     {
         if (_created) return;
-        await using var command = Command(connection, timeout, CreateSql);
-        try
-        {
-            await command.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
-        }
-        catch (Npgsql.PostgresException e) when (e.SqlState is "23505" or "42P07")
-        {
-            // Two processes creating the table at once: PostgreSQL's IF NOT EXISTS is not atomic
-            // against a concurrent CREATE, and the loser sees a duplicate. The table exists; carry on.
-        }
+        await StoreTable.EnsureAsync(connection, CreateSql, timeout, ct).ConfigureAwait(false);
         _created = true;
-    }
-
-    internal static DbCommand Command(DbConnection connection, TimeSpan timeout, string sql, params (string Name, object Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        command.CommandTimeout = Math.Max(1, (int)Math.Ceiling(timeout.TotalSeconds));
-        foreach (var (name, value) in parameters)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = "@" + name;
-            parameter.Value = value;
-            command.Parameters.Add(parameter);
-        }
-        return command;
     }
 }
 

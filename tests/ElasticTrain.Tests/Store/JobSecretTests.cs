@@ -1,5 +1,6 @@
 using ElasticTrain.Cli.Hosting;
 using ElasticTrain.Cli.Store;
+using ElasticTrain.Tests.Support;
 using Microsoft.Data.Sqlite;
 
 namespace ElasticTrain.Tests.Store;
@@ -22,13 +23,9 @@ public sealed class JobSecretTests : IDisposable
     [SkippableFact]
     public async Task Each_job_has_one_secret_on_PostgreSQL()
     {
-        var connection = Environment.GetEnvironmentVariable("ELASTICTRAIN_TEST_POSTGRES");
-        if (Environment.GetEnvironmentVariable("ELASTICTRAIN_REQUIRE_POSTGRES") == "1")
-            Assert.False(string.IsNullOrEmpty(connection), "ELASTICTRAIN_REQUIRE_POSTGRES=1 but ELASTICTRAIN_TEST_POSTGRES is not set");
-        Skip.If(string.IsNullOrEmpty(connection),
-            "no PostgreSQL: set ELASTICTRAIN_TEST_POSTGRES to a connection string (bash .ci/postgres.sh prints one)");
+        var connection = TestPostgres.ConnectionString();
         // Job ids unique per run: the database outlives the test.
-        await EachJobHasOneSecret(JournalStore.Resolve(connection!, _folder), $"job-{Guid.NewGuid():N}");
+        await EachJobHasOneSecret(JournalStore.Resolve(connection, _folder), $"job-{Guid.NewGuid():N}");
     }
 
     private static async Task EachJobHasOneSecret(JournalStore store, string job)

@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using Akka.Coordination;
 using ElasticTrain.Cli.Store;
+using ElasticTrain.Tests.Support;
 using Microsoft.Data.Sqlite;
 
 namespace ElasticTrain.Tests.Store;
@@ -39,12 +40,8 @@ public sealed class StoreLeaseTests : IDisposable
     [SkippableFact]
     public async Task Acquire_refuse_renew_release_on_PostgreSQL()
     {
-        var connection = Environment.GetEnvironmentVariable("ELASTICTRAIN_TEST_POSTGRES");
-        if (Environment.GetEnvironmentVariable("ELASTICTRAIN_REQUIRE_POSTGRES") == "1")
-            Assert.False(string.IsNullOrEmpty(connection), "ELASTICTRAIN_REQUIRE_POSTGRES=1 but ELASTICTRAIN_TEST_POSTGRES is not set");
-        Skip.If(string.IsNullOrEmpty(connection),
-            "no PostgreSQL: set ELASTICTRAIN_TEST_POSTGRES to a connection string (bash .ci/postgres.sh prints one)");
-        await AcquireRefuseRenewRelease(connection!, "PostgreSQL.15", $"job-{Guid.NewGuid():N}/sbr");
+        var connection = TestPostgres.ConnectionString();
+        await AcquireRefuseRenewRelease(connection, "PostgreSQL.15", $"job-{Guid.NewGuid():N}/sbr");
     }
 
     private async Task AcquireRefuseRenewRelease(string connection, string provider, string name)

@@ -1,0 +1,80 @@
+using System.Data.Common;
+using ElasticTrain.Cli.Hosting;
+
+namespace ElasticTrain.Cli.Store;
+
+/// <summary>
+/// Where a job's nodes can be found, kept in the job's store: every node serving the job writes
+/// its cluster address (HOST:PORT) with the database's time every couple of seconds, and removes
+/// it when it leaves. A node that joins, or rejoins after the cluster removed it, tries the
+/// recent ones as well as its --join address, which may name a node that has died since.
+/// </summary>
+public static class JobMembers
+{
+    private const string Table = "elastictrain_members";
+
+    private const string CreateSql = $"""
+        CREATE TABLE IF NOT EXISTS {Table} (
+            job TEXT NOT NULL,
+            address TEXT NOT NULL,
+            seen_ms BIGINT NOT NULL,
+            PRIMARY KEY (job, address))
+        """;
+
+    /// <summary>
+    /// How recently a node must have written its address to count as a way in: several of its
+    /// writes, so that one slow write does not drop a live node, yet short enough that a rejoin
+    /// does not spend its patience on nodes that died minutes ago.
+    /// </summary>
+    public static readonly TimeSpan Recent = TimeSpan.FromSeconds(15);
+
+    /// <summary>Records that <paramref name="address"/> serves <paramref name="jobId"/> now.</summary>
+    public static Task AnnounceAsync(JournalStore store, string jobId, string address, TimeSpan timeout) =>
+        Run(store, timeout, async (connection, dialect, ct) =>
+        {
+            await using var command = StoreTable.Command(connection, timeout, $"""
+                INSERT INTO {Table} (job, address, seen_ms) VALUES (@job, @address, {dialect.NowMs})
+                ON CONFLICT (job, address) DO UPDATE SET seen_ms = excluded.seen_ms
+                """, ("job", jobId), ("address", address));
+            return await command.ExecuteNonQueryAsync(ct);
+        });
+
+    /// <summary>Removes <paramref name="address"/>: it left the job.</summary>
+    public static Task ForgetAsync(JournalStore store, string jobId, string address, TimeSpan timeout) =>
+        Run(store, timeout, async (connection, _, ct) =>
+        {
+            await using var command = StoreTable.Command(connection, timeout,
+                $"DELETE FROM {Table} WHERE job = @job AND address = @address", ("job", jobId), ("address", address));
+            return await command.ExecuteNonQueryAsync(ct);
+        });
+
+    /// <summary>The addresses written within <see cref="Recent"/>, the most recent first.</summary>
+    public static Task<IReadOnlyList<string>> RecentAsync(JournalStore store, string jobId, TimeSpan timeout) =>
+        Run<IReadOnlyList<string>>(store, timeout, async (connection, dialect, ct) =>
+        {
+            await using var command = StoreTable.Command(connection, timeout, $"""
+                SELECT address FROM {Table}
+                WHERE job = @job AND seen_ms >= {dialect.NowMs} - @recent
+                ORDER BY seen_ms DESC
+                """, ("job", jobId), ("recent", (long)Recent.TotalMilliseconds));
+            var addresses = new List<string>();
+            await using var reader = await command.ExecuteReaderAsync(ct);
+            while (await reader.ReadAsync(ct)) addresses.Add(reader.GetString(0));
+            return addresses;
+        });
+
+    private static async Task<T> Run<T>(JournalStore store, TimeSpan timeout, Func<DbConnection, StoreDialect, CancellationToken, Task<T>> work)
+    {
+        var dialect = StoreDialect.For(store.Provider);
+        using var deadline = new CancellationTokenSource(timeout);
+        // Microsoft.Data.Sqlite's async calls run synchronously: off the caller's thread, and
+        // abandoned at the deadline.
+        return await Task.Run(() => StoreDialect.WhileBusy(async () =>
+        {
+            await using var connection = dialect.Connect(store.ArbiterConnectionString);
+            await connection.OpenAsync(deadline.Token);
+            await StoreTable.EnsureAsync(connection, CreateSql, timeout, deadline.Token);
+            return await work(connection, dialect, deadline.Token);
+        }, deadline.Token), deadline.Token).WaitAsync(timeout);
+    }
+}
