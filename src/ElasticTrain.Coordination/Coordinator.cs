@@ -45,15 +45,22 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     private bool _began;
     private bool _awaitingGeneration;
     private int _required;                        // ranks to wait for before the next generation starts
+    private readonly JournaledSamples _samples = new();
 
     public Coordinator(CoordinatorSetup setup) : base(setup.HoldsLease, setup.Outage)
     {
         _setup = setup;
         _required = setup.ExpectedRanks;
         PersistenceId = "job-" + setup.Requested.Id;
+        Recover<StepSampled>(_samples.Add);
         Recover<IJobEvent>(e => _state = _state.Updated(e));
         Recover<SnapshotOffer>(offer => { if (offer.Snapshot is JobState state) _state = state; });
-        Recover<RecoveryCompleted>(_ => { JournalAnswered(); Self.Tell(Begin.Instance); });
+        Recover<RecoveryCompleted>(_ =>
+        {
+            _samples.ForgetThrough(_state.LastCheckpoint?.Step ?? 0);
+            JournalAnswered();
+            Self.Tell(Begin.Instance);
+        });
         Commands();
     }
 
@@ -179,7 +186,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         if (_ready.Count < _members.Length) return;
         var resumedFrom = _generationPlan.Origins.Values.OfType<LoadCheckpoint>().FirstOrDefault()?.Checkpoint;
         Publish(new JobRunning(Job.Id, _generationPlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom,
-            _state.LossesSinceCheckpoint));
+            _samples.Since(_state)));
         Dispatch(_generationPlan.ResumeStep);
     }
 
@@ -211,9 +218,12 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             AfterStep(summary.Step);
             return;
         }
-        Write(new StepCommitted(summary.Step, summary.Loss, _state.Generation, summary.World), e =>
+        var committed = new StepCommitted(summary.Step, summary.Loss, _state.Generation, summary.World);
+        var sampled = new StepSampled(summary.Step, [.. summary.Samples.Select(s => new RankSamples(s.Rank, s.SampleIds))]);
+        WriteAll<IJobEvent>([committed, sampled], () =>
         {
-            _state = _state.Updated(e);
+            _state = _state.Updated(committed);
+            _samples.Add(sampled);
             ApplyCommitted(summary.Step);
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             _throughput.Committed(summary.Step, now);
@@ -255,6 +265,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         Write(new CheckpointTaken(checkpoint), e =>
         {
             _state = _state.Updated(e);
+            _samples.ForgetThrough(written.Step);
             SaveSnapshot(_state);
             _setup.Checkpoints.Prune(Job.Id, written.Path);
             Publish(new CheckpointNotice(written.Step, written.Path, _state.Generation));

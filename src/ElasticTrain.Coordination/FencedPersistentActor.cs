@@ -31,6 +31,27 @@ public abstract class FencedPersistentActor(Func<bool>? holdsLease, StoreOutage?
         Persist(e, written => { outage?.Recovered(); then(written); });
     }
 
+    /// <summary>
+    /// Persists events in one atomic write (all or none), unless this node no longer holds the
+    /// lease; <paramref name="then"/> runs once, after the last.
+    /// </summary>
+    protected void WriteAll<TEvent>(IReadOnlyList<TEvent> events, Action then)
+    {
+        if (!MayWrite())
+        {
+            _log.Warning("this node no longer holds the lease: stopping without writing {0}", events[0]!.GetType().Name);
+            Context.Stop(Self);
+            return;
+        }
+        var left = events.Count;
+        PersistAll(events, _ =>
+        {
+            if (--left > 0) return;
+            outage?.Recovered();
+            then();
+        });
+    }
+
     /// <summary>The journal answered (recovery completed): an outage, if any, is over.</summary>
     protected void JournalAnswered() => outage?.Recovered();
 

@@ -16,6 +16,17 @@ public sealed record GenerationStarted(long Generation, string[] Ranks) : IJobEv
 /// <param name="Loss">Mean loss over the global batch, before the update.</param>
 public sealed record StepCommitted(long Step, double Loss, long Generation, int World) : IJobEvent;
 
+/// <summary>
+/// Which rank consumed which sample ids in a step, as the ranks reported them; journaled in one
+/// atomic write with the step's <see cref="StepCommitted"/>, so that the sample trace can be
+/// completed from the journal when a coordinator dies between a commit and its report (4 bytes
+/// per sample per step). Not part of <see cref="JobState"/>: journals written before it existed
+/// have none, and the state's snapshots keep their shape.
+/// </summary>
+public sealed record StepSampled(long Step, RankSamples[] Samples) : IJobEvent;
+
+public sealed record RankSamples(RankId Rank, int[] SampleIds) : IWireMessage;
+
 public sealed record CheckpointTaken(CheckpointRef Checkpoint) : IJobEvent;
 
 public sealed record JobCompleted(long Step) : IJobEvent;

@@ -11,7 +11,10 @@ namespace ElasticTrain.Coordination;
 /// process killed between a commit and its report leaves the report one step short; reporters that
 /// keep a record of every step fill it in from these.</param>
 public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom,
-    IReadOnlyList<StepCommitted> Journaled);
+    IReadOnlyList<JournaledStep> Journaled);
+
+/// <summary>A committed step as the journal has it, with its ranks' sample ids where the journal has those.</summary>
+public sealed record JournaledStep(StepCommitted Committed, RankSamples[]? Samples);
 
 /// <param name="StepMs">Wall time from dispatch to commit.</param>
 /// <param name="MaxComputeMs">The longest forward and backward of any rank.</param>

@@ -40,5 +40,8 @@ public sealed class JsonLinesFile : IDisposable
         _stream.Flush();
     }
 
+    /// <summary>The file's length now, appends by other processes included.</summary>
+    public long Length => _stream.Length;
+
     public void Dispose() => _stream.Dispose();
 }

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using ElasticTrain.Coordination;
 
 namespace ElasticTrain.Cli.Reporting;
@@ -11,23 +10,18 @@ namespace ElasticTrain.Cli.Reporting;
 /// "resume", "replay", "checkpoint" and "finish" records. Flushed per line, so a job killed with
 /// -9 leaves every committed step it reported. A kill between a commit and its line leaves the file
 /// a step short; the next generation (a resume, or a failover to another node writing the same file)
-/// fills such steps in from the journal, marked <c>"recovered":true</c>.
+/// fills such steps in from the journal, marked <c>"recovered":true</c>. Each step has one record
+/// (<see cref="StepLines"/>), whoever writes it.
 /// </summary>
-public sealed class MetricsFile : IJobReporter
+public sealed class MetricsFile(string path) : IJobReporter
 {
-    private readonly string _path;
-    private readonly JsonLinesFile _file;
-
-    public MetricsFile(string path)
-    {
-        _path = path;
-        _file = new JsonLinesFile(path);
-    }
+    private readonly StepLines _file = new(path, line => line.TryGetProperty("type", out var type) && type.GetString() == "step");
 
     public void Running(JobRunning r)
     {
+        if (r.FromStep == 1 && r.ResumedFrom is null) _file.StartOver();
         FillIn(r.Journaled);
-        Write(new
+        _file.Append(new
         {
             // resume: state loaded from a checkpoint; generation: a membership change that kept live state.
             type = r.ResumedFrom is not null ? "resume" : r.FromStep == 1 ? "start" : "generation",
@@ -40,54 +34,32 @@ public sealed class MetricsFile : IJobReporter
     /// Writes the journaled steps past the file's last step record. Only into a file that has step
     /// records: a new file (another machine's, after a failover) starts where its process did.
     /// </summary>
-    private void FillIn(IReadOnlyList<StepCommitted> journaled)
+    private void FillIn(IReadOnlyList<JournaledStep> journaled)
     {
-        if (journaled.Count == 0) return;
-        var reported = LastReportedStep();
-        if (reported == 0) return;
-        foreach (var s in journaled.Where(s => s.Step > reported).OrderBy(s => s.Step))
-            Write(new { type = "step", step = s.Step, loss = s.Loss, world = s.World, generation = s.Generation, time_ms = Now, recovered = true });
+        if (journaled.Count == 0 || _file.LastStep == 0) return;
+        foreach (var s in journaled.Select(j => j.Committed).OrderBy(s => s.Step))
+            _file.AppendStep(s.Step, [new { type = "step", step = s.Step, loss = s.Loss, world = s.World, generation = s.Generation, time_ms = Now, recovered = true }]);
     }
 
-    private long LastReportedStep()
-    {
-        using var stream = new FileStream(_path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-        using var reader = new StreamReader(stream);
-        long last = 0;
-        while (reader.ReadLine() is { } line)
-        {
-            if (!line.Contains("\"type\":\"step\"", StringComparison.Ordinal)) continue;
-            try
-            {
-                using var record = JsonDocument.Parse(line);
-                last = Math.Max(last, record.RootElement.GetProperty("step").GetInt64());
-            }
-            catch (JsonException) { } // a line cut short by a kill
-        }
-        return last;
-    }
-
-    public void Committed(StepCommittedNotice s) => Write(new
+    public void Committed(StepCommittedNotice s) => _file.AppendStep(s.Step, [new
     {
         type = "step", step = s.Step, loss = s.Loss, world = s.World, generation = s.Generation, time_ms = s.TimeUnixMs,
         step_ms = Math.Round(s.StepMs, 2), compute_ms = Math.Round(s.MaxComputeMs, 2), exchange_ms = Math.Round(s.MaxExchangeMs, 2),
         exposed_ms = Math.Round(s.ExposedMs, 2), wait_ms = Math.Round(s.MaxWaitMs, 2),
-    });
+    }]);
 
-    public void Replayed(StepReplayed s) => Write(new
+    public void Replayed(StepReplayed s) => _file.Append(new
     {
         type = "replay", step = s.Step, loss = s.Loss, journaled_loss = s.JournaledLoss, generation = s.Generation, time_ms = Now,
     });
 
-    public void Checkpointed(CheckpointNotice c) => Write(new { type = "checkpoint", step = c.Step, path = c.Path, generation = c.Generation, time_ms = Now });
+    public void Checkpointed(CheckpointNotice c) => _file.Append(new { type = "checkpoint", step = c.Step, path = c.Path, generation = c.Generation, time_ms = Now });
 
-    public void Finished(JobFinished f) => Write(new { type = "finish", job = f.JobId, step = f.Step, already_finished = f.AlreadyFinished, time_ms = Now });
+    public void Finished(JobFinished f) => _file.Append(new { type = "finish", job = f.JobId, step = f.Step, already_finished = f.AlreadyFinished, time_ms = Now });
 
-    public void Failed(JobFailed f) => Write(new { type = "failed", reason = f.Reason, time_ms = Now });
+    public void Failed(JobFailed f) => _file.Append(new { type = "failed", reason = f.Reason, time_ms = Now });
 
     private static long Now => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-
-    private void Write(object record) => _file.Append(record);
 
     public void Dispose() => _file.Dispose();
 }

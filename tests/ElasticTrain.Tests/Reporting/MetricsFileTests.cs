@@ -11,7 +11,7 @@ namespace ElasticTrain.Tests.Reporting;
 /// </summary>
 public sealed class MetricsFileTests
 {
-    private static StepCommitted Step(long step) => new(step, 5.0 - step * 0.01, Generation: 1, World: 2);
+    private static JournaledStep Step(long step) => new(new StepCommitted(step, 5.0 - step * 0.01, Generation: 1, World: 2), null);
 
     private static StepCommittedNotice Notice(long step) => new(step, 5.0 - step * 0.01, 2, 1, 0, 20, 8, 10, 5, 1, 2);
 
@@ -37,7 +37,7 @@ public sealed class MetricsFileTests
         Assert.Equal(Enumerable.Range(1, 16).Select(i => (long)i), steps.Select(r => r.GetProperty("step").GetInt64()));
         var recovered = Assert.Single(steps, r => r.TryGetProperty("recovered", out _));
         Assert.Equal(14, recovered.GetProperty("step").GetInt64());
-        Assert.Equal(Step(14).Loss, recovered.GetProperty("loss").GetDouble());
+        Assert.Equal(Step(14).Committed.Loss, recovered.GetProperty("loss").GetDouble());
     }
 
     [Fact]
@@ -68,5 +68,40 @@ public sealed class MetricsFileTests
         var recovered = JsonDocument.Parse(lines[2]).RootElement;
         Assert.Equal(2, recovered.GetProperty("step").GetInt64());
         Assert.True(recovered.GetProperty("recovered").GetBoolean());
+    }
+
+    [Fact]
+    public void A_frozen_coordinator_that_wakes_after_its_successor_wrote_on_cannot_report_a_step_twice()
+    {
+        using var folder = new TempFolder();
+        var path = Path.Combine(folder.Path, "metrics.jsonl");
+        using var frozen = new MetricsFile(path);
+        for (var step = 1; step <= 13; step++) frozen.Committed(Notice(step));
+        // Frozen after committing step 14 and before its line; its successor fills 14 in and goes on.
+        using (var successor = new MetricsFile(path))
+        {
+            successor.Running(new JobRunning("job", 15, 20, 2, 2, null, [Step(14)]));
+            successor.Committed(Notice(15));
+        }
+        frozen.Committed(Notice(14)); // it wakes up and reports late
+        frozen.Committed(Notice(15));
+
+        var steps = Records(path, "step").Select(r => r.GetProperty("step").GetInt64());
+        Assert.Equal(Enumerable.Range(1, 15).Select(i => (long)i), steps);
+    }
+
+    [Fact]
+    public void A_job_started_afresh_in_a_used_file_reports_its_steps_from_one()
+    {
+        using var folder = new TempFolder();
+        var path = Path.Combine(folder.Path, "metrics.jsonl");
+        using (var earlier = new MetricsFile(path))
+            for (var step = 1; step <= 5; step++) earlier.Committed(Notice(step));
+        using (var fresh = new MetricsFile(path))
+        {
+            fresh.Running(new JobRunning("other", 1, 20, 1, 2, null, []));
+            fresh.Committed(Notice(1));
+        }
+        Assert.Equal([1L, 2, 3, 4, 5, 1], Records(path, "step").Select(r => r.GetProperty("step").GetInt64()));
     }
 }

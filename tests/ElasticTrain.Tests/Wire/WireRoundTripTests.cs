@@ -55,6 +55,8 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new JobStarted(Job, "hash", "fingerprint");
         yield return new GenerationStarted(4, ["n/r0", "n/r1"]);
         yield return new StepCommitted(3, 5.25, 4, 2);
+        yield return new StepSampled(3, [new RankSamples(R("n/r0"), [4, 9]), new RankSamples(R("n/r1"), [1])]);
+        yield return new RankSamples(R("n/r0"), [4, 9]);
         yield return new CheckpointTaken(Checkpoint);
         yield return new JobCompleted(100);
         yield return JobState.Empty.Updated(new JobStarted(Job, "hash", "fp")).Updated(new StepCommitted(1, 5.5, 1, 2))
