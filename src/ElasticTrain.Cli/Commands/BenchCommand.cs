@@ -10,6 +10,7 @@ public static class BenchCommand
         var bench = new Command("bench", "Measure the gradient exchange and training throughput on this machine");
         foreach (var command in BenchAllReduceCommand.Create(error)) bench.Subcommands.Add(command);
         bench.Subcommands.Add(BenchTrainCommand.Create(error));
+        bench.Subcommands.Add(BenchRanksCommand.Create(error));
         return bench;
     }
 }

@@ -39,6 +39,21 @@ public sealed class HoconFlags
         return HoconFiles.Parse(text.ToString(), "flags");
     }
 
+    /// <summary>
+    /// The flags that say what a job trains: the model and its shape, the batch, the optimizer, the
+    /// data. `train` and `bench ranks` both take them.
+    /// </summary>
+    public HoconFlags AddTraining() => this
+        .Add<string>("--model", "elastictrain.job.model", "gpt (default) or mlp")
+        .Add<int>("--layers", "elastictrain.job.layers", "Transformer blocks")
+        .Add<int>("--heads", "elastictrain.job.heads", "Attention heads")
+        .Add<int>("--width", "elastictrain.job.width", "Embedding width")
+        .Add<int>("--block", "elastictrain.job.block", "Context length in bytes")
+        .Add<int>("--global-batch", "elastictrain.job.global-batch", "Samples per step over all ranks")
+        .Add<double>("--lr", "elastictrain.job.learning-rate", "AdamW learning rate")
+        .Add<long>("--seed", "elastictrain.job.seed", "Seed of the model init and the data order")
+        .Add<string>("--data", "elastictrain.job.data", "Text file or folder (default: the .NET SDK's XML docs)");
+
     /// <summary>The flags every node has: where it binds, where it keeps things, how many ranks it hosts.</summary>
     public static HoconFlags ForNode() => new HoconFlags()
         .Add<int>("--ranks", "elastictrain.ranks", "Rank actors on this node (default 2)")

@@ -13,16 +13,8 @@ public static class TrainCommand
     {
         var flags = HoconFlags.ForNode()
             .Add<string>("--job", "elastictrain.job.id", "Job id; a run with the same id resumes it")
-            .Add<string>("--model", "elastictrain.job.model", "gpt (default) or mlp")
-            .Add<int>("--layers", "elastictrain.job.layers", "Transformer blocks")
-            .Add<int>("--heads", "elastictrain.job.heads", "Attention heads")
-            .Add<int>("--width", "elastictrain.job.width", "Embedding width")
-            .Add<int>("--block", "elastictrain.job.block", "Context length in bytes")
+            .AddTraining()
             .Add<long>("--steps", "elastictrain.job.steps", "Total optimizer steps")
-            .Add<int>("--global-batch", "elastictrain.job.global-batch", "Samples per step over all ranks")
-            .Add<double>("--lr", "elastictrain.job.learning-rate", "AdamW learning rate")
-            .Add<long>("--seed", "elastictrain.job.seed", "Seed of the model init and the data order")
-            .Add<string>("--data", "elastictrain.job.data", "Text file or folder (default: the .NET SDK's XML docs)")
             .Add<int>("--checkpoint-every", "elastictrain.job.checkpoint-every", "Checkpoint period in steps");
         var command = new Command("train", "Train a model, starting or resuming a job; other nodes may join it");
         flags.AddTo(command);
