@@ -13,35 +13,46 @@ namespace ElasticTrain.Models;
 /// best. It exists so that tests and smoke runs of the training system exercise the full data, loss and
 /// gradient path in milliseconds. Layers and heads of the spec are ignored.
 /// </remarks>
-public sealed class Mlp : nn.Module<Tensor, Tensor>
+public sealed class Mlp : nn.Module<Tensor, Tensor>, ILayeredModel
 {
     private readonly Embedding tok;
     private readonly Embedding pos;
     private readonly Linear fc;
     private readonly Linear @out;
 
-    private readonly long block;
+    // Not a module, parameter or tensor, so RegisterComponents ignores it.
+    private readonly IReadOnlyList<ModelLayer> layers;
 
     /// <summary>Builds the model described by <paramref name="spec"/> (its name is not checked).</summary>
     public Mlp(ModelSpec spec) : base(nameof(Mlp))
     {
         ArgumentNullException.ThrowIfNull(spec);
-        block = spec.Block;
         tok = nn.Embedding(spec.Vocab, spec.Width);
         pos = nn.Embedding(spec.Block, spec.Width);
         fc = nn.Linear(spec.Width, 4 * spec.Width);
         @out = nn.Linear(4 * spec.Width, spec.Vocab);
         RegisterComponents();
+        layers = [ModelLayer.Embedding(tok, pos, spec.Block), HiddenLayer(fc, spec.Width), OutputLayer(@out, 4 * spec.Width)];
     }
 
     /// <summary>idx: int64 [B, T] with T &lt;= Block; returns float32 logits [B, T, Vocab].</summary>
-    public override Tensor forward(Tensor idx)
-    {
-        SequenceInput.Check(idx, block);
-        using var scope = NewDisposeScope();
-        var positions = arange(idx.shape[1], dtype: ScalarType.Int64, device: idx.device);
-        var x = tok.forward(idx) + pos.forward(positions);
-        var logits = @out.forward(nn.functional.gelu(fc.forward(x), GELU.Approximate.none));
-        return logits.MoveToOuterDisposeScope();
-    }
+    public override Tensor forward(Tensor idx) => LayerStack.Forward(layers, idx, report: null);
+
+    /// <summary>
+    /// embedding, hidden (fc then GELU), output (out): one layer per parameterized module, so the
+    /// model splits into as many as three stages, which is what tests of pipelines need from it.
+    /// The GELU goes with fc, as in a block, so the boundary between hidden and output carries
+    /// [B, T, 4W] activations, four times as wide as the one after the embeddings.
+    /// </summary>
+    public IReadOnlyList<ModelLayer> Layers => layers;
+
+    private static ModelLayer HiddenLayer(Linear fc, long width) => new(
+        "hidden", width, [("fc", fc)],
+        (x, _) => nn.functional.gelu(fc.forward(x), GELU.Approximate.none),
+        () => [[.. fc.parameters()]]);
+
+    private static ModelLayer OutputLayer(Linear @out, long width) => new(
+        "output", width, [("out", @out)],
+        (x, _) => @out.forward(x),
+        () => [[.. @out.parameters()]]);
 }

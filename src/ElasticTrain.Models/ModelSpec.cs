@@ -59,6 +59,13 @@ public sealed record ModelSpec
     /// <summary>Vocabulary size (always 256).</summary>
     public int Vocab { get; }
 
+    /// <summary>
+    /// How many layers a pipeline can split this model into (not <see cref="Layers"/>, which counts
+    /// transformer blocks): the embeddings and the output count as layers, so a gpt has
+    /// <see cref="Layers"/> + 2 and the mlp 3. A stage boundary may fall between any two of them.
+    /// </summary>
+    public int PipelineLayers => Name == GptName ? Layers + 2 : 3;
+
     /// <summary>Bytes per training window: <see cref="Block"/> inputs plus the one extra byte the last target needs.</summary>
     public int WindowLength => Block + 1;
 
