@@ -37,6 +37,21 @@ public static class PipelineSchedule
     }
 
     /// <summary>
+    /// The most micro-batches a stage holds activations of at once while it performs
+    /// <paramref name="actions"/> (forwarded, not yet backwarded): what its memory must hold.
+    /// </summary>
+    public static int PeakInFlight(IReadOnlyList<PipelineAction> actions)
+    {
+        int held = 0, peak = 0;
+        foreach (var action in actions)
+        {
+            held += action.Kind == PipelineActionKind.Forward ? 1 : -1;
+            peak = Math.Max(peak, held);
+        }
+        return peak;
+    }
+
+    /// <summary>
     /// (P - 1) / (M + P - 1): the fraction of a step each stage idles when forward and backward
     /// costs are equal across stages, measured over the whole step (see
     /// <see cref="ScheduleRun.StepSpanBubble"/>). Both schedules reach it; only more micro-batches

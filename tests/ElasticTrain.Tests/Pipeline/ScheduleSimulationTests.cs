@@ -34,8 +34,12 @@ public class ScheduleSimulationTests
         {
             var peaks = ScheduleSimulation.Run(table).PeakInFlight;
             for (int s = 0; s < stages; s++)
+            {
                 Assert.True(peaks[s] == Math.Min(stages - s, microBatches),
                     $"1F1B P={stages} M={microBatches}: stage {s} holds {peaks[s]}\n{PipelineSchedule.Format(table)}");
+                // What the planner budgets memory with, read off the stage's own list.
+                Assert.Equal(peaks[s], PipelineSchedule.PeakInFlight(table[s]));
+            }
         }
         foreach (var (stages, microBatches, table) in Grid(ScheduleKind.GPipe))
             Assert.All(ScheduleSimulation.Run(table).PeakInFlight, peak => Assert.Equal(microBatches, peak));

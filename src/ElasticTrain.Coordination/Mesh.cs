@@ -1,0 +1,55 @@
+using ElasticTrain.Jobs;
+using ElasticTrain.Pipeline;
+
+namespace ElasticTrain.Coordination;
+
+/// <summary>What the job asks of the mesh (<c>elastictrain.parallel.*</c>); null means auto.</summary>
+/// <param name="Stages">Pipeline stages P, or null: the fastest mesh that fits the ranks' memory.</param>
+/// <param name="MicroBatches">Micro-batches per step and replica, or null: four per stage, at most one sample each.</param>
+public sealed record MeshRequest(int? Stages, int? MicroBatches, ScheduleKind Schedule)
+{
+    public static MeshRequest Auto { get; } = new(null, null, ScheduleKind.OneFOneB);
+}
+
+/// <summary>
+/// What the planner knows of the model, per pipeline layer (embeddings and output included).
+/// </summary>
+/// <param name="CostPerSample">Forward plus backward time of one sample, measured (or estimated before measurement).</param>
+/// <param name="StateBytes">Parameters, gradients and optimizer state the layer's holder keeps.</param>
+/// <param name="ActivationBytesPerSample">What forward keeps for backward, per sample.</param>
+public sealed record ModelProfile(IReadOnlyList<double> CostPerSample, IReadOnlyList<long> StateBytes, IReadOnlyList<long> ActivationBytesPerSample)
+{
+    public int Layers => CostPerSample.Count;
+}
+
+/// <summary>
+/// The job's mesh for one generation: <see cref="Replicas"/> copies of a pipeline of
+/// <see cref="Partition"/>.Stages stages; the rank of replica r, stage s is <c>Grid[r][s]</c>.
+/// Ranks left over (fewer than a whole pipeline) are <see cref="Idle"/>.
+/// </summary>
+/// <param name="StepEstimate">Estimated step time, in the unit of the profile's costs.</param>
+/// <param name="PeakStageBytes">The most any stage holds at once: its layers' state and the activations its schedule keeps.</param>
+public sealed record Mesh(
+    StagePartition Partition,
+    IReadOnlyList<IReadOnlyList<RankId>> Grid,
+    IReadOnlyList<RankId> Idle,
+    int MicroBatches,
+    ScheduleKind Schedule,
+    double StepEstimate,
+    long PeakStageBytes)
+{
+    public int Replicas => Grid.Count;
+
+    public int Stages => Partition.Stages;
+
+    /// <summary>Where <paramref name="rank"/> works in this mesh; null when it is idle or not a member.</summary>
+    public (int Replica, int Stage)? PositionOf(RankId rank)
+    {
+        for (var r = 0; r < Grid.Count; r++)
+            for (var s = 0; s < Grid[r].Count; s++)
+                if (Grid[r][s] == rank) return (r, s);
+        return null;
+    }
+
+    public override string ToString() => $"{Replicas}x{Stages} ({Partition}), {MicroBatches} micro-batches, {Schedule}";
+}

@@ -1,0 +1,91 @@
+using System.Diagnostics.CodeAnalysis;
+using ElasticTrain.Jobs;
+using ElasticTrain.Pipeline;
+
+namespace ElasticTrain.Coordination;
+
+/// <summary>
+/// Pure planning of the mesh: how many pipeline stages, which layers each holds, which rank runs
+/// which stage of which replica, and how many micro-batches a step is cut into. The coordinator
+/// plans anew at each generation (a join, a drain, a death), so a mesh is never fixed at launch.
+/// </summary>
+/// <remarks>
+/// The estimate behind "auto" is the pipeline's makespan with every rank equally fast: a replica's
+/// step takes (M + P - 1) micro-batch times of its slowest stage. Plain data parallelism (P = 1)
+/// has no bubble, so it wins whenever the model fits one rank; stages come in when memory says so.
+/// Ranks are taken in id order, which keeps a replica's consecutive stages on one node where it can
+/// (activations then cross shared memory, not TCP).
+/// </remarks>
+public static class MeshPlanner
+{
+    /// <summary>Micro-batches per stage when the job leaves them to the planner: a bubble of at most 1/5.</summary>
+    public const int AutoMicroBatchesPerStage = 4;
+
+    /// <param name="rankMemory">What each rank may hold (elastictrain.parallel.rank-memory), in bytes.</param>
+    /// <param name="refusal">Why no mesh can run on these ranks, when there is none.</param>
+    public static bool TryPlan(IReadOnlyCollection<RankId> ranks, IReadOnlyDictionary<RankId, long> rankMemory, ModelProfile profile,
+        int globalBatch, MeshRequest request, [NotNullWhen(true)] out Mesh? mesh, out string refusal)
+    {
+        mesh = null;
+        refusal = "";
+        var ordered = ranks.Order().ToList();
+        if (request.Stages is { } fixedStages)
+        {
+            if (fixedStages < 1 || fixedStages > profile.Layers)
+            {
+                refusal = $"stages = {fixedStages}, but the model has {profile.Layers} pipeline layers (embeddings and output included)";
+                return false;
+            }
+            if (ordered.Count < fixedStages)
+            {
+                refusal = $"{fixedStages} stages need at least {fixedStages} ranks; {ordered.Count} are here";
+                return false;
+            }
+        }
+        var candidates = request.Stages is { } p ? [p] : Enumerable.Range(1, Math.Min(profile.Layers, ordered.Count));
+        var smallestPeak = long.MaxValue;
+        foreach (var stages in candidates)
+        {
+            var candidate = Candidate(ordered, stages, profile, globalBatch, request);
+            var memory = candidate.Grid.SelectMany(r => r).Min(r => rankMemory[r]);
+            smallestPeak = Math.Min(smallestPeak, candidate.PeakStageBytes);
+            if (candidate.PeakStageBytes > memory) continue;
+            if (mesh is null || candidate.StepEstimate < mesh.StepEstimate) mesh = candidate;
+        }
+        if (mesh is not null) return true;
+        var least = ordered.Min(r => rankMemory[r]);
+        refusal = $"the model fits no mesh of these {ordered.Count} ranks: the smallest stage needs {Mib(smallestPeak)} MiB, "
+            + $"and a rank may hold {Mib(least)} MiB (elastictrain.parallel.rank-memory)";
+        return false;
+    }
+
+    private static Mesh Candidate(List<RankId> ordered, int stages, ModelProfile profile, int globalBatch, MeshRequest request)
+    {
+        // More replicas than samples would leave some with nothing to do: they idle instead.
+        var replicas = Math.Min(ordered.Count / stages, globalBatch);
+        var grid = Enumerable.Range(0, replicas)
+            .Select(r => (IReadOnlyList<RankId>)ordered.GetRange(r * stages, stages)).ToList();
+        var idle = ordered.Skip(replicas * stages).ToList();
+        var partition = StagePartition.Balanced(profile.CostPerSample, stages);
+
+        var slice = (globalBatch + replicas - 1) / replicas; // the largest replica's samples
+        var requested = request.MicroBatches ?? (stages == 1 ? 1 : AutoMicroBatchesPerStage * stages);
+        var microBatches = Math.Min(requested, slice);       // at least one sample per micro-batch
+        var microSamples = (slice + microBatches - 1) / microBatches;
+
+        var costs = partition.StageCosts(profile.CostPerSample);
+        var stepEstimate = (microBatches + stages - 1) * costs.Max() * microSamples;
+        long peak = 0;
+        for (var s = 0; s < stages; s++)
+        {
+            var layers = Enumerable.Range(partition.FirstLayer(s), partition.EndLayer(s) - partition.FirstLayer(s)).ToList();
+            var state = layers.Sum(l => profile.StateBytes[l]);
+            var activations = layers.Sum(l => profile.ActivationBytesPerSample[l]) * microSamples 
+                * PipelineSchedule.PeakInFlight(PipelineSchedule.For(request.Schedule, stages, microBatches, s));
+            peak = Math.Max(peak, state + activations);
+        }
+        return new Mesh(partition, grid, idle, microBatches, request.Schedule, stepEstimate, peak);
+    }
+
+    private static string Mib(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
+}
