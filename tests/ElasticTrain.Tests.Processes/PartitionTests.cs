@@ -79,7 +79,7 @@ public sealed class PartitionTests(ReferenceRun reference, ITestOutputHelper out
         var train = job.StartTrain(reference.Data, Port, ranks: 1, network.Host(0));
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
         var nodes = Enumerable.Range(1, workers)
-            .Select(i => job.StartNode(Port, ranks: 1, $"worker{i}", port: 0, network.Host(i), joinHost: network.Address(0))).ToArray();
+            .Select(i => job.StartNode(Port, ranks: 1, $"worker{i}", port: Port, network.Host(i), joinHost: network.Address(0))).ToArray();
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == workers + 1) >= 10,
             $"10 steps on {workers + 1} nodes", [train, .. nodes]);
         return (train, nodes);

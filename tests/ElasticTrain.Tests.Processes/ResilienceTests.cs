@@ -136,7 +136,8 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
-        using var node = job.StartNode(port, ranks: 1, "worker");
+        // A fixed port, as behind a firewall: the new incarnation binds the address its removed one had.
+        using var node = job.StartNode(port, ranks: 1, "worker", port: ClusterJob.FreePort());
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 2) >= 10, "10 steps on two nodes", train, node);
         node.Pause();
         var frozenAt = job.LastStep();
