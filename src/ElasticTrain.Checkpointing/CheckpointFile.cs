@@ -5,9 +5,12 @@ using System.Text.Json;
 namespace ElasticTrain.Checkpointing;
 
 /// <summary>
-/// One checkpoint on disk: a magic, JSON metadata, named byte sections (model, optimizer, rng) and
-/// a trailing SHA-256 of everything before it. Written to a temporary name, flushed to the device,
-/// then renamed, so a crash mid-write leaves the previous checkpoint as the latest good one.
+/// One checkpoint on disk: a magic, JSON metadata, named byte sections and a trailing SHA-256 of
+/// everything before it. The sections are a <see cref="NamedState"/> (one per parameter, plus its
+/// format marker); files written before it hold TorchSharp's <c>model</c> and <c>optimizer</c>
+/// blobs instead, in the same container, so they read as they always did. Written to a temporary
+/// name, flushed to the device, then renamed, so a crash mid-write leaves the previous checkpoint
+/// as the latest good one.
 /// Large tensors live here and not in the journal: a journal row of 40 MB would outrun Akka's
 /// persistence timeouts and bloat every recovery.
 /// </summary>

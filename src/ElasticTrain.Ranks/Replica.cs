@@ -15,6 +15,9 @@ namespace ElasticTrain.Ranks;
 /// </summary>
 public sealed class Replica : IDisposable
 {
+    /// <summary>The sections of state written before <see cref="NamedState"/>, still read.</summary>
+    private const string LegacyModelSection = "model", LegacyOptimizerSection = "optimizer";
+
     private readonly JobConfig _job;
     private readonly string _identityHash;
     private readonly Device _device;
@@ -131,28 +134,46 @@ public sealed class Replica : IDisposable
     /// <summary>Forgets an exchanged but uncommitted update (its generation was aborted).</summary>
     public void DiscardPending() => PendingStep = null;
 
-    /// <summary>Model and optimizer state as named byte sections: what checkpoints and state transfer carry.</summary>
-    public IReadOnlyDictionary<string, byte[]> ExportState()
-    {
-        var model = new MemoryStream();
-        using (var writer = new BinaryWriter(model, System.Text.Encoding.UTF8, leaveOpen: true)) _model.save(writer);
-        var optimizer = new MemoryStream();
-        using (var writer = new BinaryWriter(optimizer, System.Text.Encoding.UTF8, leaveOpen: true)) _optimizer.save_state_dict(writer);
-        return new Dictionary<string, byte[]> { ["model"] = model.ToArray(), ["optimizer"] = optimizer.ToArray() };
-    }
+    /// <summary>The names of the parameters this replica holds, as the whole model names them.</summary>
+    public IReadOnlyList<string> ParameterNames => [.. _model.named_parameters().Select(p => p.name)];
 
-    /// <summary>Loads state exported by a replica of the same job at <paramref name="step"/>.</summary>
+    /// <summary>
+    /// The parameters and AdamW state of <paramref name="names"/> (all when null) as byte sections
+    /// in the <see cref="NamedState"/> format: what checkpoints and state transfer carry.
+    /// </summary>
+    /// <exception cref="CheckpointException">A name this replica does not hold.</exception>
+    public IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null) =>
+        ModelState.Export(_model, _optimizer, names).ToSections();
+
+    /// <summary>
+    /// Loads state at <paramref name="step"/> for every parameter this replica holds, by name, from
+    /// sections that may hold more (a checkpoint of a larger mesh's stage, or of the whole model).
+    /// Also reads the sections of checkpoints written before the named format: TorchSharp's
+    /// <c>model</c> and <c>optimizer</c> blobs, which only a replica of the very same model reads.
+    /// </summary>
+    /// <exception cref="CheckpointException">A parameter is missing or has another shape; the message names it.</exception>
     public void ImportState(IReadOnlyDictionary<string, byte[]> sections, long step)
     {
-        using (var reader = new BinaryReader(new MemoryStream(sections["model"])))
-            _model.load(reader);
-        using (var reader = new BinaryReader(new MemoryStream(sections["optimizer"])))
-            _optimizer.load_state_dict(reader);
+        if (NamedState.IsNamed(sections))
+            ModelState.Import(_model, _optimizer, NamedState.FromSections(sections));
+        else if (sections.ContainsKey(LegacyModelSection) && sections.ContainsKey(LegacyOptimizerSection))
+            ImportLegacyState(sections);
+        else
+            throw new CheckpointException($"the state has neither the named format nor the older '{LegacyModelSection}' and '{LegacyOptimizerSection}' sections (it has {string.Join(", ", sections.Keys)})");
         PendingStep = null;
         AppliedStep = step;
     }
 
-    /// <summary>Writes model and optimizer state after <paramref name="step"/>; returns the file's SHA-256.</summary>
+    /// <summary>TorchSharp's own formats: parameters in module order, optimizer state in the optimizer's order.</summary>
+    private void ImportLegacyState(IReadOnlyDictionary<string, byte[]> sections)
+    {
+        using (var reader = new BinaryReader(new MemoryStream(sections[LegacyModelSection])))
+            _model.load(reader);
+        using (var reader = new BinaryReader(new MemoryStream(sections[LegacyOptimizerSection])))
+            _optimizer.load_state_dict(reader);
+    }
+
+    /// <summary>Writes every parameter's values and AdamW state after <paramref name="step"/>, by name; returns the file's SHA-256.</summary>
     public string Save(string path, long step, int world, int epoch)
     {
         if (step != AppliedStep)

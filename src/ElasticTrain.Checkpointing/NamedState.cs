@@ -1,0 +1,76 @@
+using System.Text;
+
+namespace ElasticTrain.Checkpointing;
+
+/// <summary>
+/// Parameters and their optimizer state, one <see cref="ParameterState"/> per parameter name: what a
+/// checkpoint, a stage's part of one, or a transfer between live ranks holds. Any set of names can
+/// be taken from one model or stage and given to another that holds them, in any order, so the
+/// state does not depend on the mesh that wrote it.
+/// </summary>
+/// <remarks>
+/// As byte sections (what <see cref="CheckpointFile"/> and state transfer carry) it is a
+/// <see cref="FormatSection"/> whose bytes are <see cref="Format"/>, plus one section per parameter,
+/// <c>parameter/{name}</c>, holding <see cref="ParameterState.Encode"/>. The sections of several
+/// stages' parts therefore merge by plain union. State written before this format has sections
+/// <c>model</c> and <c>optimizer</c> and no <see cref="FormatSection"/>.
+/// </remarks>
+public sealed class NamedState
+{
+    public const string FormatSection = "format";
+    public const string Format = "elastictrain.named-state/1";
+    public const string ParameterPrefix = "parameter/";
+
+    private readonly Dictionary<string, ParameterState> _parameters;
+
+    /// <exception cref="ArgumentException">Two entries have the same name.</exception>
+    public NamedState(IEnumerable<ParameterState> parameters)
+    {
+        _parameters = new Dictionary<string, ParameterState>(StringComparer.Ordinal);
+        foreach (var parameter in parameters)
+            if (!_parameters.TryAdd(parameter.Name, parameter))
+                throw new ArgumentException($"parameter '{parameter.Name}' appears twice", nameof(parameters));
+    }
+
+    /// <summary>The names held, in ordinal order.</summary>
+    public IReadOnlyList<string> Names => [.. _parameters.Keys.Order(StringComparer.Ordinal)];
+
+    public bool Contains(string name) => _parameters.ContainsKey(name);
+
+    /// <exception cref="CheckpointException">No entry has this name; the message names it.</exception>
+    public ParameterState this[string name] => _parameters.TryGetValue(name, out var state)
+        ? state
+        : throw new CheckpointException($"the state holds no parameter '{name}' (it holds {Describe(Names)})");
+
+    /// <summary>Whether <paramref name="sections"/> were written in this format (otherwise they are the older model/optimizer pair).</summary>
+    public static bool IsNamed(IReadOnlyDictionary<string, byte[]> sections) => sections.ContainsKey(FormatSection);
+
+    public IReadOnlyDictionary<string, byte[]> ToSections()
+    {
+        var sections = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [FormatSection] = Encoding.UTF8.GetBytes(Format) };
+        foreach (var (name, state) in _parameters)
+            sections[ParameterPrefix + name] = state.Encode();
+        return sections;
+    }
+
+    /// <summary>Reads sections written by <see cref="ToSections"/>, or a union of such (a stage's parts).</summary>
+    /// <exception cref="CheckpointException">Not this format, a later version of it, or a damaged entry.</exception>
+    public static NamedState FromSections(IReadOnlyDictionary<string, byte[]> sections)
+    {
+        if (!sections.TryGetValue(FormatSection, out var format))
+            throw new CheckpointException($"the state has no '{FormatSection}' section: it is not in the named-state format");
+        var text = Encoding.UTF8.GetString(format);
+        if (text != Format)
+            throw new CheckpointException($"the state's format is '{text}'; this build reads '{Format}'");
+        var unknown = sections.Keys.Where(k => k != FormatSection && !k.StartsWith(ParameterPrefix, StringComparison.Ordinal)).ToList();
+        if (unknown.Count > 0)
+            throw new CheckpointException($"the state has sections this format does not know: {Describe(unknown)}");
+        return new NamedState(sections
+            .Where(s => s.Key != FormatSection)
+            .Select(s => ParameterState.Decode(s.Key[ParameterPrefix.Length..], s.Value)));
+    }
+
+    /// <summary>A list of names short enough for one line.</summary>
+    private static string Describe(IReadOnlyCollection<string> names) =>
+        names.Count <= 4 ? $"{names.Count}: {string.Join(", ", names)}" : $"{names.Count}: {string.Join(", ", names.Take(4))}, ...";
+}
