@@ -28,8 +28,8 @@ public sealed class RingAllReduce(RankPort port, TimeSpan timeout) : ICollective
         using var abortOnCancel = cancellation.Register(port.Abort);
         try
         {
-            var right = port.Outbound(group.Generation, group.Right, timeout, cancellation);
-            var left = port.Inbound(group.Generation, group.Left.Rank, timeout, cancellation);
+            var right = port.Outbound(group.Generation, group.Right, DataChannel.RingAllReduce, timeout, cancellation);
+            var left = port.Inbound(group.Generation, group.Left.Rank, DataChannel.RingAllReduce, timeout, cancellation);
             var sent = new SendTracker();
             int hops = 2 * (n - 1);
             PostChunk(right, sent, values, group.Step, bucket, hop: 0, n, p);
@@ -74,12 +74,7 @@ public sealed class RingAllReduce(RankPort port, TimeSpan timeout) : ICollective
     private static (int Phase, int Round) PhaseAndRound(int hop, int n) =>
         hop < n - 1 ? (ReduceScatter, hop) : (AllGather, hop - (n - 1));
 
-    /// <summary>How many frames carry a chunk of <paramref name="count"/> values (at least one, even when empty).</summary>
-    public static int PartsOf(int count) => Math.Max(1, (count + PartValues - 1) / PartValues);
+    private static int PartsOf(int count) => FrameHeader.PartCount(count, PartValues);
 
-    private static (int Start, int Length) PartOf(int count, int part)
-    {
-        int start = part * PartValues;
-        return (start, Math.Max(0, Math.Min(PartValues, count - start)));
-    }
+    private static (int Start, int Length) PartOf(int count, int part) => FrameHeader.PartRange(count, part, PartValues);
 }

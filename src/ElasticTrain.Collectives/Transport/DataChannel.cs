@@ -10,6 +10,17 @@ public enum DataChannel : ushort
     /// <summary>Gradient frames of the ring all-reduce (<see cref="RingAllReduce"/>).</summary>
     RingAllReduce = 0,
 
-    // Planned: pipeline activations between stages, and parameter shards. Each will get its own
-    // number here and its own routing in TensorTransport when it is built.
+    /// <summary>A pipeline stage's output activations, to the next stage (<see cref="PointToPoint"/>, <see cref="PipelinePass.Forward"/>).</summary>
+    Activations = 1,
+
+    /// <summary>
+    /// The gradient of a stage's input activations, to the previous stage (<see cref="PointToPoint"/>,
+    /// <see cref="PipelinePass.Backward"/>). Apart from <see cref="Activations"/> so that each pass
+    /// is its own ordered stream: in a straight pipeline a direction between two ranks carries one
+    /// pass only, so this costs no extra connection, and were a pair ever to carry both one way
+    /// (interleaved stages), a receive of one pass could not be stuck behind frames of the other.
+    /// </summary>
+    ActivationGradients = 2,
+
+    // Planned: parameter shards. They will get their own number here when they are built.
 }

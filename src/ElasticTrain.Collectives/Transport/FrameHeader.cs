@@ -14,12 +14,26 @@ public readonly record struct FrameHeader(long Step, int Bucket, int Phase, int 
     /// <summary>
     /// The largest payload one frame may carry, for every channel: 16 MiB. A receiver refuses a
     /// header announcing more before it reads or allocates anything, and a sender refuses to post
-    /// more. Today's gradient frames are 512 KiB (<see cref="RingAllReduce.PartValues"/>).
+    /// more. Gradient frames are 512 KiB (<see cref="RingAllReduce.PartValues"/>); activation frames
+    /// use the whole limit (<see cref="PointToPoint.PartValues"/>).
     /// </summary>
     public const int MaxPayloadBytes = 16 << 20;
 
     /// <summary><see cref="MaxPayloadBytes"/> in floats.</summary>
     public const int MaxValues = MaxPayloadBytes / sizeof(float);
+
+    /// <summary>
+    /// How many frames of at most <paramref name="partValues"/> values carry <paramref name="count"/>
+    /// values: at least one, even for none, so the receiver always learns that the run arrived.
+    /// </summary>
+    public static int PartCount(int count, int partValues) => (int)Math.Max(1, ((long)count + partValues - 1) / partValues);
+
+    /// <summary>Where part <paramref name="part"/> of a run of <paramref name="count"/> values cut as by <see cref="PartCount"/> lies in it.</summary>
+    public static (int Start, int Length) PartRange(int count, int part, int partValues)
+    {
+        int start = part * partValues;
+        return (start, Math.Max(0, Math.Min(partValues, count - start)));
+    }
 
     public void Write(Span<byte> target)
     {

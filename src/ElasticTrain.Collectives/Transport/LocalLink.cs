@@ -7,6 +7,7 @@ namespace ElasticTrain.Collectives.Transport;
 /// buffer and the receiver adds or copies straight from it. The ring's order makes this safe: a
 /// region a member has sent is not written again before the receiver has read it (it waits for the
 /// sum the receiver helps make), and the exchange only returns once all its frames are read.
+/// Pipeline stages keep the same promise by <see cref="PointToPoint"/>'s buffer-ownership rule.
 /// </summary>
 public sealed class LocalLink : IOutboundLink, IInboundLink
 {

@@ -1,18 +1,25 @@
 namespace ElasticTrain.Collectives.Transport;
 
 /// <summary>
-/// One rank's door to the data plane: its links to and from ring neighbours, formed lazily within
-/// a generation and closed when the next one begins (membership changes re-form the ring). Links
-/// that arrive for a later generation wait here until the rank gets there. Thread-safe: the
-/// exchange, the transport's listener and the rank's actor all call in.
+/// One rank's door to the data plane: its links to and from peers, formed lazily within a
+/// generation and closed when the next one begins (membership changes re-form the ring and the
+/// pipeline). Links that arrive for a later generation wait here until the rank gets there.
+/// Thread-safe: the exchanges, the transport's listener and the rank's actor all call in.
+/// <para>
+/// A link is keyed by its peer and its <see cref="DataChannel"/> as well as its generation, so the
+/// ring and a pipeline stage on the same pair of ranks each get their own connection and their
+/// own ordered stream of frames: neither can read, or wait behind, the other's. It costs one
+/// connection (a socket and a sending thread) per channel actually used between a pair.
+/// </para>
 /// </summary>
 public sealed class RankPort : IDisposable
 {
     private readonly TensorTransport _transport;
     private readonly object _gate = new();
-    private readonly Dictionary<string, IOutboundLink> _outbound = [];
-    private readonly Dictionary<(long Generation, string From), IInboundLink> _inbound = [];
+    private readonly Dictionary<(string To, DataChannel Channel), IOutboundLink> _outbound = [];
+    private readonly Dictionary<(long Generation, string From, DataChannel Channel), IInboundLink> _inbound = [];
     private long _generation;
+    private long _aborts; // counts Abort calls, so a wait for a link that began before one ends
     private bool _disposed;
     private CancellationTokenSource _connects = new(); // cut short connects in progress: new generation, abort, dispose
 
@@ -48,20 +55,20 @@ public sealed class RankPort : IDisposable
         stale.ForEach(l => l.Dispose());
     }
 
-    /// <summary>The link to <paramref name="peer"/> in <paramref name="generation"/>, connecting on first use.</summary>
-    public IOutboundLink Outbound(long generation, ExchangeMember peer, TimeSpan timeout, CancellationToken cancellation)
+    /// <summary>The link to <paramref name="peer"/> for <paramref name="channel"/> in <paramref name="generation"/>, connecting on first use.</summary>
+    public IOutboundLink Outbound(long generation, ExchangeMember peer, DataChannel channel, TimeSpan timeout, CancellationToken cancellation)
     {
         BeginGeneration(generation);
         CancellationToken connects;
         lock (_gate)
         {
             CheckCurrent(generation);
-            if (_outbound.TryGetValue(peer.Rank, out var link)) return link;
+            if (_outbound.TryGetValue((peer.Rank, channel), out var link)) return link;
             connects = _connects.Token;
         }
         using var either = CancellationTokenSource.CreateLinkedTokenSource(connects, cancellation);
         IOutboundLink created;
-        try { created = _transport.Connect(generation, Rank, peer, timeout, either.Token); }
+        try { created = _transport.Connect(generation, Rank, peer, channel, timeout, either.Token); }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
             throw new ExchangeFailedException($"connecting to {peer.Rank} was cut short: generation {generation} ended or the links were closed");
@@ -73,23 +80,29 @@ public sealed class RankPort : IDisposable
                 created.Dispose();
                 throw new ExchangeFailedException($"generation {generation} ended while connecting to {peer.Rank}");
             }
-            _outbound[peer.Rank] = created;
+            _outbound[(peer.Rank, channel)] = created;
             return created;
         }
     }
 
-    /// <summary>Waits for <paramref name="peer"/>'s link to this rank in <paramref name="generation"/>.</summary>
-    public IInboundLink Inbound(long generation, string peer, TimeSpan timeout, CancellationToken cancellation)
+    /// <summary>
+    /// Waits for <paramref name="peer"/>'s link to this rank for <paramref name="channel"/> in
+    /// <paramref name="generation"/>. A new generation or an <see cref="Abort"/> ends the wait at once.
+    /// </summary>
+    public IInboundLink Inbound(long generation, string peer, DataChannel channel, TimeSpan timeout, CancellationToken cancellation)
     {
         BeginGeneration(generation);
         var deadline = DateTime.UtcNow + timeout;
         lock (_gate)
         {
+            var aborts = _aborts;
             while (true)
             {
                 cancellation.ThrowIfCancellationRequested();
                 CheckCurrent(generation);
-                if (_inbound.TryGetValue((generation, peer), out var link)) return link;
+                if (_aborts != aborts)
+                    throw new ExchangeFailedException($"the links of {Rank} were closed while it waited for {peer} to connect (generation {generation})");
+                if (_inbound.TryGetValue((generation, peer, channel), out var link)) return link;
                 var left = deadline - DateTime.UtcNow;
                 if (left <= TimeSpan.Zero)
                     throw new ExchangeFailedException($"{peer} did not connect to {Rank} within {timeout.TotalSeconds:0.#} s (generation {generation})");
@@ -111,10 +124,10 @@ public sealed class RankPort : IDisposable
     }
 
     /// <summary>
-    /// A neighbour connected (from the listener, or directly within this process). False when the
+    /// A peer connected (from the listener, or directly within this process). False when the
     /// link was refused (its generation is over, or this port is closed); it is closed then.
     /// </summary>
-    internal bool Offer(long generation, string from, IInboundLink link)
+    internal bool Offer(long generation, string from, DataChannel channel, IInboundLink link)
     {
         IInboundLink? replaced = null;
         bool taken;
@@ -127,8 +140,8 @@ public sealed class RankPort : IDisposable
             }
             else
             {
-                _inbound.Remove((generation, from), out replaced);
-                _inbound[(generation, from)] = link;
+                _inbound.Remove((generation, from, channel), out replaced);
+                _inbound[(generation, from, channel)] = link;
                 Monitor.PulseAll(_gate);
             }
         }
@@ -138,7 +151,8 @@ public sealed class RankPort : IDisposable
 
     /// <summary>
     /// Closes every link of the current generation: a blocked receive or send fails at once, and
-    /// the neighbours' do in turn, so a failure travels round the ring instead of waiting out timeouts.
+    /// the neighbours' do in turn, so a failure travels round the ring and along the pipeline
+    /// instead of waiting out timeouts. A wait for a peer to connect fails too.
     /// </summary>
     public void Abort()
     {
@@ -146,6 +160,7 @@ public sealed class RankPort : IDisposable
         lock (_gate)
         {
             links = [RenewConnects(), .. _outbound.Values, .. _inbound.Values];
+            _aborts++;
             _outbound.Clear();
             _inbound.Clear();
             Monitor.PulseAll(_gate);

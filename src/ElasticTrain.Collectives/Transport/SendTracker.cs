@@ -1,8 +1,9 @@
 namespace ElasticTrain.Collectives.Transport;
 
 /// <summary>
-/// Counts one exchange's frames that are posted but not yet done, so the exchange can wait until
-/// its buffer is no longer read by anyone before handing it back. A failed send fails the wait.
+/// Counts frames that are posted but not yet done (one exchange's, or the sends of a pipeline
+/// stage's buffers), so their owner can wait until its buffer is no longer read by anyone before
+/// reusing it or handing it back. A failed send fails the wait.
 /// </summary>
 public sealed class SendTracker
 {
@@ -41,11 +42,11 @@ public sealed class SendTracker
                 if (left <= TimeSpan.Zero || !Monitor.Wait(_gate, left))
                     if (_outstanding > 0)
                         throw new ExchangeFailedException(_failure is null
-                            ? $"{_outstanding} frame(s) not taken by the right-hand neighbour within {timeout.TotalSeconds:0.#} s"
-                            : $"sending to the right-hand neighbour failed: {_failure.Message}");
+                            ? $"{_outstanding} frame(s) not taken by the receiving rank within {timeout.TotalSeconds:0.#} s"
+                            : $"sending to the receiving rank failed: {_failure.Message}");
             }
             if (_failure is not null)
-                throw new ExchangeFailedException($"sending to the right-hand neighbour failed: {_failure.Message}");
+                throw new ExchangeFailedException($"sending to the receiving rank failed: {_failure.Message}");
         }
     }
 }

@@ -6,10 +6,10 @@ using ElasticTrain.Configuration;
 namespace ElasticTrain.Collectives.Transport;
 
 /// <summary>
-/// A process's data plane: one TCP listener for gradient bytes, apart from the cluster's own
-/// connection (so bulk transfers never hold back heartbeats), and the ports of the ranks hosted
-/// here. The actors decide who exchanges with whom; this only moves bytes. Links between two ranks
-/// of this process skip the sockets altogether (<see cref="LocalLink"/>).
+/// A process's data plane: one TCP listener for tensor bytes (gradients, activations), apart from
+/// the cluster's own connection (so bulk transfers never hold back heartbeats), and the ports of
+/// the ranks hosted here. The actors decide who exchanges with whom; this only moves bytes. Links
+/// between two ranks of this process skip the sockets altogether (<see cref="LocalLink"/>).
 /// <para>
 /// Every connection starts with <see cref="DataPlaneHandshake"/>: both ends prove they hold the
 /// job's secret. Whatever fails it (garbage, another job, a stale or unknown rank) is closed and
@@ -59,18 +59,20 @@ public sealed class TensorTransport : IDisposable
     internal void Detach(RankPort port) => _ports.TryRemove(new KeyValuePair<string, RankPort>(port.Rank, port));
 
     /// <summary>
-    /// A link to <paramref name="to"/>. Connecting gives up after <paramref name="timeout"/>, or at
-    /// once when <paramref name="cancellation"/> fires (the generation ended, the rank stopped).
+    /// A link to <paramref name="to"/> for <paramref name="channel"/>. Connecting gives up after
+    /// <paramref name="timeout"/>, or at once when <paramref name="cancellation"/> fires (the
+    /// generation ended, the rank stopped).
     /// </summary>
-    internal IOutboundLink Connect(long generation, string from, ExchangeMember to, TimeSpan timeout, CancellationToken cancellation)
+    internal IOutboundLink Connect(long generation, string from, ExchangeMember to, DataChannel channel, TimeSpan timeout, CancellationToken cancellation)
     {
-        var description = $"link {from} -> {to.Rank} (generation {generation})";
+        var description = Describe(channel, from, to.Rank, generation);
         if (to.Address == Address)
         {
             if (!_ports.TryGetValue(to.Rank, out var peer))
                 throw new ExchangeFailedException($"{to.Rank} is not hosted here any more");
             var link = new LocalLink(description);
-            peer.Offer(generation, from, link);
+            if (!peer.Offer(generation, from, channel, link))
+                throw new ExchangeFailedException($"{to.Rank} refused {description}: its generation is over there, or it stopped");
             return link;
         }
         if (!HostPort.TryParse(to.Address, out var host, out var portNumber))
@@ -82,7 +84,7 @@ public sealed class TensorTransport : IDisposable
             SocketIo.Tune(socket);
             socket.ReceiveTimeout = (int)Math.Min(int.MaxValue, timeout.TotalMilliseconds);
             using (cancellation.Register(socket.Dispose))
-                DataPlaneHandshake.Offer(socket, _secret, new Hello(generation, from, to.Rank, DataChannel.RingAllReduce));
+                DataPlaneHandshake.Offer(socket, _secret, new Hello(generation, from, to.Rank, channel));
             cancellation.ThrowIfCancellationRequested();
             return new TcpOutboundLink(socket, description);
         }
@@ -139,7 +141,7 @@ public sealed class TensorTransport : IDisposable
                 !_ports.TryGetValue(h.To, out port) ? $"no rank {Hello.Printable(h.To)} here" : port.Refuses(h.Generation));
             if (Interlocked.CompareExchange(ref state, Done, Handshaking) != Handshaking)
                 throw new ObjectDisposedException(nameof(socket));
-            if (port!.Offer(hello.Generation, hello.From, new TcpInboundLink(socket, $"link {hello.From} -> {hello.To} (generation {hello.Generation})")))
+            if (port!.Offer(hello.Generation, hello.From, hello.Channel, new TcpInboundLink(socket, Describe(hello.Channel, hello.From, hello.To, hello.Generation))))
                 return;
             refusal = $"hello {hello}: the generation ended during the handshake"; // the link is closed already
         }
@@ -154,6 +156,10 @@ public sealed class TensorTransport : IDisposable
     }
 
     private const int Handshaking = 0, Done = 1, Expired = 2;
+
+    /// <summary>How a link names itself in errors: both ends and the channel, so a failure says whom it waited for.</summary>
+    private static string Describe(DataChannel channel, string from, string to, long generation) =>
+        $"{channel} link {from} -> {to} (generation {generation})";
 
     private void Refuse(Socket socket, string remote, string reason)
     {

@@ -131,7 +131,7 @@ public sealed class DataPlaneSecurityTests : IDisposable
             Thread.Sleep(500);
         });
         var member = new ExchangeMember("r9", $"127.0.0.1:{((IPEndPoint)impostor.LocalEndpoint).Port}");
-        var failure = Assert.Throws<ExchangeFailedException>(() => _r0.Outbound(5, member, Timeout, CancellationToken.None));
+        var failure = Assert.Throws<ExchangeFailedException>(() => _r0.Outbound(5, member, DataChannel.RingAllReduce, Timeout, CancellationToken.None));
         Assert.Contains("does not hold this job's data-plane secret", failure.Message);
         await answered.WaitAsync(TimeSpan.FromSeconds(10));
     }
