@@ -12,45 +12,6 @@ public sealed partial class Coordinator
 {
     private sealed record LivenessDeadline(long Generation);
     private sealed record SuspicionExpired(RankId Rank, IActorRef Endpoint);
-    private sealed record ProbeCheckpointWriter(long Generation, long Step);
-
-    /// <summary>The rank writing the step's checkpoint, and whether it answered the last probe.</summary>
-    private sealed record WriterProbe(RankId Writer, long Step, bool Answered);
-
-    private WriterProbe? _writerProbe;
-
-    /// <summary>
-    /// A checkpoint is written by one rank, with no exchange whose broken links would tell of its
-    /// death: ask it whether it lives every liveness interval, and end the generation when it
-    /// misses an answer, instead of waiting for the failure detector.
-    /// </summary>
-    private void WatchCheckpointWriter(RankId writer, long step)
-    {
-        _writerProbe = new WriterProbe(writer, step, Answered: true);
-        Timers.StartPeriodicTimer("checkpoint-probe", new ProbeCheckpointWriter(_state.Generation, step), _setup.Liveness);
-    }
-
-    private void StopWatchingCheckpointWriter()
-    {
-        _writerProbe = null;
-        Timers.Cancel("checkpoint-probe");
-    }
-
-    private void OnProbeCheckpointWriter(ProbeCheckpointWriter probe)
-    {
-        if (_writerProbe is not { } watched || probe.Generation != _state.Generation || watched.Step != probe.Step || !_roster.Contains(watched.Writer))
-        {
-            StopWatchingCheckpointWriter();
-            return;
-        }
-        if (!watched.Answered)
-        {
-            Abort($"rank {watched.Writer} did not answer while writing the checkpoint of step {watched.Step}", verify: true);
-            return;
-        }
-        _writerProbe = watched with { Answered = false };
-        _roster[watched.Writer].Endpoint.Tell(GetRankStatus.Instance);
-    }
 
     private void OnRankStatus(RankStatus status)
     {

@@ -244,35 +244,6 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         }
     }
 
-    private void AfterStep(long step)
-    {
-        if (step % Job.CheckpointEvery == 0 || step == Job.Steps)
-        {
-            var writer = _step!.Plan.Slices[0].Rank; // any replica will do: they are identical
-            var path = _setup.Checkpoints.PathFor(Job.Id, step);
-            _roster[writer].Endpoint.Tell(new WriteCheckpoint(_state.Generation, step, path, _step.Plan.Slices.Count));
-            WatchCheckpointWriter(writer, step);
-            return; // continues in OnCheckpointWritten
-        }
-        Continue(step);
-    }
-
-    private void OnCheckpointWritten(CheckpointWritten written)
-    {
-        if (written.Generation != _state.Generation || _step is null || written.Step != _step.Step) return;
-        StopWatchingCheckpointWriter();
-        var checkpoint = new CheckpointRef(written.Step, written.Path, written.Sha256);
-        Write(new CheckpointTaken(checkpoint), e =>
-        {
-            _state = _state.Updated(e);
-            _samples.ForgetThrough(written.Step);
-            SaveSnapshot(_state);
-            _setup.Checkpoints.Prune(Job.Id, written.Path);
-            Publish(new CheckpointNotice(written.Step, written.Path, _state.Generation));
-            Continue(written.Step);
-        });
-    }
-
     private void Continue(long step)
     {
         if (step < Job.Steps)
