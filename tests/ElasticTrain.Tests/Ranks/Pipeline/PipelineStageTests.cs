@@ -147,6 +147,31 @@ public sealed class PipelineStageTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    public async Task A_stage_whose_neighbour_is_gone_fails_the_step_naming_it_instead_of_waiting_forever(int survivor)
+    {
+        var job = Job("gpt");
+        var partition = StagePartition.Balanced([.. Enumerable.Repeat(1.0, Replica.SpecOf(job).PipelineLayers)], 2);
+        var transport = Own(new TensorTransport("127.0.0.1", _secret));
+        var ports = new[] { Own(transport.Open("r0s0")), Own(transport.Open("r0s1")) };
+        IReadOnlyList<IReadOnlyList<ExchangeMember>> grid = [[.. ports.Select(p => new ExchangeMember(p.Rank, p.Address))]];
+        ports[1 - survivor].Dispose(); // the neighbour's rank stopped before the step
+
+        var wait = TimeSpan.FromSeconds(1);
+        using var stage = new PipelineStage(job, partition, survivor, CPU, BucketBytes);
+        using var exchange = new BucketExchange(new RingAllReduce(ports[survivor], wait), "survivor");
+        var place = new MeshPlace(1, grid, 0, survivor, ScheduleKind.OneFOneB, 2);
+        var tokens = TestTensors.RandomBytes(1, job.GlobalBatch * (job.Block + 1));
+        var failure = await Assert.ThrowsAsync<ExchangeFailedException>(() => Task.Factory.StartNew(
+            () => stage.Exchange(1, tokens, job.GlobalBatch, place, new PointToPoint(ports[survivor], wait), exchange, wait, CancellationToken.None),
+            TaskCreationOptions.LongRunning).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Contains($"r0s{1 - survivor}", failure.Message);
+        Assert.Null(stage.PendingStep);
+        output.WriteLine(failure.Message);
+    }
+
     public void Dispose()
     {
         for (int i = _owned.Count - 1; i >= 0; i--) _owned[i].Dispose();
