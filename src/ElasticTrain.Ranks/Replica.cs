@@ -36,13 +36,17 @@ public sealed class Replica : IDisposable
         _model = ModelFactory.Create(SpecOf(job), job.Seed);
         _model.to(device);
         var parameters = _model.parameters().ToList();
-        _optimizer = optim.AdamW(parameters, lr: job.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: job.WeightDecay);
+        _optimizer = Optimizer(job, parameters);
         _progress = _model as IReportsBackwardProgress;
         _gradients = new GradientBuffer(_progress?.BackwardStages() ?? [parameters], bucketBytes / sizeof(float));
     }
 
     public static ModelSpec SpecOf(JobConfig job) =>
         new(job.Model, job.Layers, job.Heads, job.Width, job.Block);
+
+    /// <summary>The job's AdamW over <paramref name="parameters"/>: one definition for a whole replica and a pipeline stage, whose curves must agree.</summary>
+    internal static AdamW Optimizer(JobConfig job, IEnumerable<Parameter> parameters) =>
+        optim.AdamW(parameters, lr: job.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: job.WeightDecay);
 
     /// <param name="ComputeMs">Forward and backward, including the handing over of buckets.</param>
     /// <param name="ExchangeMs">Time the exchange thread spent all-reducing this step's buckets.</param>
@@ -126,6 +130,9 @@ public sealed class Replica : IDisposable
 
     /// <summary>The summed gradient the last exchange left, before <see cref="Apply"/> scales it (to compare exchanges).</summary>
     internal float[] ExchangedGradient() => (float[])_gradients.Values.Clone();
+
+    /// <summary>The mean gradient the last <see cref="Apply"/> used, by parameter name (to compare meshes).</summary>
+    internal IReadOnlyDictionary<string, float[]> AppliedGradients() => ModelState.Gradients(_model);
 
     /// <summary>Every parameter's values, end to end (to compare replicas).</summary>
     internal float[] ParameterValues() =>

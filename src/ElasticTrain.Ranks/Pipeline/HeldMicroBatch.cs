@@ -1,0 +1,23 @@
+using static TorchSharp.torch;
+
+namespace ElasticTrain.Ranks.Pipeline;
+
+/// <summary>
+/// What a stage's Forward(m) keeps for its Backward(m): the output whose graph backward runs
+/// through (the summed loss on the last stage) and, except on the first stage, the received input
+/// as a leaf that requires grad, where backward leaves the gradient to send back. Both are outside
+/// any dispose scope from forward to backward; the graph holds the intermediates alive, so this is
+/// the activation memory the schedule's in-flight bound is about.
+/// </summary>
+internal sealed class HeldMicroBatch(Tensor? input, Tensor output) : IDisposable
+{
+    public Tensor? Input { get; } = input;
+
+    public Tensor Output { get; } = output;
+
+    public void Dispose()
+    {
+        Input?.Dispose();
+        Output.Dispose();
+    }
+}

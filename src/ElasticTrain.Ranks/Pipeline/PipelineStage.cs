@@ -1,0 +1,280 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using ElasticTrain.Collectives;
+using ElasticTrain.Collectives.Transport;
+using ElasticTrain.Data;
+using ElasticTrain.Jobs;
+using ElasticTrain.Models;
+using ElasticTrain.Pipeline;
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ElasticTrain.Ranks.Pipeline;
+
+/// <summary>
+/// One rank's pipeline stage: its layers of the model, their AdamW state and gradient buffer, and
+/// the pipelined step it performs. The pipeline counterpart of <see cref="Replica"/>, with the
+/// same two-phase step (<see cref="Exchange"/>, then <see cref="Apply"/> once the step is
+/// committed) and the same scaling, so that the loss curve does not depend on the mesh. Lives on
+/// the rank's compute thread: nothing here is touched from two threads.
+/// </summary>
+/// <remarks>
+/// <para>
+/// <b>Targets.</b> Every stage of a replica is given the same slice's token windows, as a replica
+/// is: the first stage embeds the inputs, the last scores its logits against the targets, and the
+/// stages between use only the slice's size. Loading a few kilobytes of tokens on every stage is
+/// cheaper than a third kind of message from the first stage to the last.
+/// </para>
+/// <para>
+/// <b>Threads.</b> Forwards, backwards, receives and the hand-over of gradient buckets run on the
+/// caller's thread, in the schedule's order. Sends return once queued, and the link's own thread
+/// writes them while the next action computes; a stage waits for its sends only at the end of the
+/// step. The gradient all-reduce among the stage's replicas runs on <see cref="BucketExchange"/>'s
+/// thread, each bucket as soon as the step's last backward has finished it, overlapping the rest
+/// of that backward and the sending of its input gradient.
+/// </para>
+/// </remarks>
+public sealed class PipelineStage : IDisposable
+{
+    private readonly JobConfig _job;
+    private readonly Device _device;
+    private readonly ModelStage _stage;
+    private readonly AdamW _optimizer;
+    private readonly GradientBuffer _gradients;
+
+    /// <summary>
+    /// Builds stage <paramref name="stage"/> of <paramref name="partition"/> from the job's seed:
+    /// its parameters have exactly the values the whole model's replica starts with.
+    /// </summary>
+    /// <param name="bucketBytes">Gradient bucket size (0: one bucket, exchanged after the step's last backward).</param>
+    /// <exception cref="ArgumentException">The partition is not of this job's model's pipeline layers.</exception>
+    public PipelineStage(JobConfig job, StagePartition partition, int stage, Device device, long bucketBytes)
+    {
+        ArgumentNullException.ThrowIfNull(job);
+        ArgumentNullException.ThrowIfNull(partition);
+        var spec = Replica.SpecOf(job);
+        if (partition.Layers != spec.PipelineLayers)
+            throw new ArgumentException($"The partition splits {partition.Layers} layers; the model has {spec.PipelineLayers} pipeline layers.", nameof(partition));
+        _job = job;
+        _device = device;
+        Stage = stage;
+        Stages = partition.Stages;
+        _stage = new ModelStage(spec, job.Seed, partition.FirstLayer(stage), partition.EndLayer(stage));
+        _stage.to(device);
+        _optimizer = Replica.Optimizer(job, _stage.parameters());
+        _gradients = new GradientBuffer(_stage.BackwardStages(), bucketBytes / sizeof(float));
+    }
+
+    /// <param name="LossSum">The sum of per-sample mean losses over the replica's slice, on the last stage; null on the others, which see no loss.</param>
+    /// <param name="ComputeMs">The schedule's actions, including waits for neighbours (the bubble) and the hand-over of buckets.</param>
+    /// <param name="ExchangeMs">Time the exchange thread spent all-reducing this step's buckets.</param>
+    /// <param name="ExposedMs">Time the step waited for the exchange after its last backward: what overlap did not hide.</param>
+    public sealed record StepOutcome(double? LossSum, double ComputeMs, double ExchangeMs, double ExposedMs);
+
+    public int Stage { get; }
+
+    public int Stages { get; }
+
+    /// <summary>The last step whose update this stage has applied (0: fresh from the seed).</summary>
+    public long AppliedStep { get; private set; }
+
+    /// <summary>The step whose summed gradient sits in the buffer waiting for <see cref="Apply"/>, if any.</summary>
+    public long? PendingStep { get; private set; }
+
+    /// <summary>The names of the parameters this stage holds, as the whole model names them.</summary>
+    public IReadOnlyList<string> ParameterNames => [.. _stage.named_parameters().Select(p => p.name)];
+
+    /// <summary>
+    /// Runs this stage's part of step <paramref name="step"/> for its replica's slice: the
+    /// schedule's forwards and backwards over the slice's micro-batches, activations and their
+    /// gradients to and from the neighbouring stages through <paramref name="stages"/>, the
+    /// gradient sums accumulated over the micro-batches and all-reduced among the stage's
+    /// replicas. The update waits for <see cref="Apply"/>.
+    /// </summary>
+    /// <param name="tokens">The replica's slice: <paramref name="samples"/> windows of Block + 1 tokens (see the class remarks).</param>
+    /// <param name="timeout">How long the step may wait for its sends to be taken at its end.</param>
+    /// <exception cref="ExchangeFailedException">A neighbour or a replica of the stage failed, or did not answer in time.</exception>
+    public StepOutcome Exchange(long step, long[] tokens, int samples, MeshPlace place, PointToPoint stages, BucketExchange exchange,
+        TimeSpan timeout, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(place);
+        if (step != AppliedStep + 1)
+            throw new InvalidOperationException($"stage at step {AppliedStep} asked to compute step {step}");
+        if (place.Stage != Stage || place.Stages != Stages)
+            throw new ArgumentException($"The place is stage {place.Stage} of {place.Stages}; this is stage {Stage} of {Stages}.", nameof(place));
+        PendingStep = null;
+        var clock = Stopwatch.StartNew();
+
+        // At least one sample per micro-batch: a slice smaller than M runs as many micro-batches as it has samples.
+        var slices = SliceSplit.Even(samples, Math.Min(place.MicroBatches, samples));
+        var actions = PipelineSchedule.For(place.Schedule, Stages, slices.Count, Stage);
+        // The micro-batch whose backward comes last completes the step's gradients: only its graph
+        // reports backward's progress, so each bucket goes to the exchange once it holds the sum
+        // over every micro-batch.
+        var finishing = actions[^1].MicroBatch;
+        var group = place.StageGroup(step);
+        var buckets = _gradients.Buckets;
+        int next = 0;
+        void SubmitReady(int completed)
+        {
+            for (; next < buckets.Count && buckets[next].ReadyStage <= completed; next++)
+            {
+                _gradients.Gather(buckets[next]);
+                exchange.Submit(_gradients.Values, buckets[next], group, cancellation);
+            }
+        }
+
+        var held = new HeldMicroBatch?[slices.Count];
+        var sent = new SendTracker();
+        double? lossSum = place.IsLastStage ? 0 : null;
+        try
+        {
+            using (NewDisposeScope())
+            {
+                var (input, target) = Batch.FromWindows(tokens, samples, _job.Block + 1);
+                _optimizer.zero_grad();
+                foreach (var action in actions)
+                {
+                    var m = action.MicroBatch;
+                    if (action.Kind == PipelineActionKind.Forward)
+                    {
+                        _stage.StageCompleted = m == finishing ? SubmitReady : null;
+                        var message = new StageMessage(place.Generation, step, PipelinePass.Forward, m);
+                        var (kept, loss) = Forward(place, message, slices[m], input, target, stages, sent, cancellation);
+                        held[m] = kept;
+                        lossSum += loss;
+                    }
+                    else
+                    {
+                        using var kept = held[m] ?? throw new InvalidOperationException($"the schedule runs Backward({m}) before Forward({m})");
+                        held[m] = null;
+                        Backward(place, new StageMessage(place.Generation, step, PipelinePass.Backward, m), kept, stages, sent, cancellation);
+                    }
+                }
+            }
+            SubmitReady(int.MaxValue);
+            sent.WaitAll(timeout);
+        }
+        catch
+        {
+            // Buckets already submitted still read the buffer: let them finish (or fail) first.
+            try { exchange.WaitAll(); } catch (Exception e) when (e is not OutOfMemoryException) { } // the first failure is the one to report
+            throw;
+        }
+        finally
+        {
+            _stage.StageCompleted = null;
+            foreach (var kept in held) kept?.Dispose();
+        }
+        var computeMs = clock.Elapsed.TotalMilliseconds;
+
+        var exchangeMs = exchange.WaitAll();
+        PendingStep = step;
+        return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs);
+    }
+
+    /// <summary>Applies the committed step's update: the mean gradient over the global batch, then AdamW, as <see cref="Replica.Apply"/> does.</summary>
+    public void Apply(long step)
+    {
+        if (PendingStep != step)
+            throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
+        using (NewDisposeScope())
+        {
+            _gradients.Scatter(1f / _job.GlobalBatch);
+            _optimizer.step();
+        }
+        PendingStep = null;
+        AppliedStep = step;
+    }
+
+    /// <summary>
+    /// The mean gradient the last <see cref="Apply"/> used, by whole-model parameter name: the same
+    /// as a whole replica's for these parameters (to compare meshes).
+    /// </summary>
+    internal IReadOnlyDictionary<string, float[]> AppliedGradients() => ModelState.Gradients(_stage);
+
+    /// <summary>Forgets an exchanged but uncommitted update (its generation was aborted).</summary>
+    public void DiscardPending() => PendingStep = null;
+
+    /// <summary>
+    /// The parameters and AdamW state of <paramref name="names"/> (all when null) in the
+    /// <see cref="Checkpointing.NamedState"/> format, by whole-model name, so any mesh can load them.
+    /// </summary>
+    public IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null) =>
+        ModelState.Export(_stage, _optimizer, names).ToSections();
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        _stage.Dispose();
+    }
+
+    /// <summary>
+    /// Forward(m): the input (token ids here, or activations received from the previous stage,
+    /// made a leaf whose gradient backward will send back), the stage's layers, then the output
+    /// sent on, or on the last stage the summed loss of the micro-batch's samples.
+    /// </summary>
+    private (HeldMicroBatch Kept, double? Loss) Forward(MeshPlace place, StageMessage message, (int Offset, int Count) slice,
+        Tensor input, Tensor target, PointToPoint stages, SendTracker sent, CancellationToken cancellation)
+    {
+        using var scope = NewDisposeScope();
+        var rows = TensorIndex.Slice(slice.Offset, slice.Offset + slice.Count);
+        Tensor? leaf = null;
+        if (place.Previous is { } previous)
+        {
+            var arrived = empty([slice.Count, _job.Block, _stage.InputWidth!.Value], ScalarType.Float32);
+            stages.Receive(previous.Rank, message, Floats(arrived), cancellation);
+            leaf = arrived.to(_device).requires_grad_(true);
+        }
+        var output = _stage.call(leaf ?? input[rows].to(_device));
+        if (place.Next is { } following)
+        {
+            stages.Send(following, message, HostCopy(output), sent, cancellation);
+            return (new HeldMicroBatch(leaf?.DetachFromDisposeScope(), output.DetachFromDisposeScope()), null);
+        }
+        // A sum over samples: divided once by the global batch in Apply, whatever the micro-batch sizes.
+        var loss = LanguageModelLoss.SumOfSampleMeans(output, target[rows].to(_device));
+        var value = loss.item<float>(); // a device sync on an accelerator; the backward needs the graph anyway
+        return (new HeldMicroBatch(leaf?.DetachFromDisposeScope(), loss.DetachFromDisposeScope()), value);
+    }
+
+    /// <summary>
+    /// Backward(m): from the loss on the last stage, else from the gradient of the output received
+    /// from the next stage; the parameters' gradients accumulate over the micro-batches, and the
+    /// input's gradient goes to the previous stage.
+    /// </summary>
+    private void Backward(MeshPlace place, StageMessage message, HeldMicroBatch kept, PointToPoint stages, SendTracker sent,
+        CancellationToken cancellation)
+    {
+        using var scope = NewDisposeScope();
+        if (place.Next is { } following)
+        {
+            var gradient = empty(kept.Output.shape, ScalarType.Float32);
+            stages.Receive(following.Rank, message, Floats(gradient), cancellation);
+            kept.Output.backward([gradient.to(_device)]);
+        }
+        else
+        {
+            kept.Output.backward();
+        }
+        if (place.Previous is { } previous)
+            stages.Send(previous, message, HostCopy(kept.Input!.grad!), sent, cancellation);
+    }
+
+    /// <summary>
+    /// A managed copy of <paramref name="tensor"/>'s values to send: the link reads it after Send
+    /// returns, while backward may already free the tensor's memory, and the garbage collector
+    /// keeps the copy alive exactly as long as a queued frame refers to it.
+    /// </summary>
+    private static float[] HostCopy(Tensor tensor)
+    {
+        using var host = tensor.detach().contiguous().cpu();
+        var values = new float[host.numel()];
+        MemoryMarshal.Cast<byte, float>(host.bytes).CopyTo(values);
+        return values;
+    }
+
+    /// <summary>A CPU float32 tensor's values, to receive into in place.</summary>
+    private static Span<float> Floats(Tensor tensor) => MemoryMarshal.Cast<byte, float>(tensor.bytes);
+}
