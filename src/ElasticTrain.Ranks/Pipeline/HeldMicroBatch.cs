@@ -15,6 +15,12 @@ internal sealed class HeldMicroBatch(Tensor? input, Tensor output) : IDisposable
 
     public Tensor Output { get; } = output;
 
+    /// <summary>
+    /// The bytes of the held boundary tensors (input and output). The intermediates the graph keeps
+    /// alive are not counted: TorchSharp does not expose autograd's saved tensors.
+    /// </summary>
+    public long BoundaryBytes => (Input?.NumberOfElements ?? 0) * (Input?.ElementSize ?? 0) + Output.NumberOfElements * Output.ElementSize;
+
     public void Dispose()
     {
         Input?.Dispose();

@@ -42,6 +42,7 @@ public sealed class PipelineStage : IDisposable
     private readonly ModelStage _stage;
     private readonly AdamW _optimizer;
     private readonly GradientBuffer _gradients;
+    private TimeSpan _waiting; // this step's time blocked on neighbours
 
     /// <summary>
     /// Builds stage <paramref name="stage"/> of <paramref name="partition"/> from the job's seed:
@@ -70,7 +71,14 @@ public sealed class PipelineStage : IDisposable
     /// <param name="ComputeMs">The schedule's actions, including waits for neighbours (the bubble) and the hand-over of buckets.</param>
     /// <param name="ExchangeMs">Time the exchange thread spent all-reducing this step's buckets.</param>
     /// <param name="ExposedMs">Time the step waited for the exchange after its last backward: what overlap did not hide.</param>
-    public sealed record StepOutcome(double? LossSum, double ComputeMs, double ExchangeMs, double ExposedMs);
+    /// <param name="SpanMs">From the start of the step to the end of the stage's last action (before the wait for its sends and the exchange).</param>
+    /// <param name="WaitMs">Time within the span spent waiting for a neighbour's activations or gradients:
+    /// the stage's share of the bubble. On stage 0, whose span is the step's, 1 - (span - wait) / span
+    /// averaged over stages gives the bubble over the step.</param>
+    /// <param name="PeakHeld">The most micro-batches whose activations the stage held at once.</param>
+    /// <param name="PeakHeldBytes">The most bytes of held boundary activations (each micro-batch's input and output) at once.</param>
+    public sealed record StepOutcome(double? LossSum, double ComputeMs, double ExchangeMs, double ExposedMs,
+        double SpanMs, double WaitMs, int PeakHeld, long PeakHeldBytes);
 
     public int Stage { get; }
 
@@ -126,8 +134,12 @@ public sealed class PipelineStage : IDisposable
         }
 
         var held = new HeldMicroBatch?[slices.Count];
+        int heldCount = 0, peakHeld = 0;
+        long heldBytes = 0, peakHeldBytes = 0;
+        _waiting = TimeSpan.Zero;
         var sent = new SendTracker();
         double? lossSum = place.IsLastStage ? 0 : null;
+        double spanMs;
         try
         {
             using (NewDisposeScope())
@@ -144,15 +156,22 @@ public sealed class PipelineStage : IDisposable
                         var (kept, loss) = Forward(place, message, slices[m], input, target, stages, sent, cancellation);
                         held[m] = kept;
                         lossSum += loss;
+                        heldCount++;
+                        heldBytes += kept.BoundaryBytes;
+                        peakHeld = Math.Max(peakHeld, heldCount);
+                        peakHeldBytes = Math.Max(peakHeldBytes, heldBytes);
                     }
                     else
                     {
                         using var kept = held[m] ?? throw new InvalidOperationException($"the schedule runs Backward({m}) before Forward({m})");
                         held[m] = null;
+                        heldCount--;
+                        heldBytes -= kept.BoundaryBytes;
                         Backward(place, new StageMessage(place.Generation, step, PipelinePass.Backward, m), kept, stages, sent, cancellation);
                     }
                 }
             }
+            spanMs = clock.Elapsed.TotalMilliseconds;
             SubmitReady(int.MaxValue);
             sent.WaitAll(timeout);
         }
@@ -171,7 +190,8 @@ public sealed class PipelineStage : IDisposable
 
         var exchangeMs = exchange.WaitAll();
         PendingStep = step;
-        return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs);
+        return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs,
+            spanMs, _waiting.TotalMilliseconds, peakHeld, peakHeldBytes);
     }
 
     /// <summary>Applies the committed step's update: the mean gradient over the global batch, then AdamW, as <see cref="Replica.Apply"/> does.</summary>
@@ -224,7 +244,7 @@ public sealed class PipelineStage : IDisposable
         if (place.Previous is { } previous)
         {
             var arrived = empty([slice.Count, _job.Block, _stage.InputWidth!.Value], ScalarType.Float32);
-            stages.Receive(previous.Rank, message, Floats(arrived), cancellation);
+            Receive(stages, previous.Rank, message, Floats(arrived), cancellation);
             leaf = arrived.to(_device).requires_grad_(true);
         }
         var output = _stage.call(leaf ?? input[rows].to(_device));
@@ -251,7 +271,7 @@ public sealed class PipelineStage : IDisposable
         if (place.Next is { } following)
         {
             var gradient = empty(kept.Output.shape, ScalarType.Float32);
-            stages.Receive(following.Rank, message, Floats(gradient), cancellation);
+            Receive(stages, following.Rank, message, Floats(gradient), cancellation);
             kept.Output.backward([gradient.to(_device)]);
         }
         else
@@ -273,6 +293,14 @@ public sealed class PipelineStage : IDisposable
         var values = new float[host.numel()];
         MemoryMarshal.Cast<byte, float>(host.bytes).CopyTo(values);
         return values;
+    }
+
+    /// <summary>Receives from a neighbour, counting the time blocked as the stage's wait.</summary>
+    private void Receive(PointToPoint stages, string from, StageMessage message, Span<float> target, CancellationToken cancellation)
+    {
+        var started = Stopwatch.GetTimestamp();
+        stages.Receive(from, message, target, cancellation);
+        _waiting += Stopwatch.GetElapsedTime(started);
     }
 
     /// <summary>A CPU float32 tensor's values, to receive into in place.</summary>

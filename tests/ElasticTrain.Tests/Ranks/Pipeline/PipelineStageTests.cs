@@ -97,6 +97,9 @@ public sealed class PipelineStageTests(ITestOutputHelper output) : IDisposable
                 var outcome = stage.Exchange(step, tokens, count, place, stagePort, exchange, Timeout, CancellationToken.None);
                 if (place.IsLastStage) losses[step - 1, r] = outcome.LossSum!.Value;
                 else Assert.Null(outcome.LossSum);
+                // The activations held at once are what the schedule's in-flight bound says.
+                Assert.Equal(PipelineSchedule.PeakInFlight(PipelineSchedule.For(schedule, stages, Math.Min(microBatches, count), s)), outcome.PeakHeld);
+                Assert.True(outcome.PeakHeldBytes > 0 && outcome.WaitMs <= outcome.SpanMs, outcome.ToString());
                 stage.Apply(step);
                 if (r == 0) gradients[step - 1, s] = stage.AppliedGradients();
             }
