@@ -12,10 +12,55 @@ public sealed partial class Coordinator
 {
     private sealed record LivenessDeadline(long Generation);
     private sealed record SuspicionExpired(RankId Rank, IActorRef Endpoint);
+    private sealed record ProbeAwaited(long Generation, long Step);
+
+    /// <param name="Waiting">What the coordinator waits for, for the log.</param>
+    /// <param name="Unanswered">The ranks asked at the last probe that have not answered yet.</param>
+    private sealed record AwaitedRanks(long Step, string Waiting, IReadOnlyList<RankId> Ranks, IReadOnlySet<RankId> Unanswered);
+
+    private AwaitedRanks? _awaited;
+
+    /// <summary>
+    /// Ranks the coordinator waits on while no exchange runs whose broken links would tell of their
+    /// death: the rank writing a checkpoint, and the members that have not reported a step the
+    /// others have finished (a ring ends at about the same moment on every member, so a member that
+    /// died after its neighbours' last frames left nothing behind to fail). They are asked whether
+    /// they live every liveness interval; one that misses an answer ends the generation at once,
+    /// instead of waiting for the failure detector.
+    /// </summary>
+    private void WatchAwaited(long step, string waiting, IReadOnlyList<RankId> ranks)
+    {
+        _awaited = new AwaitedRanks(step, waiting, ranks, new HashSet<RankId>());
+        Timers.StartPeriodicTimer("awaited-probe", new ProbeAwaited(_state.Generation, step), _setup.Liveness);
+    }
+
+    private void StopWatchingAwaited()
+    {
+        _awaited = null;
+        Timers.Cancel("awaited-probe");
+    }
+
+    private void OnProbeAwaited(ProbeAwaited probe)
+    {
+        if (_awaited is not { } watched || probe.Generation != _state.Generation || watched.Step != probe.Step)
+        {
+            StopWatchingAwaited();
+            return;
+        }
+        if (watched.Unanswered.Count > 0)
+        {
+            Abort($"rank {watched.Unanswered.Order().First()} did not answer while {watched.Waiting}", verify: true);
+            return;
+        }
+        var asked = watched.Ranks.Where(_roster.Contains).ToHashSet();
+        _awaited = watched with { Unanswered = asked };
+        foreach (var rank in asked) _roster[rank].Endpoint.Tell(GetRankStatus.Instance);
+    }
 
     private void OnRankStatus(RankStatus status)
     {
-        if (_writerProbe is { } watched && watched.Writer == status.Rank) _writerProbe = watched with { Answered = true };
+        if (_awaited is { } watched && watched.Unanswered.Contains(status.Rank))
+            _awaited = watched with { Unanswered = watched.Unanswered.Where(r => r != status.Rank).ToHashSet() };
         if (_check is { } check && check.Answered(status.Rank)) EndLivenessCheck(); // any answer proves it lives
     }
 
@@ -30,7 +75,7 @@ public sealed partial class Coordinator
         _step = null;
         _members = [];
         Timers.Cancel("step-timeout");
-        StopWatchingCheckpointWriter();
+        StopWatchingAwaited();
         if (!verify || members.Length == 0) { RestartGeneration(reason, suspects: 0); return; }
         _check = new LivenessCheck(_state.Generation, members, reason);
         foreach (var member in members) _roster[member].Endpoint.Tell(GetRankStatus.Instance);

@@ -96,7 +96,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
                 Abort($"step {timeout.Step} did not finish within {_setup.StepTimeout.TotalSeconds:0} s", verify: true);
         });
         Command<RankStatus>(OnRankStatus);
-        Command<ProbeCheckpointWriter>(OnProbeCheckpointWriter);
+        Command<ProbeAwaited>(OnProbeAwaited);
         Command<LivenessDeadline>(deadline => { if (_check?.Generation == deadline.Generation) EndLivenessCheck(); });
         Command<SuspicionExpired>(OnSuspicionExpired);
         Command<RankReady>(OnRankReady);
@@ -205,7 +205,13 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
 
     private void OnStepExchanged(StepExchanged done)
     {
-        if (done.Generation != _state.Generation || _step is not { } tally || !tally.Add(done) || !tally.Complete) return;
+        if (done.Generation != _state.Generation || _step is not { } tally || !tally.Add(done)) return;
+        if (!tally.Complete)
+        {
+            if (_awaited is null) WatchAwaited(tally.Step, $"the others finished step {tally.Step}", tally.Missing);
+            return;
+        }
+        StopWatchingAwaited();
         Timers.Cancel("step-timeout");
         _failedAttempts = 0;
         foreach (var report in tally.Reports) _roster.MeasureSpeed(report.Rank, report.Samples, report.ComputeMs);

@@ -19,6 +19,9 @@ public sealed class StepTally(StepPlan plan)
 
     public IEnumerable<StepExchanged> Reports => _reports.Values;
 
+    /// <summary>The ranks of the plan that have not reported yet, in ring order.</summary>
+    public IReadOnlyList<RankId> Missing => [.. Plan.Slices.Select(s => s.Rank).Where(r => !_reports.ContainsKey(r))];
+
     /// <summary>Records a report of this step from one of its ranks; false if it is not one.</summary>
     public bool Add(StepExchanged report)
     {

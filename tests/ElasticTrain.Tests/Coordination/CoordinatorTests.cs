@@ -213,6 +213,32 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     }
 
     [Fact]
+    public void A_member_silent_after_the_others_finished_the_step_is_left_out_at_once()
+    {
+        var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { Steps = 100, CheckpointEvery = 1000 }, "hash", "data", 2,
+            new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30), JoinSettle: TimeSpan.Zero,
+            LivenessTimeout: TimeSpan.FromMilliseconds(300), SuspicionTimeout: TimeSpan.FromSeconds(30))));
+        var ranks = Register(coordinator, R("m/r0"), R("n/r0"));
+        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
+        CompleteStep(ranks, 1, 1, coordinator);
+
+        // Both ran step 2's ring to its end; m/r0's process died before it reported. Nothing is
+        // left to fail: only the probe of the member that has not reported notices.
+        var (live, dead) = (ranks.Single(r => r.Name == R("n/r0")), ranks.Single(r => r.Name == R("m/r0")));
+        foreach (var (probe, _) in ranks) ExpectRun(probe, 1, 2);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        coordinator.Tell(new StepExchanged(1, 2, live.Name, 4, new int[2], 1, 1, 0), live.Probe.Ref);
+        dead.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5)); // never answered
+        live.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5)); // the liveness check after the abort
+        coordinator.Tell(new RankStatus(live.Name, 1, 0), live.Probe.Ref);
+
+        var prepare = ExpectPrepare(live.Probe, 2);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(3), $"the next generation took {clock.Elapsed}");
+        Assert.Equal([live.Name], prepare.Members.Select(m => m.Rank));
+        Assert.Equal(1, prepare.StateStep); // step 2 was never committed: it runs again
+    }
+
+    [Fact]
     public void A_checkpoint_writer_that_answers_its_probes_is_waited_for()
     {
         Sys.EventStream.Subscribe(TestActor, typeof(CheckpointNotice));
