@@ -1,6 +1,7 @@
 using System.CommandLine;
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Cli.Commands;
+using ElasticTrain.Cli.Reporting;
 using ElasticTrain.Configuration;
 using ElasticTrain.Data;
 
@@ -19,6 +20,7 @@ public static class CliApp
             TrainCommand.Create(error),
             NodeCommand.Create(error),
             BenchCommand.Create(error),
+            PlotCommand.Create(Console.Out, error),
         };
         foreach (var command in OperatorCommands.Create(Console.Out, error)) root.Subcommands.Add(command);
         var parse = root.Parse(args);
@@ -32,7 +34,7 @@ public static class CliApp
             // Known input errors are handled below; anything else is a bug and keeps its trace.
             return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }, cancellation);
         }
-        catch (Exception e) when (e is SettingsException or DataException or CheckpointException)
+        catch (Exception e) when (e is SettingsException or DataException or CheckpointException or MetricsFileException)
         {
             error.WriteLine($"error: {e.Message}");
             return 2;
