@@ -64,5 +64,7 @@ public sealed class HoconFlags
         .Add<string>("--device", "elastictrain.device", "cpu (default) or cuda")
         .Add<int>("--threads", "elastictrain.intra-op-threads", "libtorch threads of this process (default 0: cores / ranks)")
         .Add<string>("--host", "akka.remote.dot-netty.tcp.hostname", "Address the node binds (default 127.0.0.1)")
-        .Add<int>("--port", "akka.remote.dot-netty.tcp.port", "Port the node binds (default: any free port)");
+        .Add<int>("--port", "akka.remote.dot-netty.tcp.port", "Port the node binds (default: any free port)")
+        .Add<string>("--http-port", "elastictrain.http.port", "Serve /metrics and /health on this port (0: any free port; default off)")
+        .Add<string>("--http-host", "elastictrain.http.host", "Address the HTTP server binds (default: --host)");
 }

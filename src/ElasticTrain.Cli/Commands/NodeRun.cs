@@ -11,7 +11,7 @@ public static class NodeRun
     public static readonly Option<string> ConfigFile = new("--config") { Description = "HOCON file; flags override it" };
     public static readonly Option<bool> Plain = new("--plain") { Description = "Plain log lines even on a terminal" };
 
-    public delegate Task<NodeHost.Result> Host(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation);
+    public delegate Task<NodeHost.Result> Host(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, NodeReadiness readiness, CancellationToken cancellation);
 
     public static void AddCommonOptions(Command command)
     {
@@ -24,20 +24,31 @@ public static class NodeRun
         var config = NodeConfig.Merge(flags.Overrides(parse), parse.GetValue(ConfigFile));
         var settings = HostSettings.FromConfig(config);
         var reporters = new List<IJobReporter>();
+        var readiness = new NodeReadiness();
+        HttpEndpoints? http = null;
         NodeHost.Result result;
         try
         {
+            if (settings.HttpPort is { } httpPort)
+            {
+                var registry = Prometheus.Metrics.NewCustomRegistry();
+                // Started first: a taken port is refused before anything of the job is touched.
+                http = await HttpEndpoints.StartAsync(settings.HttpHost, httpPort, registry, readiness);
+                reporters.Add(new PrometheusReporter(registry, settings.Ranks));
+                Console.WriteLine($"http: serving /metrics and /health on {http.Address}");
+            }
             reporters.Add(!parse.GetValue(Plain) && !Console.IsOutputRedirected && Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive
                 ? new TerminalProgress()
                 : new PlainLog(Console.Out));
             if (settings.Metrics.Length > 0) reporters.Add(new MetricsFile(settings.Metrics));
             if (settings.TraceSamples.Length > 0) reporters.Add(new SampleTrace(settings.TraceSamples));
-            result = await host(settings, config, reporters, cancellation);
+            result = await host(settings, config, reporters, readiness, cancellation);
         }
         finally
         {
             // The progress bar owns the console until it is disposed: close it before the error line.
             foreach (var reporter in reporters) reporter.Dispose();
+            if (http is not null) await http.DisposeAsync();
         }
         if (result.Info is not null) Console.WriteLine(result.Info);
         if (result.Error is not null) error.WriteLine($"error: {result.Error}");

@@ -11,6 +11,8 @@ namespace ElasticTrain.Cli.Hosting;
 /// </summary>
 /// <param name="Store">As given: empty for the default SQLite file, a path, or a PostgreSQL connection string.</param>
 /// <param name="DataPlaneSecret">As given by the operator; empty: the job's secret from the store (<see cref="Store.JobSecret"/>).</param>
+/// <param name="HttpPort">The port of /metrics and /health (0: any free port); null: no HTTP server.</param>
+/// <param name="HttpHost">Where the HTTP server binds: as given, or the node's own hostname.</param>
 public sealed record HostSettings(
     JobConfig Job,
     int Ranks,
@@ -28,12 +30,16 @@ public sealed record HostSettings(
     string Join,
     int IntraOpThreads,
     TimeSpan StoreOutageLimit,
-    string DataPlaneSecret)
+    string DataPlaneSecret,
+    int? HttpPort,
+    string HttpHost)
 {
     public static HostSettings FromConfig(Config config)
     {
         var root = new SettingsReader(config, "elastictrain");
         var remote = new SettingsReader(config, "akka.remote.dot-netty.tcp");
+        var http = new SettingsReader(config, "elastictrain.http");
+        var hostname = remote.String("hostname");
         var settings = new HostSettings(
             Job: JobConfig.FromConfig(config),
             Ranks: root.Int("ranks", 1, 1024),
@@ -46,12 +52,14 @@ public sealed record HostSettings(
             ExchangeTimeout: root.Duration("exchange-timeout"),
             BucketBytes: root.Bytes("bucket-size", 0, 1L << 30),
             DataPlanePort: root.Int("data-plane-port", 0, 65535),
-            Hostname: remote.String("hostname"),
+            Hostname: hostname,
             Port: remote.Int("port", 0, 65535),
             Join: root.String("join"),
             IntraOpThreads: root.Int("intra-op-threads", 0, 1024),
             StoreOutageLimit: root.Duration("store-outage-limit"),
-            DataPlaneSecret: root.String("data-plane-secret"));
+            DataPlaneSecret: root.String("data-plane-secret"),
+            HttpPort: http.String("port") is "off" or "" ? null : http.Int("port", 0, 65535),
+            HttpHost: http.String("host") is { Length: > 0 } httpHost ? httpHost : hostname);
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataPlaneSecret.Length > 0 && System.Text.Encoding.UTF8.GetByteCount(settings.DataPlaneSecret) < Collectives.Transport.DataPlaneHandshake.MinSecretBytes)

@@ -39,7 +39,8 @@ public static class NodeHost
         ClusterSingletonProxy.Props("/user/coordinator", ClusterSingletonProxySettings.Create(system).WithRole(NodeRole));
 
     /// <summary>`elastictrain train`: a node that joins itself and starts (or resumes) the job it was given.</summary>
-    public static async Task<Result> TrainAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation)
+    public static async Task<Result> TrainAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, NodeReadiness readiness,
+        CancellationToken cancellation)
     {
         // Everything that can be refused is checked before the actor system exists, so bad input
         // never reaches the journal or the checkpoints.
@@ -48,7 +49,7 @@ public static class NodeHost
         store.Probe();
         await RefuseIfRunningElsewhere(store, settings.Job.Id);
         var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint), data.Corpus.Fingerprint);
-        return await RunAsync(settings, config, store, settings.Job.Id, reporters, cancellation, async (system, cluster) =>
+        return await RunAsync(settings, config, store, settings.Job.Id, reporters, readiness, cancellation, async (system, cluster) =>
         {
             await cluster.JoinAsync(cluster.SelfAddress, cancellation);
             return (job, data);
@@ -60,7 +61,8 @@ public static class NodeHost
     /// A node the cluster removes (downed after a partition, or its actor system stopped) joins
     /// again as a new incarnation, through any node it last saw, up to <see cref="MaxRejoins"/> times.
     /// </remarks>
-    public static async Task<Result> JoinAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation)
+    public static async Task<Result> JoinAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, NodeReadiness readiness,
+        CancellationToken cancellation)
     {
         if (settings.Join.Length == 0) throw new SettingsException("node needs --join HOST:PORT of a node of the job");
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
@@ -75,7 +77,7 @@ public static class NodeHost
             try
             {
                 // A rejoin asks briefly and often: the link may be about to heal.
-                result = await JoinOnceAsync(settings, config, store, job, seeds, TimeSpan.FromSeconds(attempt == 0 ? 20 : 10), reporters, cancellation);
+                result = await JoinOnceAsync(settings, config, store, job, seeds, TimeSpan.FromSeconds(attempt == 0 ? 20 : 10), reporters, readiness, cancellation);
             }
             catch (ClusterAccess.UnreachableException e) when (attempt > 0 && attempt < MaxRejoins)
             {
@@ -90,8 +92,8 @@ public static class NodeHost
     }
 
     private static Task<Result> JoinOnceAsync(HostSettings settings, Config config, JournalStore store, JobDescription job, IReadOnlyList<string> seeds,
-        TimeSpan patience, IReadOnlyList<IJobReporter> reporters, CancellationToken cancellation) =>
-        RunAsync(settings, config, store, job.Config.Id, reporters, cancellation, async (system, cluster) =>
+        TimeSpan patience, IReadOnlyList<IJobReporter> reporters, NodeReadiness readiness, CancellationToken cancellation) =>
+        RunAsync(settings, config, store, job.Config.Id, reporters, readiness, cancellation, async (system, cluster) =>
         {
             var joined = await ClusterAccess.JoinAnyAsync(cluster, seeds, patience);
             var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory);
@@ -102,7 +104,7 @@ public static class NodeHost
         });
 
     private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, string jobId, IReadOnlyList<IJobReporter> reporters,
-        CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
+        NodeReadiness readiness, CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
     {
         var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
         var secret = settings.DataPlaneSecret.Length > 0
@@ -142,13 +144,16 @@ public static class NodeHost
 
             var node = cluster.SelfAddress;
             var exchange = new ExchangeSettings(settings.Collective, settings.ExchangeTimeout, settings.BucketBytes);
+            var ranks = new List<RankId>();
             for (int i = 0; i < settings.Ranks; i++)
             {
                 var id = new RankId(new NodeAddress(node.Host!, node.Port!.Value), i);
+                ranks.Add(id);
                 var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule), $"loader-{i}");
                 system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
                     exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule)), $"rank-{i}");
             }
+            readiness.Attach(cluster, coordinator, ranks);
 
             // The job's end, this node's removal from the cluster, or a store gone for good: never none.
             using var storeWatch = new StoreWatch(store, timeout => JobMembers.AnnounceAsync(store, jobId, self, timeout), settings.StoreOutageLimit, Console.Out);
@@ -176,6 +181,7 @@ public static class NodeHost
         }
         finally
         {
+            readiness.Detach();
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
             await Forget(store, jobId, self);
         }

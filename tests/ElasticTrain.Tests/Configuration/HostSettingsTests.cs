@@ -26,6 +26,18 @@ public class HostSettingsTests
         Assert.Equal(0, s.IntraOpThreads);
         Assert.Equal(1L << 20, s.BucketBytes);
         Assert.Equal(0, s.DataPlanePort);
+        Assert.Null(s.HttpPort);
+        Assert.Equal("127.0.0.1", s.HttpHost);
+    }
+
+    [Fact]
+    public void The_http_server_is_off_unless_a_port_is_given_and_binds_the_node_host_by_default()
+    {
+        Assert.Null(Read("elastictrain.http.port = off").HttpPort);
+        Assert.Equal(0, Read("elastictrain.http.port = 0").HttpPort);
+        Assert.Equal(9090, Read("elastictrain.http.port = \"9090\"").HttpPort);
+        Assert.Equal("10.0.0.5", Read("akka.remote.dot-netty.tcp.hostname = 10.0.0.5").HttpHost);
+        Assert.Equal("0.0.0.0", Read("akka.remote.dot-netty.tcp.hostname = 10.0.0.5, elastictrain.http.host = 0.0.0.0").HttpHost);
     }
 
     [Theory]
@@ -64,6 +76,8 @@ public class HostSettingsTests
     [InlineData("elastictrain.intra-op-threads = -1", "elastictrain.intra-op-threads must be between 0 and 1024, not -1")]
     [InlineData("elastictrain.bucket-size = 2 GiB", "elastictrain.bucket-size must be between 0 and 1073741824 bytes, not 2147483648")]
     [InlineData("elastictrain.data-plane-port = 70000", "elastictrain.data-plane-port must be between 0 and 65535, not 70000")]
+    [InlineData("elastictrain.http.port = on", "elastictrain.http.port must be a whole number, not 'on'")]
+    [InlineData("elastictrain.http.port = 70000", "elastictrain.http.port must be between 0 and 65535, not 70000")]
     public void Invalid_settings_name_the_key_and_the_value(string hocon, string message)
     {
         var error = Assert.Throws<SettingsException>(() => Read(hocon));

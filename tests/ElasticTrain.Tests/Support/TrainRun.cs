@@ -14,12 +14,15 @@ public sealed class TrainRun : IDisposable
     public static readonly string[] TinyGpt =
         ["--model", "gpt", "--layers", "2", "--heads", "2", "--width", "32", "--block", "32", "--lr", "1e-3"];
 
-    public async Task<(int ExitCode, string Error)> RunAsync(params string[] args)
+    public Task<(int ExitCode, string Error)> RunAsync(params string[] args) => RunAsync(args, CancellationToken.None);
+
+    /// <summary>As <see cref="RunAsync(string[])"/>; cancelling interrupts the run as Ctrl+C would (exit 130).</summary>
+    public async Task<(int ExitCode, string Error)> RunAsync(string[] args, CancellationToken cancellation)
     {
         var error = new StringWriter();
         string[] data = args.Contains("--data") ? [] : ["--data", TinyCorpus.Path_];
         var all = new[] { "train", "--plain", "--data-dir", DataDirectory, "--metrics", Metrics }.Concat(data).Concat(args).ToArray();
-        var code = await CliApp.RunAsync(all, error);
+        var code = await CliApp.RunAsync(all, error, cancellation);
         return (code, error.ToString());
     }
 

@@ -46,6 +46,18 @@ public class BadInputTests
     }
 
     [Fact]
+    public async Task A_taken_http_port_is_refused_before_the_job_starts()
+    {
+        using var run = new TrainRun();
+        using var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+        var line = await ExpectRefused(run, "--http-port", port.ToString());
+        Assert.StartsWith($"error: cannot serve http on 127.0.0.1:{port} (elastictrain.http.port): ", line);
+        Assert.False(Directory.Exists(Path.Combine(run.DataDirectory, "checkpoints")));
+    }
+
+    [Fact]
     public async Task A_store_that_is_not_a_database_is_refused()
     {
         using var run = new TrainRun();

@@ -1,0 +1,38 @@
+using System.Net;
+using System.Net.Sockets;
+using ElasticTrain.Cli.Hosting;
+using ElasticTrain.Configuration;
+using Prometheus;
+
+namespace ElasticTrain.Tests.Hosting;
+
+/// <summary>The HTTP server alone, without a node: its address, its probes before a node attaches, a taken port.</summary>
+public sealed class HttpEndpointsTests
+{
+    [Fact]
+    public async Task Port_0_serves_on_a_free_port_live_at_once_and_not_ready_without_a_node()
+    {
+        var registry = Metrics.NewCustomRegistry();
+        Metrics.WithCustomRegistry(registry).CreateCounter("test_requests_total", "A series to find.").Inc();
+        await using var http = await HttpEndpoints.StartAsync("127.0.0.1", 0, registry, new NodeReadiness());
+        using var client = new HttpClient { BaseAddress = new Uri(http.Address) };
+
+        Assert.NotEqual(0, new Uri(http.Address).Port);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/health/live")).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await client.GetAsync("/health/ready")).StatusCode);
+        var metrics = await client.GetAsync("/metrics");
+        Assert.StartsWith("text/plain", metrics.Content.Headers.ContentType?.ToString());
+        Assert.Equal(1, PrometheusText.Parse(await metrics.Content.ReadAsStringAsync())["test_requests_total"]);
+    }
+
+    [Fact]
+    public async Task A_taken_port_is_a_settings_error_that_names_the_key()
+    {
+        using var taken = new TcpListener(IPAddress.Loopback, 0);
+        taken.Start();
+        var port = ((IPEndPoint)taken.LocalEndpoint).Port;
+
+        var error = await Assert.ThrowsAsync<SettingsException>(() => HttpEndpoints.StartAsync("127.0.0.1", port, Metrics.NewCustomRegistry(), new NodeReadiness()));
+        Assert.StartsWith($"cannot serve http on 127.0.0.1:{port} (elastictrain.http.port): ", error.Message);
+    }
+}
