@@ -244,29 +244,32 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         Sys.EventStream.Subscribe(TestActor, typeof(CheckpointNotice));
         var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { Steps = 100, CheckpointEvery = 1 }, "hash", "data", 1,
             new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30), JoinSettle: TimeSpan.Zero, LivenessTimeout: TimeSpan.FromMilliseconds(200))));
-        var ranks = Register(coordinator, R("n/r0"));
-        var (probe, name) = ranks[0];
-        // The rank's actor answers status at once while its compute thread writes (an autopilot
-        // here, so that a slow test thread cannot miss a probe the rank would not have missed).
-        var probes = 0;
-        probe.SetAutoPilot(new DelegateAutoPilot((sender, message) =>
-        {
-            if (message is GetRankStatus)
-            {
-                Interlocked.Increment(ref probes);
-                sender.Tell(new RankStatus(name, 1, 0), probe.Ref);
-            }
-            return AutoPilot.KeepRunning;
-        }));
+        // The rank's actor answers status at once while its compute thread writes; this one does
+        // too, and passes everything on to the probe.
+        var probe = CreateTestProbe();
+        var name = R("n/r0");
+        var rank = Sys.ActorOf(Props.Create(() => new AnsweringRank(name, probe.Ref)));
+        coordinator.Tell(new RegisterRank(name, rank, -1, "127.0.0.1:1"), rank);
         ExpectPrepare(probe, 1);
-        coordinator.Tell(new RankReady(1, name, 0), probe.Ref);
-        CompleteStep(ranks, 1, 1, coordinator);
+        coordinator.Tell(new RankReady(1, name, 0), rank);
+        CompleteStep([(probe, name)], 1, 1, coordinator);
         var write = (WriteCheckpoint)probe.FishForMessage(m => m is WriteCheckpoint);
-        // A slow write: ten probes or more, each answered, and the coordinator waits.
-        AwaitCondition(() => Volatile.Read(ref probes) >= 10, TimeSpan.FromSeconds(10));
-        coordinator.Tell(new CheckpointWritten(1, 1, write.Path, "sha"), probe.Ref);
+        // A slow write: ten probes, each answered, and the coordinator waits.
+        for (var i = 0; i < 10; i++) probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5));
+        coordinator.Tell(new CheckpointWritten(1, 1, write.Path, "sha"), rank);
         ExpectMsg<CheckpointNotice>(c => c.Step == 1);
         ExpectRun(probe, 1, 2);
+    }
+
+    /// <summary>A rank's endpoint that answers status requests itself and passes every message on.</summary>
+    private sealed class AnsweringRank : ReceiveActor
+    {
+        public AnsweringRank(RankId name, IActorRef observer) =>
+            ReceiveAny(message =>
+            {
+                if (message is GetRankStatus) Sender.Tell(new RankStatus(name, 1, 0));
+                observer.Forward(message);
+            });
     }
 
     [Fact]
