@@ -34,11 +34,14 @@ public static class LossPlot
     private static void DrawThroughput(Plot plot, MetricsSeries series)
     {
         plot.XLabel("seconds since the first record");
-        plot.YLabel("steps/s");
         var rates = series.Throughput();
+        // Samples where every record says how many a step had (files of today's build), else steps.
+        var samples = rates.Count > 0 && rates.All(r => r.SamplesPerSecond is not null);
+        plot.YLabel(samples ? "samples/s" : "steps/s");
         if (rates.Count > 0)
         {
-            var rate = plot.Add.ScatterLine(rates.Select(r => r.Seconds).ToArray(), rates.Select(r => r.StepsPerSecond).ToArray());
+            var rate = plot.Add.ScatterLine(rates.Select(r => r.Seconds).ToArray(),
+                rates.Select(r => samples ? r.SamplesPerSecond!.Value : r.StepsPerSecond).ToArray());
             rate.LineWidth = 2;
             // Each rate holds over the interval that ends at its point: a step, not a slope.
             rate.ConnectStyle = ConnectStyle.StepVertical;

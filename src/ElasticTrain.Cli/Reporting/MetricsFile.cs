@@ -4,7 +4,7 @@ namespace ElasticTrain.Cli.Reporting;
 
 /// <summary>
 /// Appends one JSON object per line: a "step" record per committed step
-/// (<c>{"type":"step","step":k,"loss":x,"world":n,"generation":g,"time_ms":unix_ms,...}</c>, with the
+/// (<c>{"type":"step","step":k,"loss":x,"world":n,"generation":g,"time_ms":unix_ms,"samples":B,...}</c>, with the
 /// step's wall time, the slowest rank's compute and exchange times, the exchange's exposed tail
 /// and the longest wait after backward (tail plus load imbalance)) and
 /// "resume", "replay", "checkpoint" and "finish" records. Flushed per line, so a job killed with
@@ -43,7 +43,7 @@ public sealed class MetricsFile(string path) : IJobReporter
 
     public void Committed(StepCommittedNotice s) => _file.AppendStep(s.Step, [new
     {
-        type = "step", step = s.Step, loss = s.Loss, world = s.World, generation = s.Generation, time_ms = s.TimeUnixMs,
+        type = "step", step = s.Step, loss = s.Loss, world = s.World, generation = s.Generation, time_ms = s.TimeUnixMs, samples = s.Samples,
         step_ms = Math.Round(s.StepMs, 2), compute_ms = Math.Round(s.MaxComputeMs, 2), exchange_ms = Math.Round(s.MaxExchangeMs, 2),
         exposed_ms = Math.Round(s.ExposedMs, 2), wait_ms = Math.Round(s.MaxWaitMs, 2),
     }]);

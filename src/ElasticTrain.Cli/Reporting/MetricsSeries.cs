@@ -4,13 +4,14 @@ using System.Text.Json;
 namespace ElasticTrain.Cli.Reporting;
 
 /// <summary>A "step" record of the metrics file; <c>Recovered</c> steps were filled in from the journal, their time is the fill-in's.</summary>
-public readonly record struct StepPoint(long Step, double Loss, int World, long Generation, long TimeMs, bool Recovered);
+/// <param name="Samples">The step's samples (the global batch); null in files written before step records carried it.</param>
+public readonly record struct StepPoint(long Step, double Loss, int World, long Generation, long TimeMs, bool Recovered, int? Samples = null);
 
 /// <summary>A "start", "resume" or "generation" record: from <c>FromStep</c> on, the job runs with <c>World</c> ranks.</summary>
 public readonly record struct GenerationMark(string Kind, long FromStep, int World, long Generation, long TimeMs);
 
-/// <summary>Steps per second between two step records, at <c>Seconds</c> after the series' first record.</summary>
-public readonly record struct RatePoint(double Seconds, double StepsPerSecond);
+/// <summary>Steps (and samples, where the records say how many) per second between two step records, at <c>Seconds</c> after the series' first record.</summary>
+public readonly record struct RatePoint(double Seconds, double StepsPerSecond, double? SamplesPerSecond = null);
 
 /// <summary>A metrics file that cannot be read as one; its message is the operator's error line.</summary>
 public sealed class MetricsFileException(string message) : Exception(message);
@@ -26,9 +27,9 @@ public sealed record MetricsSeries(IReadOnlyList<StepPoint> Steps, IReadOnlyList
     public long StartMs => Generations.Count > 0 ? Math.Min(Generations[0].TimeMs, Steps[0].TimeMs) : Steps[0].TimeMs;
 
     /// <summary>
-    /// Steps per second between consecutive step records that carry their commit time. Recovered
-    /// steps are left out: their time is when they were filled in, not when they were committed. The
-    /// global batch is not in the records, so this is steps, not samples.
+    /// Steps per second between consecutive step records that carry their commit time, and samples
+    /// per second where the records carry the step's samples. Recovered steps are left out: their
+    /// time is when they were filled in, not when they were committed.
     /// </summary>
     public IReadOnlyList<RatePoint> Throughput()
     {
@@ -38,7 +39,10 @@ public sealed record MetricsSeries(IReadOnlyList<StepPoint> Steps, IReadOnlyList
         foreach (var step in Steps.Where(s => !s.Recovered))
         {
             if (previous is { } p && step.TimeMs > p.TimeMs)
-                rates.Add(new RatePoint((step.TimeMs - start) / 1000.0, (step.Step - p.Step) * 1000.0 / (step.TimeMs - p.TimeMs)));
+            {
+                var stepsPerSecond = (step.Step - p.Step) * 1000.0 / (step.TimeMs - p.TimeMs);
+                rates.Add(new RatePoint((step.TimeMs - start) / 1000.0, stepsPerSecond, stepsPerSecond * step.Samples));
+            }
             previous = step;
         }
         return rates;
@@ -78,7 +82,8 @@ public sealed record MetricsSeries(IReadOnlyList<StepPoint> Steps, IReadOnlyList
                 case "step":
                     steps.Add(new StepPoint(Field(r, "step", where, e => e.GetInt64()), Field(r, "loss", where, e => e.GetDouble()),
                         Field(r, "world", where, e => e.GetInt32()), Field(r, "generation", where, e => e.GetInt64()),
-                        Field(r, "time_ms", where, e => e.GetInt64()), r.TryGetProperty("recovered", out var recovered) && recovered.ValueKind == JsonValueKind.True));
+                        Field(r, "time_ms", where, e => e.GetInt64()), r.TryGetProperty("recovered", out var recovered) && recovered.ValueKind == JsonValueKind.True,
+                        r.TryGetProperty("samples", out var samples) && samples.ValueKind == JsonValueKind.Number ? samples.GetInt32() : null));
                     break;
                 case var kind when kind is "start" or "resume" or "generation":
                     if (kind == "start") { steps.Clear(); generations.Clear(); }

@@ -4,7 +4,7 @@ using ElasticTrain.Tests.Data;
 
 namespace ElasticTrain.Tests.Reporting;
 
-/// <summary>The plot's reader: a metrics file's last run as series, and the steps/s between its step records.</summary>
+/// <summary>The plot's reader: a metrics file's last run as series, and the steps/s (samples/s where recorded) between its step records.</summary>
 public sealed class MetricsSeriesTests
 {
     /// <summary>
@@ -70,6 +70,9 @@ public sealed class MetricsSeriesTests
         Assert.Equal([(1L, 5.0, 2, 1000L), (2L, 4.0, 3, 1500L)], series.Steps.Select(s => (s.Step, s.Loss, s.World, s.TimeMs)));
         Assert.Equal([("start", 1L, 2), ("generation", 2L, 3)], series.Generations.Select(g => (g.Kind, g.FromStep, g.World)));
         Assert.Equal([2.0], series.Throughput().Select(r => r.StepsPerSecond));
+        // Step records carry the step's samples (the global batch, 8 here): 2 steps/s are 16 samples/s.
+        Assert.Equal([8, 8], series.Steps.Select(s => s.Samples));
+        Assert.Equal([16.0], series.Throughput().Select(r => r.SamplesPerSecond));
     }
 
     [Fact]
