@@ -48,6 +48,19 @@ public sealed class Replica : IDisposable
     internal static AdamW Optimizer(JobConfig job, IEnumerable<Parameter> parameters) =>
         optim.AdamW(parameters, lr: job.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: job.WeightDecay);
 
+    /// <summary>
+    /// The update of a committed step, for a whole replica and a pipeline stage alike: the summed
+    /// gradient in <paramref name="gradients"/> divided by the global batch, then AdamW.
+    /// </summary>
+    internal static void Update(GradientBuffer gradients, AdamW optimizer, JobConfig job)
+    {
+        using (NewDisposeScope())
+        {
+            gradients.Scatter(1f / job.GlobalBatch);
+            optimizer.step();
+        }
+    }
+
     /// <param name="ComputeMs">Forward and backward, including the handing over of buckets.</param>
     /// <param name="ExchangeMs">Time the exchange thread spent all-reducing this step's buckets.</param>
     /// <param name="ExposedMs">Time the step waited for the exchange after backward: what overlap did not hide.</param>
@@ -119,11 +132,7 @@ public sealed class Replica : IDisposable
     {
         if (PendingStep != step)
             throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
-        using (NewDisposeScope())
-        {
-            _gradients.Scatter(1f / _job.GlobalBatch);
-            _optimizer.step();
-        }
+        Update(_gradients, _optimizer, _job);
         PendingStep = null;
         AppliedStep = step;
     }

@@ -1,3 +1,4 @@
+using ElasticTrain.Cli.Benchmarks;
 using System.CommandLine;
 
 namespace ElasticTrain.Cli.Commands;
@@ -12,5 +13,28 @@ public static class BenchCommand
         bench.Subcommands.Add(BenchTrainCommand.Create(error));
         bench.Subcommands.Add(BenchRanksCommand.Create(error));
         return bench;
+    }
+
+    /// <summary>
+    /// Runs a measurement to its exit code: 0, or 1 with one error line when it failed, or 130
+    /// when interrupted.
+    /// </summary>
+    internal static async Task<int> Measure(Func<Task> measurement, TextWriter error, CancellationToken cancellation)
+    {
+        try
+        {
+            await measurement();
+            return 0;
+        }
+        catch (BenchmarkException e)
+        {
+            error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            error.WriteLine("error: interrupted");
+            return 130;
+        }
     }
 }

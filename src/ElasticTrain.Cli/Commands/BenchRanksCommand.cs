@@ -36,21 +36,7 @@ public static class BenchRanksCommand
             var options = new RankCountBenchmark.Options(RankCounts(parse.GetValue(ranks)!), parse.GetValue(rounds), parse.GetValue(steps), parse.GetValue(warmup));
             Validate(options);
             var settings = NodeConfig.Merge(flags.Overrides(parse), parse.GetValue(config));
-            try
-            {
-                await RankCountBenchmark.RunAsync(settings, options, Console.Out, cancellation);
-                return 0;
-            }
-            catch (BenchmarkException e)
-            {
-                error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
-            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
-            {
-                error.WriteLine("error: interrupted");
-                return 130;
-            }
+            return await BenchCommand.Measure(() => RankCountBenchmark.RunAsync(settings, options, Console.Out, cancellation), error, cancellation);
         });
         return command;
     }

@@ -36,24 +36,13 @@ public static class BenchTrainCommand
             var b = parse.GetValue(globalBatch) ?? job.GlobalBatch;
             Validate(n, k, w, b, isPlain);
             var settings = parse.GetValue(config) is { } file ? CheckedSettings(file) : "";
-            try
+            return await BenchCommand.Measure(async () =>
             {
                 var result = isPlain
                     ? RunPlain(job with { GlobalBatch = b }, k, w, cancellation)
                     : await ClusterTrainBenchmark.RunAsync(n, k, w, b, settings, Console.Out, cancellation);
                 Console.WriteLine(result.Line);
-                return 0;
-            }
-            catch (BenchmarkException e)
-            {
-                error.WriteLine($"error: {e.Message}");
-                return 1;
-            }
-            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
-            {
-                error.WriteLine("error: interrupted");
-                return 130;
-            }
+            }, error, cancellation);
         });
         return command;
     }

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Data.Common;
 using ElasticTrain.Cli.Hosting;
 
@@ -27,6 +28,10 @@ public static class JobMembers
     /// does not spend its patience on nodes that died minutes ago.
     /// </summary>
     public static readonly TimeSpan Recent = TimeSpan.FromSeconds(15);
+
+    // The stores whose table this process has created: a node announces itself every 2 s, and the
+    // CREATE TABLE IF NOT EXISTS need not travel with each announcement.
+    private static readonly ConcurrentDictionary<string, bool> Created = new();
 
     /// <summary>Records that <paramref name="address"/> serves <paramref name="jobId"/> now.</summary>
     public static Task AnnounceAsync(JournalStore store, string jobId, string address, TimeSpan timeout) =>
@@ -73,7 +78,11 @@ public static class JobMembers
         {
             await using var connection = dialect.Connect(store.ArbiterConnectionString);
             await connection.OpenAsync(deadline.Token);
-            await StoreTable.EnsureAsync(connection, CreateSql, timeout, deadline.Token);
+            if (!Created.ContainsKey(store.ArbiterConnectionString))
+            {
+                await StoreTable.EnsureAsync(connection, CreateSql, timeout, deadline.Token);
+                Created[store.ArbiterConnectionString] = true;
+            }
             return await work(connection, dialect, deadline.Token);
         }, deadline.Token), deadline.Token).WaitAsync(timeout);
     }

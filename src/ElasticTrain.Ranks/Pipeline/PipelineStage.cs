@@ -199,11 +199,7 @@ public sealed class PipelineStage : IDisposable
     {
         if (PendingStep != step)
             throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
-        using (NewDisposeScope())
-        {
-            _gradients.Scatter(1f / _job.GlobalBatch);
-            _optimizer.step();
-        }
+        Replica.Update(_gradients, _optimizer, _job);
         PendingStep = null;
         AppliedStep = step;
     }
