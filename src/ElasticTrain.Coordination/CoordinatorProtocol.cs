@@ -9,8 +9,11 @@ public sealed record GetJob : IWireMessage
     public static readonly GetJob Instance = new();
 }
 
-/// <summary>The job as the coordinator runs it: a joining node loads the same data and builds the same model.</summary>
-public sealed record JobDescription(JobConfig Config, string IdentityHash, string DataFingerprint) : IWireMessage;
+/// <summary>
+/// The job as the coordinator runs it: a joining node loads the same data, builds the same model
+/// and, should it host the coordinator after a failover, plans the same kind of mesh.
+/// </summary>
+public sealed record JobDescription(JobConfig Config, string IdentityHash, string DataFingerprint, MeshRequest Mesh) : IWireMessage;
 
 // ---- operators (elastictrain status | drain | scale) ----
 

@@ -23,11 +23,14 @@ namespace ElasticTrain.Coordination;
 /// Null: no lease (tests, a single process).
 /// </param>
 /// <param name="Outage">Shared by the coordinator instances of one node: how long the journal has been failing.</param>
+/// <param name="Parallel">The mesh the job asks for (<c>elastictrain.parallel.*</c>); null: <see cref="MeshRequest.Auto"/>.</param>
 public sealed record CoordinatorSetup(
     JobConfig Requested, string IdentityHash, string DataFingerprint, int ExpectedRanks,
     CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5, TimeSpan? JoinSettle = null,
-    TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null, Func<bool>? HoldsLease = null, StoreOutage? Outage = null)
+    TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null, Func<bool>? HoldsLease = null, StoreOutage? Outage = null,
+    MeshRequest? Parallel = null)
 {
+    public MeshRequest Mesh => Parallel ?? MeshRequest.Auto;
     public TimeSpan Settle => JoinSettle ?? TimeSpan.FromMilliseconds(500);
     public TimeSpan Liveness => LivenessTimeout ?? TimeSpan.FromMilliseconds(500);
     public TimeSpan Suspicion => SuspicionTimeout ?? TimeSpan.FromSeconds(10);

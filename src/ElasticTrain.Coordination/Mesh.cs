@@ -1,12 +1,18 @@
 using ElasticTrain.Jobs;
 using ElasticTrain.Pipeline;
+using ElasticTrain.Wire;
 
 namespace ElasticTrain.Coordination;
 
-/// <summary>What the job asks of the mesh (<c>elastictrain.parallel.*</c>); null means auto.</summary>
+/// <summary>
+/// What the job asks of the mesh (<c>elastictrain.parallel.*</c>); null means auto. Not part of
+/// the job's identity (the curve does not depend on it); a joining node learns it with the job.
+/// </summary>
 /// <param name="Stages">Pipeline stages P, or null: the fastest mesh that fits the ranks' memory.</param>
 /// <param name="MicroBatches">Micro-batches per step and replica, or null: four per stage, at most one sample each.</param>
-public sealed record MeshRequest(int? Stages, int? MicroBatches, ScheduleKind Schedule)
+/// <param name="RankMemory">What one rank may hold, in bytes, or null: each process's available memory divided among its ranks.</param>
+/// <param name="PeerCopyEvery">Steps between the in-memory copies ranks keep of another rank's stage (pipelines with one replica).</param>
+public sealed record MeshRequest(int? Stages, int? MicroBatches, ScheduleKind Schedule, long? RankMemory = null, int PeerCopyEvery = 1) : IWireMessage
 {
     public static MeshRequest Auto { get; } = new(null, null, ScheduleKind.OneFOneB);
 }

@@ -30,7 +30,8 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new ServeState(4, 12, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")]);
         yield return new JobOver("j", 4, false, "no ranks left");
         yield return GetJob.Instance;
-        yield return new JobDescription(Job, "hash", "fingerprint");
+        yield return new JobDescription(Job, "hash", "fingerprint", new MeshRequest(2, 8, ElasticTrain.Pipeline.ScheduleKind.GPipe, 64L << 20, 3));
+        yield return MeshRequest.Auto;
         yield return GetStatus.Instance;
         yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0"), R("b:2/r0")], [R("b:2/r1")], [], 2, 123.5);
         yield return new DrainNode(new NodeAddress("127.0.0.1", 4053));
