@@ -4,19 +4,27 @@ using ElasticTrain.Ranks;
 
 namespace ElasticTrain.Coordination;
 
-// The checkpoint schedule: every checkpoint-every steps (and at the end) one rank writes its
-// replica's state, the coordinator journals where it lies, then the steps go on. The writer is
-// probed meanwhile (Coordinator.Failures), since no exchange runs to notice its death.
+// The checkpoint schedule: every checkpoint-every steps (and at the end) the first replica writes
+// its state: one file from a whole replica, or one part per stage of a pipeline, listed with
+// their hashes in a manifest. The coordinator journals where the checkpoint lies, then the steps
+// go on. The writers are probed meanwhile (Coordinator.Failures), since no exchange runs to
+// notice a death.
 public sealed partial class Coordinator
 {
+    private CheckpointParts? _writing;
+
     private void AfterStep(long step)
     {
         if (step % Job.CheckpointEvery == 0 || step == Job.Steps)
         {
-            var writer = _step!.Plan.Slices[0].Rank; // any replica will do: they are identical
-            var path = _setup.Checkpoints.PathFor(Job.Id, step);
-            _roster[writer].Endpoint.Tell(new WriteCheckpoint(_state.Generation, step, path, _step.Plan.Slices.Count));
-            WatchAwaited(step, $"writing the checkpoint of step {step}", [writer]);
+            var writers = _mesh!.Grid[0]; // any replica will do: they are identical
+            var paths = writers.Length == 1
+                ? [_setup.Checkpoints.PathFor(Job.Id, step)]
+                : writers.Select((_, stage) => _setup.Checkpoints.PathFor(Job.Id, step) + $".PENDING{stage}").ToArray();
+            _writing = new CheckpointParts(step, writers, paths);
+            for (var s = 0; s < writers.Length; s++)
+                _roster[writers[s]].Endpoint.Tell(new WriteCheckpoint(_state.Generation, step, paths[s], _step!.Plan.Slices.Count));
+            WatchAwaited(step, $"writing the checkpoint of step {step}", writers);
             return; // continues in OnCheckpointWritten
         }
         Continue(step);
@@ -24,17 +32,28 @@ public sealed partial class Coordinator
 
     private void OnCheckpointWritten(CheckpointWritten written)
     {
-        if (written.Generation != _state.Generation || _step is null || written.Step != _step.Step) return;
+        if (written.Generation != _state.Generation || _step is null || _writing is not { } writing || written.Step != writing.Step) return;
+        if (!writing.Add(written) || !writing.Complete) return;
+        _writing = null;
         StopWatchingAwaited();
-        var checkpoint = new CheckpointRef(written.Step, written.Path, written.Sha256);
+        CheckpointRef checkpoint;
+        try
+        {
+            checkpoint = writing.Commit(_setup.Checkpoints, Job.Id);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or Checkpointing.CheckpointException)
+        {
+            Fail($"cannot write checkpoint of step {written.Step}: {e.Message}", badInput: false);
+            return;
+        }
         Write(new CheckpointTaken(checkpoint), e =>
         {
             _state = _state.Updated(e);
-            _samples.ForgetThrough(written.Step);
+            _samples.ForgetThrough(checkpoint.Step);
             SaveSnapshot(_state);
-            _setup.Checkpoints.Prune(Job.Id, written.Path);
-            Publish(new CheckpointNotice(written.Step, written.Path, _state.Generation));
-            Continue(written.Step);
+            _setup.Checkpoints.Prune(Job.Id, checkpoint.Path);
+            Publish(new CheckpointNotice(checkpoint.Step, checkpoint.Path, _state.Generation));
+            Continue(checkpoint.Step);
         });
     }
 }

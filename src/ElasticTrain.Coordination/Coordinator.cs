@@ -5,6 +5,7 @@ using Akka.Persistence;
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
+using ElasticTrain.Ranks.Pipeline;
 
 namespace ElasticTrain.Coordination;
 
@@ -13,8 +14,9 @@ namespace ElasticTrain.Coordination;
 /// into generations, plans and dispatches steps, commits each step once every rank has exchanged
 /// its gradients, tells the ranks to apply it, and has checkpoints written. Its durable decisions
 /// go to the journal (<see cref="IJobEvent"/>); its state is the pure fold <see cref="JobState"/>;
-/// who takes part is the pure <see cref="Roster"/>; how a generation gets its state is the pure
-/// <see cref="GenerationPlanner"/>.
+/// who takes part is the pure <see cref="Roster"/>; the mesh they form is the pure
+/// <see cref="MeshPlanner"/>'s, and how its members get their state the pure
+/// <see cref="MeshStatePlanner"/>'s (Coordinator.Generations.cs).
 ///
 /// Ranks apply a step only after its commit, so when a rank dies mid-step the survivors all hold
 /// the last committed state: the next generation keeps it, joiners copy it from a live peer, and
@@ -37,7 +39,8 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     private readonly Stopwatch _stepClock = new();
     private JobState _state = JobState.Empty;
     private RankId[] _members = [];               // this generation, ring order
-    private GenerationPlanner.Plan? _generationPlan;
+    private MeshLayout? _mesh;                    // where each member works
+    private MeshStatePlanner.Plan? _statePlan;    // where each member takes its state from
     private readonly HashSet<RankId> _ready = [];
     private StepTally? _step;                     // the step in flight
     private LivenessCheck? _check;                // a failed step's members, asked whether they live
@@ -46,11 +49,13 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     private bool _awaitingGeneration;
     private int _required;                        // ranks to wait for before the next generation starts
     private readonly JournaledSamples _samples = new();
+    private readonly ModelProfile _profile;
 
     public Coordinator(CoordinatorSetup setup) : base(setup.HoldsLease, setup.Outage)
     {
         _setup = setup;
         _required = setup.ExpectedRanks;
+        _profile = ModelProfile.Estimate(Replica.SpecOf(setup.Requested));
         PersistenceId = "job-" + setup.Requested.Id;
         Recover<StepSampled>(_samples.Add);
         Recover<IJobEvent>(e => _state = _state.Updated(e));
@@ -135,67 +140,12 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             TryStartGeneration();
     }
 
-    private void OnRegister(RegisterRank register)
-    {
-        switch (_roster.Register(register.Rank, register.Endpoint, register.DataPlane, register.StateStep, DateTime.UtcNow))
-        {
-            case Roster.Registration.Known:
-                return;
-            case Roster.Registration.Drained:
-                register.Endpoint.Tell(new JobOver(Job.Id, _state.Generation, true, "drained"));
-                return;
-        }
-        Context.Watch(register.Endpoint);
-        _log.Info("rank {0} registered ({1} known)", register.Rank, _roster.Count);
-        // Before the first generation it counts toward the start; later it joins at the next step boundary.
-        TryStartGeneration();
-    }
-
-    // ---- generations ----
-
-    private void TryStartGeneration()
-    {
-        var members = _roster.Desired();
-        if (!_began || !_awaitingGeneration || _check is not null || _state.Config is null || members.Length == 0 || _roster.Count < _required) return;
-        _awaitingGeneration = false;
-        Write(new GenerationStarted(_state.Generation + 1, members.Select(m => m.ToString()).ToArray()), e =>
-        {
-            _state = _state.Updated(e);
-            _members = members;
-            _ready.Clear();
-            _step = null;
-            Timers.Cancel("step-timeout");
-            var outside = _roster.Entries.Select(r => r.Id).Where(r => !members.Contains(r)).ToArray();
-            var plan = GenerationPlanner.Decide(members, _roster.StateSteps, _state.CommittedStep, _state.LastCheckpoint, outside);
-            _generationPlan = plan;
-            foreach (var (to, order) in GenerationOrders.For(Job.Id, _state.Generation, members, plan, _roster)) to.Tell(order);
-            _log.Info("generation {0}: {1} ranks, resuming at step {2}", _state.Generation, members.Length, plan.ResumeStep);
-        });
-    }
-
-    private void OnRankReady(RankReady ready)
-    {
-        if (ready.Generation != _state.Generation || _step is not null || _generationPlan is null || !_members.Contains(ready.Rank)) return;
-        _roster.HoldsState(ready.Rank, ready.StateStep);
-        if (ready.StateStep != _generationPlan.StateStep)
-        {
-            Abort($"rank {ready.Rank} prepared state at step {ready.StateStep}, not {_generationPlan.StateStep}", verify: false);
-            return;
-        }
-        _ready.Add(ready.Rank);
-        if (_ready.Count < _members.Length) return;
-        var resumedFrom = _generationPlan.Origins.Values.OfType<LoadCheckpoint>().FirstOrDefault()?.Checkpoint;
-        Publish(new JobRunning(Job.Id, _generationPlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom,
-            _samples.Since(_state)));
-        Dispatch(_generationPlan.ResumeStep);
-    }
-
     // ---- steps ----
 
     private void Dispatch(long step)
     {
-        var plan = StepPlanner.Plan(step, _members, Job.GlobalBatch, _roster.Speeds);
-        var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _members, Job.GlobalBatch, _roster.Speeds) : null;
+        var plan = StepPlanner.Plan(step, _mesh!, Job.GlobalBatch, _roster.Speeds);
+        var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _mesh!, Job.GlobalBatch, _roster.Speeds) : null;
         _step = new StepTally(plan);
         foreach (var slice in plan.Slices)
             _roster[slice.Rank].Endpoint.Tell(new RunStep(_state.Generation, plan, next));
@@ -256,7 +206,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         {
             // Joins, drains and scale changes take effect here, at the boundary, as a new generation.
             var desired = _roster.Desired();
-            if (!desired.SequenceEqual(_members) && !_roster.JoinersStillArriving(_members, desired, DateTime.UtcNow, _setup.Settle))
+            if (MeshWouldChange(desired) && !_roster.JoinersStillArriving(_members, desired, DateTime.UtcNow, _setup.Settle))
             {
                 _step = null;
                 _awaitingGeneration = true;

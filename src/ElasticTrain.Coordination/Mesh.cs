@@ -1,5 +1,6 @@
 using ElasticTrain.Jobs;
 using ElasticTrain.Pipeline;
+using ElasticTrain.Ranks.Pipeline;
 using ElasticTrain.Wire;
 
 namespace ElasticTrain.Coordination;
@@ -26,6 +27,9 @@ public sealed record MeshRequest(int? Stages, int? MicroBatches, ScheduleKind Sc
 public sealed record ModelProfile(IReadOnlyList<double> CostPerSample, IReadOnlyList<long> StateBytes, IReadOnlyList<long> ActivationBytesPerSample)
 {
     public int Layers => CostPerSample.Count;
+
+    public static ModelProfile Estimate(ElasticTrain.Models.ModelSpec spec) =>
+        new([.. Enumerable.Repeat(1.0, spec.PipelineLayers)], [.. Enumerable.Repeat(0L, spec.PipelineLayers)], [.. Enumerable.Repeat(0L, spec.PipelineLayers)]);
 }
 
 /// <summary>
@@ -56,6 +60,10 @@ public sealed record Mesh(
                 if (Grid[r][s] == rank) return (r, s);
         return null;
     }
+
+    /// <summary>The mesh as its members learn it.</summary>
+    public MeshLayout Layout => new(Partition.Layers, [.. Enumerable.Range(0, Stages).Select(Partition.FirstLayer)],
+        [.. Grid.Select(row => row.ToArray())], MicroBatches, Schedule);
 
     public override string ToString() => $"{Replicas}x{Stages} ({Partition}), {MicroBatches} micro-batches, {Schedule}";
 }

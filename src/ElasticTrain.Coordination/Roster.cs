@@ -11,9 +11,11 @@ namespace ElasticTrain.Coordination;
 /// </summary>
 public sealed class Roster
 {
-    /// <param name="StateStep">The step the rank's replica holds; -1 when nothing is known.</param>
+    /// <param name="StateStep">The step the rank's state is at; -1 when nothing is known.</param>
+    /// <param name="Held">The layers its state holds (the whole model, or a stage's); null when nothing is known.</param>
+    /// <param name="Memory">What the rank may hold, in bytes.</param>
     /// <param name="Speed">Compute samples per second, smoothed; 0 until measured.</param>
-    public sealed record Entry(RankId Id, IActorRef Endpoint, string DataPlane, long StateStep, double Speed);
+    public sealed record Entry(RankId Id, IActorRef Endpoint, string DataPlane, long StateStep, LayerRange? Held, long Memory, double Speed);
 
     public enum Registration
     {
@@ -45,7 +47,10 @@ public sealed class Roster
 
     public bool Contains(RankId rank) => _ranks.ContainsKey(rank);
 
-    public Registration Register(RankId rank, IActorRef endpoint, string dataPlane, long stateStep, DateTime now)
+    public Registration Register(RankId rank, IActorRef endpoint, string dataPlane, long stateStep, DateTime now) =>
+        Register(rank, endpoint, dataPlane, stateStep, null, long.MaxValue, now);
+
+    public Registration Register(RankId rank, IActorRef endpoint, string dataPlane, long stateStep, LayerRange? held, long memory, DateTime now)
     {
         if (_draining.Contains(rank)) return Registration.Drained;
         var known = _ranks.TryGetValue(rank, out var old);
@@ -53,7 +58,9 @@ public sealed class Roster
         if (!known) LastNewRank = now;
         // A new incarnation is evidence enough that the rank lives: it is no longer suspected.
         _suspects.Remove(rank);
-        _ranks[rank] = new Entry(rank, endpoint, dataPlane, stateStep >= 0 ? stateStep : old?.StateStep ?? -1, old?.Speed ?? 0);
+        _ranks[rank] = stateStep >= 0
+            ? new Entry(rank, endpoint, dataPlane, stateStep, held, memory, old?.Speed ?? 0)
+            : new Entry(rank, endpoint, dataPlane, old?.StateStep ?? -1, old?.Held, memory, old?.Speed ?? 0);
         return known ? Registration.Replaced : Registration.New;
     }
 
@@ -107,13 +114,18 @@ public sealed class Roster
 
     public bool Clear(RankId rank) => _suspects.Remove(rank);
 
-    public void HoldsState(RankId rank, long step)
+    /// <summary>The rank's state is at <paramref name="step"/>, holding <paramref name="layers"/> (null: the layers it held).</summary>
+    public void HoldsState(RankId rank, long step, LayerRange? layers = null)
     {
-        if (_ranks.TryGetValue(rank, out var entry)) _ranks[rank] = entry with { StateStep = step };
+        if (_ranks.TryGetValue(rank, out var entry)) _ranks[rank] = entry with { StateStep = step, Held = layers ?? entry.Held };
     }
 
-    public IReadOnlyDictionary<RankId, long> StateSteps =>
-        _ranks.Values.Where(e => e.StateStep >= 0).ToDictionary(e => e.Id, e => e.StateStep);
+    /// <summary>What the live ranks not suspected of being dead hold: the possible sources of a new generation's state.</summary>
+    public IReadOnlyDictionary<RankId, MeshStatePlanner.Holding> Holdings =>
+        _ranks.Values.Where(e => e.StateStep >= 0 && e.Held is not null && !_suspects.Contains(e.Id))
+            .ToDictionary(e => e.Id, e => new MeshStatePlanner.Holding(e.Held!.Value, e.StateStep));
+
+    public IReadOnlyDictionary<RankId, long> Memory => _ranks.Values.ToDictionary(e => e.Id, e => e.Memory);
 
     public IReadOnlyDictionary<RankId, double> Speeds =>
         _ranks.Values.Where(e => e.Speed > 0).ToDictionary(e => e.Id, e => e.Speed);

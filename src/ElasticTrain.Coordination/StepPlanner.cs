@@ -1,5 +1,6 @@
 using ElasticTrain.Data;
 using ElasticTrain.Jobs;
+using ElasticTrain.Ranks.Pipeline;
 
 namespace ElasticTrain.Coordination;
 
@@ -16,11 +17,21 @@ public static class StepPlanner
         IReadOnlyDictionary<RankId, double>? samplesPerSecond = null)
     {
         if (ranks.Count == 0) throw new ArgumentException("a step needs at least one rank");
-        var ordered = ranks.Order().ToList();
-        var weighted = samplesPerSecond is not null && ordered.All(r => samplesPerSecond.TryGetValue(r, out var v) && v > 0 && double.IsFinite(v));
+        return Plan(step, MeshLayout.DataParallel(1, ranks), globalBatch, samplesPerSecond);
+    }
+
+    /// <summary>
+    /// A step on a mesh: the global batch is split among the replicas (by the speed of each
+    /// replica's slowest stage, when every rank has one), and every stage of a replica is given the
+    /// replica's slice; the slices are listed replica by replica, stages in order.
+    /// </summary>
+    public static StepPlan Plan(long step, MeshLayout mesh, int globalBatch, IReadOnlyDictionary<RankId, double>? samplesPerSecond = null)
+    {
+        double Speed(RankId r) => samplesPerSecond is not null && samplesPerSecond.TryGetValue(r, out var v) && v > 0 && double.IsFinite(v) ? v : 0;
+        var weighted = mesh.Members.All(r => Speed(r) > 0);
         var slices = weighted
-            ? SliceSplit.Weighted(globalBatch, ordered.Select(r => samplesPerSecond![r]).ToList())
-            : SliceSplit.Even(globalBatch, ordered.Count);
-        return new StepPlan(step, ordered.Select((rank, i) => new RankSlice(rank, slices[i].Offset, slices[i].Count)).ToArray());
+            ? SliceSplit.Weighted(globalBatch, [.. mesh.Grid.Select(row => row.Min(Speed))])
+            : SliceSplit.Even(globalBatch, mesh.Replicas);
+        return new StepPlan(step, [.. mesh.Grid.SelectMany((row, r) => row.Select((rank, s) => new RankSlice(rank, slices[r].Offset, slices[r].Count, s)))]);
     }
 }

@@ -32,7 +32,7 @@ public sealed class StepTally(StepPlan plan)
 
     /// <summary>
     /// The step's loss (the sum of the ranks' per-sample losses over the global batch: the same
-    /// number whatever the split) and timings. All members finish the all-reduce together, so the
+    /// number whatever the split; in a pipeline only last stages report a loss) and timings. All members finish the all-reduce together, so the
     /// rank that finished backward last waited least: its wait is the exchange's exposed tail; the
     /// longest wait adds load imbalance.
     /// </summary>
@@ -48,7 +48,8 @@ public sealed class StepTally(StepPlan plan)
             MaxExchangeMs: reports.Max(d => d.ExchangeMs),
             ExposedMs: reports.Min(d => d.ExposedMs),
             MaxWaitMs: reports.Max(d => d.ExposedMs),
-            Samples: Plan.Slices.Select(s => (s.Rank, _reports[s.Rank].SampleIds)).ToArray());
+            // The first stage of each replica consumes its slice; the other stages only see it.
+            Samples: Plan.Slices.Where(s => s.Stage == 0).Select(s => (s.Rank, _reports[s.Rank].SampleIds)).ToArray());
     }
 }
 

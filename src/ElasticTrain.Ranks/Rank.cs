@@ -4,41 +4,47 @@ using ElasticTrain.Collectives;
 using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Data;
 using ElasticTrain.Jobs;
+using ElasticTrain.Ranks.Pipeline;
 using static TorchSharp.torch;
 
 namespace ElasticTrain.Ranks;
 
 /// <summary>
-/// A rank: a thin actor around a <see cref="Replica"/> on its own <see cref="ComputeThread"/>.
-/// It fences by generation (drops and counts anything from another one), asks its
-/// <see cref="DataLoader"/> for its slice, re-forms its data-plane links per generation, holds each update
-/// until the coordinator commits it, and moves state to and from peers when a generation starts.
-/// The actor never blocks: all tensor work and the exchange itself run on the compute thread.
+/// A rank: a thin actor around an <see cref="IModelPart"/> (the whole model, or one pipeline
+/// stage) on its own <see cref="ComputeThread"/>. It fences by generation (drops and counts
+/// anything from another one), asks its <see cref="DataLoader"/> for its slice, re-forms its
+/// data-plane links per generation, holds each update until the coordinator commits it, and moves
+/// state to and from peers when a generation starts (Rank.State.cs). The actor never blocks: all
+/// tensor work and the exchanges themselves run on the compute thread.
 /// </summary>
-public sealed class Rank : ReceiveActor, IWithTimers
+public sealed partial class Rank : ReceiveActor, IWithTimers
 {
     /// <param name="Id">Unique within the job; orders the ring.</param>
     /// <param name="LocalIndex">Index among the ranks of this process; picks cuda:i.</param>
     /// <param name="Port">This rank's door to the data plane; the rank owns it and closes it when it stops.</param>
+    /// <param name="Memory">What the rank may hold, in bytes (<c>elastictrain.parallel.rank-memory</c>), told to the mesh planner.</param>
     public sealed record Setup(
         RankId Id, int LocalIndex, JobConfig Job, string IdentityHash, string Device,
-        ExchangeSettings Exchange, RankPort Port, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule);
+        ExchangeSettings Exchange, RankPort Port, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule, long Memory = long.MaxValue);
 
     public static Props Props(Setup setup) => Akka.Actor.Props.Create(() => new Rank(setup));
+
+    /// <summary>What the rank's state holds, as it tells the coordinator: written by the compute thread, read by the actor.</summary>
+    private sealed record Held(long Step, LayerRange Layers);
 
     private readonly Setup _setup;
     private readonly ComputeThread _compute;
     private readonly BucketExchange _exchange;
+    private readonly PointToPoint _stages;
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private Replica? _replica;        // touched on the compute thread only
+    private IModelPart? _part;        // touched on the compute thread only
+    private volatile Held? _held;
     private long _generation;
+    private MeshLayout? _mesh;
     private Dictionary<RankId, RankEndpoint> _members = [];
     private CancellationTokenSource _generationCancel = new();
     private long _droppedStale;
     private (RunStep Run, int Position, IActorRef Coordinator)? _pending; // the step waiting for its slice
-    private (PrepareRank Prepare, IActorRef Coordinator, byte[][] Chunks, int Received)? _incoming; // state from a peer
-    private readonly List<StateChunk> _earlyChunks = []; // a source may send before our PrepareRank arrives
-    private long _stateStep = -1; // the replica's applied step, written by the compute thread
 
     private sealed class Reregister { public static readonly Reregister Instance = new(); }
 
@@ -49,6 +55,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
         _setup = setup;
         _compute = new ComputeThread($"rank-{setup.LocalIndex}");
         _exchange = new BucketExchange(Collective.Create(setup.Exchange.Collective, setup.Port, setup.Exchange.Timeout), setup.Id.ToString());
+        _stages = new PointToPoint(setup.Port, setup.Exchange.Timeout);
 
         Receive<PrepareRank>(OnPrepare);
         Receive<StateChunk>(OnStateChunk);
@@ -73,13 +80,17 @@ public sealed class Rank : ReceiveActor, IWithTimers
         Timers.StartPeriodicTimer("register", Reregister.Instance, TimeSpan.FromSeconds(2));
     }
 
-    private void Register() => _setup.Coordinator.Tell(new RegisterRank(_setup.Id, Self, Interlocked.Read(ref _stateStep), _setup.Port.Address));
+    private void Register()
+    {
+        var held = _held;
+        _setup.Coordinator.Tell(new RegisterRank(_setup.Id, Self, held?.Step ?? -1, _setup.Port.Address, held?.Layers, _setup.Memory));
+    }
 
     protected override void PostStop()
     {
         _generationCancel.Cancel();
         _setup.Port.Dispose(); // fails an exchange in progress at once
-        _compute.Post(() => _replica?.Dispose());
+        _compute.Post(() => _part?.Dispose());
         _compute.Dispose();
         _exchange.Dispose();
     }
@@ -91,112 +102,6 @@ public sealed class Rank : ReceiveActor, IWithTimers
         _log.Debug("dropped a message of generation {0} in generation {1}", generation, _generation);
         return true;
     }
-
-    // ---- generations and state ----
-
-    private void OnPrepare(PrepareRank prepare)
-    {
-        if (prepare.Generation <= _generation) { _droppedStale++; return; }
-        // A new generation aborts whatever exchange the old one left waiting on a peer.
-        _generationCancel.Cancel();
-        _generationCancel = new CancellationTokenSource();
-        _generation = prepare.Generation;
-        _members = prepare.Members.ToDictionary(m => m.Rank);
-        _setup.Port.BeginGeneration(prepare.Generation); // the old ring's links close here
-        _pending = null;
-        _incoming = null;
-        var coordinator = Sender;
-        var members = _members;
-        if (prepare.Origin is CopyFromPeer)
-        {
-            _incoming = (prepare, coordinator, [], 0); // continues as the chunks arrive
-            var early = _earlyChunks.Where(c => c.Generation == prepare.Generation).ToList();
-            _earlyChunks.Clear();
-            early.ForEach(OnStateChunk);
-            return;
-        }
-        OnCompute(prepare.Generation, 0, coordinator, () =>
-        {
-            _replica?.DiscardPending();
-            switch (prepare.Origin)
-            {
-                case KeepState when _replica?.AppliedStep == prepare.StateStep:
-                    break;
-                case KeepState:
-                    throw new InvalidOperationException($"asked to keep state at step {prepare.StateStep}, holds {_replica?.AppliedStep.ToString() ?? "none"}");
-                case InitFromSeed:
-                    _replica?.Dispose();
-                    _replica = NewReplica();
-                    break;
-                case LoadCheckpoint load:
-                    _replica ??= NewReplica();
-                    _replica.Restore(load.Checkpoint);
-                    break;
-            }
-            SendState(prepare, members);
-            Interlocked.Exchange(ref _stateStep, _replica!.AppliedStep);
-            return new RankReady(prepare.Generation, _setup.Id, _replica.AppliedStep);
-        });
-    }
-
-    private void OnStateChunk(StateChunk chunk)
-    {
-        if (chunk.Generation > _generation) { _earlyChunks.Add(chunk); return; }
-        if (Stale(chunk.Generation) || _incoming is not { } incoming) return;
-        var chunks = incoming.Chunks.Length == chunk.Count ? incoming.Chunks : new byte[chunk.Count][];
-        chunks[chunk.Index] = chunk.Bytes;
-        _incoming = incoming with { Chunks = chunks, Received = incoming.Received + 1 };
-        if (_incoming.Value.Received < chunk.Count) return;
-
-        var prepare = incoming.Prepare;
-        _incoming = null;
-        var packed = chunks.SelectMany(c => c).ToArray();
-        var members = _members;
-        OnCompute(prepare.Generation, 0, incoming.Coordinator, () =>
-        {
-            _replica ??= NewReplica();
-            _replica.ImportState(StateTransfer.Unpack(packed), chunk.Step);
-            SendState(prepare, members);
-            Interlocked.Exchange(ref _stateStep, _replica.AppliedStep);
-            return new RankReady(prepare.Generation, _setup.Id, _replica.AppliedStep);
-        });
-    }
-
-    /// <summary>On the compute thread: sends this replica's state to the joiners it serves.</summary>
-    private void SendState(PrepareRank prepare, IReadOnlyDictionary<RankId, RankEndpoint> members) =>
-        SendState(prepare.Generation, prepare.SendStateTo.Select(t => members[t].Endpoint).ToList());
-
-    private void SendState(long generation, IReadOnlyList<IActorRef> targets)
-    {
-        if (targets.Count == 0) return;
-        var packed = StateTransfer.Pack(_replica!.ExportState());
-        foreach (var target in targets)
-            foreach (var chunk in StateTransfer.Chunks(generation, _replica.AppliedStep, packed))
-                target.Tell(chunk, ActorRefs.NoSender);
-    }
-
-    /// <summary>Outside the new generation, but holding the state it needs: pass it on (a drained node's last act).</summary>
-    private void OnServeState(ServeState serve)
-    {
-        if (serve.Generation <= _generation) { _droppedStale++; return; }
-        _compute.Post(() =>
-        {
-            try
-            {
-                if (_replica?.AppliedStep == serve.Step)
-                    SendState(serve.Generation, serve.Targets.Select(t => t.Endpoint).ToList());
-                else
-                    _log.Warning("asked to serve state of step {0}, holds {1}", serve.Step, _replica?.AppliedStep);
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                // The joiners' generation then fails on its own timeout; the compute thread must live on.
-                _log.Warning("could not serve state of step {0}: {1}", serve.Step, e.Message);
-            }
-        });
-    }
-
-    private Replica NewReplica() => new(_setup.Job, _setup.IdentityHash, DeviceFor(_setup.Device, _setup.LocalIndex), _setup.Exchange.BucketBytes);
 
     // ---- steps ----
 
@@ -215,17 +120,33 @@ public sealed class Rank : ReceiveActor, IWithTimers
 
     private void OnBatch(DataLoader.SliceBatch batch)
     {
-        if (Stale(batch.Generation) || _pending is not { } pending || pending.Run.Plan.Step != batch.Step) return;
+        if (Stale(batch.Generation) || _pending is not { } pending || pending.Run.Plan.Step != batch.Step || _mesh is not { } mesh) return;
         _pending = null;
-        var group = new ExchangeGroup(batch.Generation, batch.Step, pending.Position,
-            pending.Run.Plan.Slices.Select(s => RingMember(s.Rank)).ToList());
         var cancellation = _generationCancel.Token;
-        OnCompute(batch.Generation, batch.Step, pending.Coordinator, () =>
+        Func<StepExchanged> step;
+        if (mesh.Stages == 1)
         {
-            var outcome = _replica!.Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, _exchange, group, cancellation);
-            return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum,
-                batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs);
-        });
+            var group = new ExchangeGroup(batch.Generation, batch.Step, pending.Position,
+                pending.Run.Plan.Slices.Select(s => RingMember(s.Rank)).ToList());
+            step = () =>
+            {
+                var outcome = ((Replica)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, _exchange, group, cancellation);
+                return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum,
+                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs);
+            };
+        }
+        else
+        {
+            var place = mesh.PlaceOf(_setup.Id, batch.Generation, RingMember);
+            step = () =>
+            {
+                var outcome = ((PipelineStage)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, place, _stages, _exchange,
+                    _setup.Exchange.Timeout, cancellation);
+                return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum ?? 0,
+                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs);
+            };
+        }
+        OnCompute(batch.Generation, batch.Step, pending.Coordinator, step);
     }
 
     private void OnApply(ApplyStep apply)
@@ -233,8 +154,8 @@ public sealed class Rank : ReceiveActor, IWithTimers
         if (Stale(apply.Generation)) return;
         OnCompute(apply.Generation, apply.Step, Sender, () =>
         {
-            _replica!.Apply(apply.Step);
-            Interlocked.Exchange(ref _stateStep, apply.Step);
+            _part!.Apply(apply.Step);
+            _held = new Held(apply.Step, _part.Layers);
             return null;
         });
     }
@@ -254,7 +175,7 @@ public sealed class Rank : ReceiveActor, IWithTimers
         {
             try
             {
-                var sha = _replica!.Save(write.Path, write.Step, write.World, epoch);
+                var sha = StateCheckpoint.Save(_part!, _setup.Job, _setup.IdentityHash, write.Path, write.Step, write.World, epoch);
                 coordinator.Tell(new CheckpointWritten(write.Generation, write.Step, write.Path, sha), self);
             }
             catch (Exception e) when (e is not OutOfMemoryException) // a disk, a path or libtorch: the job decides what next

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using ElasticTrain.Jobs;
+using ElasticTrain.Ranks.Pipeline;
 using ElasticTrain.Wire;
 
 namespace ElasticTrain.Ranks;
@@ -13,25 +14,37 @@ namespace ElasticTrain.Ranks;
 /// A rank announces itself, and again every few seconds so that a coordinator that moved to
 /// another node (failover) learns of it; the coordinator watches it and counts it into the next
 /// generation. <paramref name="StateStep"/> is the step its replica holds, -1 if none;
-/// <paramref name="DataPlane"/> is where its node takes gradient bytes (HOST:PORT).
+/// <paramref name="DataPlane"/> is where its node takes gradient bytes (HOST:PORT);
+/// <paramref name="Held"/> the layers its state holds (null: none); <paramref name="Memory"/> what
+/// it may hold, in bytes (<c>elastictrain.parallel.rank-memory</c>), for the mesh planner.
 /// </summary>
-public sealed record RegisterRank(RankId Rank, IActorRef Endpoint, long StateStep, string DataPlane) : IWireMessage;
+public sealed record RegisterRank(RankId Rank, IActorRef Endpoint, long StateStep, string DataPlane, LayerRange? Held, long Memory) : IWireMessage;
 
 // ---- commands from the coordinator ----
 
 /// <summary>
-/// Start generation <paramref name="Generation"/> with these members. The rank drops any update
-/// it has not applied, brings its state to <paramref name="StateStep"/> the way
-/// <paramref name="Origin"/> says, sends its state to the ranks in <paramref name="SendStateTo"/>
-/// (joiners copy from live peers, not from disk), and answers <see cref="RankReady"/>.
+/// Start generation <paramref name="Generation"/> with these members, in the place
+/// <paramref name="Mesh"/> gives this rank. The rank drops any update it has not applied, sends the
+/// state of the layers <paramref name="Sends"/> asks for to those members (from the state it holds
+/// now, before anything changes), brings the layers of its new place to <paramref name="StateStep"/>
+/// the way <paramref name="Sources"/> say (joiners copy from live peers, not from disk), and
+/// answers <see cref="RankReady"/>.
 /// </summary>
+/// <param name="Sources">The rank's new layers, in order, each range with where its state comes from.</param>
 public sealed record PrepareRank(
-    long Generation, IReadOnlyList<RankEndpoint> Members, StateOrigin Origin, long StateStep, IReadOnlyList<RankId> SendStateTo) : IWireMessage;
+    long Generation, IReadOnlyList<RankEndpoint> Members, MeshLayout Mesh, IReadOnlyList<LayerSource> Sources, long StateStep,
+    IReadOnlyList<StateSend> Sends) : IWireMessage;
 
-/// <summary>Where a member of a new generation takes its model and optimizer state from.</summary>
+/// <summary>Where a member takes the state of <paramref name="Layers"/> from.</summary>
+public sealed record LayerSource(LayerRange Layers, StateOrigin Origin) : IWireMessage;
+
+/// <summary>Send the state of <paramref name="Layers"/> to <paramref name="To"/>.</summary>
+public sealed record StateSend(RankId To, LayerRange Layers) : IWireMessage;
+
+/// <summary>Where a member of a new generation takes some of its model and optimizer state from.</summary>
 public abstract record StateOrigin : IWireMessage;
 
-/// <summary>Its state in memory is already at the generation's state step: keep it.</summary>
+/// <summary>Its state in memory is already at the generation's state step and holds these layers: keep them.</summary>
 public sealed record KeepState : StateOrigin;
 
 /// <summary>Build the model from the job's seed (state step 0).</summary>
@@ -44,13 +57,15 @@ public sealed record LoadCheckpoint(CheckpointRef Checkpoint) : StateOrigin;
 public sealed record CopyFromPeer(RankId Peer) : StateOrigin;
 
 /// <summary>
-/// To a live rank outside a new generation (being drained, or idle) whose replica holds
-/// <paramref name="Step"/>: send that state to these members of generation <paramref name="Generation"/>.
+/// To a live rank outside a new generation (being drained, or idle) whose state holds
+/// <paramref name="Step"/>: send the state of these layers to these members of generation <paramref name="Generation"/>.
 /// </summary>
-public sealed record ServeState(long Generation, long Step, IReadOnlyList<RankEndpoint> Targets) : IWireMessage;
+public sealed record ServeState(long Generation, long Step, IReadOnlyList<ServeTarget> Targets) : IWireMessage;
 
-/// <summary>One piece of a replica's state on its way from a source rank to a joiner.</summary>
-public sealed record StateChunk(long Generation, long Step, int Index, int Count, byte[] Bytes) : IWireMessage;
+public sealed record ServeTarget(RankEndpoint To, LayerRange Layers) : IWireMessage;
+
+/// <summary>One piece of some layers' state on its way from the source rank <paramref name="From"/> to a member.</summary>
+public sealed record StateChunk(long Generation, long Step, RankId From, int Index, int Count, byte[] Bytes) : IWireMessage;
 
 /// <summary>A member of a generation: its job-wide name, its actor, and its node's data-plane address.</summary>
 public sealed record RankEndpoint(RankId Rank, IActorRef Endpoint, string DataPlane) : IWireMessage;

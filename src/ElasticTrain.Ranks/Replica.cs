@@ -13,7 +13,7 @@ namespace ElasticTrain.Ranks;
 /// One rank's copy of the model and optimizer, and the step it performs. Lives on the rank's
 /// compute thread: nothing here is touched from two threads.
 /// </summary>
-public sealed class Replica : IDisposable
+public sealed class Replica : IModelPart
 {
     /// <summary>The sections of state written before <see cref="NamedState"/>, still read.</summary>
     private const string LegacyModelSection = "model", LegacyOptimizerSection = "optimizer";
@@ -65,6 +65,14 @@ public sealed class Replica : IDisposable
     /// <param name="ExchangeMs">Time the exchange thread spent all-reducing this step's buckets.</param>
     /// <param name="ExposedMs">Time the step waited for the exchange after backward: what overlap did not hide.</param>
     public sealed record StepOutcome(double LossSum, double ComputeMs, double ExchangeMs, double ExposedMs);
+
+    /// <summary>Every pipeline layer of the model.</summary>
+    public LayerRange Layers => new(0, ModelLayers.Count);
+
+    public IReadOnlyList<string> NamesOf(LayerRange layers) =>
+        [.. ModelLayers.Skip(layers.First).Take(layers.Count).SelectMany(l => l.ParameterNames)];
+
+    private IReadOnlyList<ModelLayer> ModelLayers => ((ILayeredModel)_model).Layers;
 
     /// <summary>The last step whose update this replica has applied (0: fresh from the seed).</summary>
     public long AppliedStep { get; private set; }
@@ -190,26 +198,10 @@ public sealed class Replica : IDisposable
     }
 
     /// <summary>Writes every parameter's values and AdamW state after <paramref name="step"/>, by name; returns the file's SHA-256.</summary>
-    public string Save(string path, long step, int world, int epoch)
-    {
-        if (step != AppliedStep)
-            throw new InvalidOperationException($"replica at step {AppliedStep} asked to checkpoint step {step}");
-        var metadata = new CheckpointMetadata(_job.Id, step, _identityHash, step * _job.GlobalBatch, epoch, _job.Seed, world,
-            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        return CheckpointFile.Write(path, metadata, ExportState());
-    }
+    public string Save(string path, long step, int world, int epoch) => StateCheckpoint.Save(this, _job, _identityHash, path, step, world, epoch);
 
     /// <summary>Loads a checkpoint the journal named, refusing one of another job or identity.</summary>
-    public void Restore(CheckpointRef checkpoint)
-    {
-        var contents = CheckpointFile.Read(checkpoint.Path, checkpoint.Sha256);
-        var metadata = contents.Metadata;
-        if (metadata.IdentityHash != _identityHash || metadata.JobId != _job.Id)
-            throw new CheckpointException($"checkpoint '{checkpoint.Path}' belongs to job '{metadata.JobId}' identity {metadata.IdentityHash}, not '{_job.Id}' identity {_identityHash}");
-        if (metadata.Step != checkpoint.Step)
-            throw new CheckpointException($"checkpoint '{checkpoint.Path}' holds step {metadata.Step}, the journal says {checkpoint.Step}");
-        ImportState(contents.Sections, checkpoint.Step);
-    }
+    public void Restore(CheckpointRef checkpoint) => StateCheckpoint.Restore(this, _job, _identityHash, checkpoint);
 
     public void Dispose()
     {

@@ -3,7 +3,7 @@ using System.Text;
 namespace ElasticTrain.Ranks;
 
 /// <summary>
-/// Packs a replica's state sections into one byte array and cuts it into chunks for the trip to a
+/// Packs a model part's state sections into one byte array and cuts it into chunks for the trip to a
 /// joiner, and back. Chunks of 1 MiB keep each remoting frame small, so heartbeats between them are
 /// not held up for long (the full data plane for bulk bytes is a later piece of work).
 /// </summary>
@@ -39,13 +39,13 @@ public static class StateTransfer
         return sections;
     }
 
-    public static IEnumerable<StateChunk> Chunks(long generation, long step, byte[] packed)
+    public static IEnumerable<StateChunk> Chunks(long generation, long step, ElasticTrain.Jobs.RankId from, byte[] packed)
     {
         int count = Math.Max(1, (packed.Length + ChunkBytes - 1) / ChunkBytes);
         for (int i = 0; i < count; i++)
         {
             int offset = i * ChunkBytes;
-            yield return new StateChunk(generation, step, i, count, packed.AsSpan(offset, Math.Min(ChunkBytes, packed.Length - offset)).ToArray());
+            yield return new StateChunk(generation, step, from, i, count, packed.AsSpan(offset, Math.Min(ChunkBytes, packed.Length - offset)).ToArray());
         }
     }
 }

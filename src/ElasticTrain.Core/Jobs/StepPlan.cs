@@ -19,4 +19,8 @@ public sealed record StepPlan(long Step, IReadOnlyList<RankSlice> Slices) : IWir
 }
 
 /// <param name="Offset">First position within the step's global batch.</param>
-public sealed record RankSlice(RankId Rank, int Offset, int Count) : IWireMessage;
+/// <param name="Stage">
+/// The rank's pipeline stage: every stage of a replica is given the replica's slice, and only
+/// stage 0 (the embeddings) counts as consuming it.
+/// </param>
+public sealed record RankSlice(RankId Rank, int Offset, int Count, int Stage = 0) : IWireMessage;

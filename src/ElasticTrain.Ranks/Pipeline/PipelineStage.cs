@@ -35,7 +35,7 @@ namespace ElasticTrain.Ranks.Pipeline;
 /// of that backward and the sending of its input gradient.
 /// </para>
 /// </remarks>
-public sealed class PipelineStage : IDisposable
+public sealed class PipelineStage : IModelPart
 {
     private readonly JobConfig _job;
     private readonly Device _device;
@@ -92,6 +92,16 @@ public sealed class PipelineStage : IDisposable
 
     /// <summary>The names of the parameters this stage holds, as the whole model names them.</summary>
     public IReadOnlyList<string> ParameterNames => [.. _stage.named_parameters().Select(p => p.name)];
+
+    /// <summary>The model's pipeline layers this stage holds.</summary>
+    public LayerRange Layers => new(_stage.FirstLayer, _stage.EndLayer);
+
+    public IReadOnlyList<string> NamesOf(LayerRange layers)
+    {
+        if (layers.First < _stage.FirstLayer || layers.End > _stage.EndLayer)
+            throw new ArgumentException($"stage {Stage} holds layers {Layers}, not {layers}", nameof(layers));
+        return [.. _stage.Layers.Skip(layers.First - _stage.FirstLayer).Take(layers.Count).SelectMany(l => l.ParameterNames)];
+    }
 
     /// <summary>
     /// Runs this stage's part of step <paramref name="step"/> for its replica's slice: the
@@ -219,6 +229,18 @@ public sealed class PipelineStage : IDisposable
     /// </summary>
     public IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null) =>
         ModelState.Export(_stage, _optimizer, names).ToSections();
+
+    /// <summary>
+    /// Loads every parameter this stage holds, by name, from sections that may hold more (the whole
+    /// model's, or several stages' merged); the stage is then at <paramref name="step"/>.
+    /// </summary>
+    /// <exception cref="Checkpointing.CheckpointException">A parameter is missing or has another shape; the message names it.</exception>
+    public void ImportState(IReadOnlyDictionary<string, byte[]> sections, long step)
+    {
+        ModelState.Import(_stage, _optimizer, Checkpointing.NamedState.FromSections(sections));
+        PendingStep = null;
+        AppliedStep = step;
+    }
 
     public void Dispose()
     {

@@ -27,7 +27,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     private (TestProbe Probe, RankId Name)[] Register(IActorRef coordinator, params RankId[] names)
     {
         var ranks = names.Select(n => (CreateTestProbe(), n)).ToArray();
-        foreach (var (probe, name) in ranks) coordinator.Tell(new RegisterRank(name, probe.Ref, -1, "127.0.0.1:1"), probe.Ref);
+        foreach (var (probe, name) in ranks) coordinator.Tell(new RegisterRank(name, probe.Ref, -1, "127.0.0.1:1", null, long.MaxValue), probe.Ref);
         return ranks;
     }
 
@@ -66,7 +66,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         foreach (var (probe, name) in ranks)
         {
             var prepare = ExpectPrepare(probe, 1);
-            Assert.IsType<InitFromSeed>(prepare.Origin);
+            Assert.IsType<InitFromSeed>(Assert.Single(prepare.Sources).Origin);
             Assert.Equal([R("n/r0"), R("n/r1")], prepare.Members.Select(m => m.Rank));
             coordinator.Tell(new RankReady(1, name, 0), probe.Ref);
         }
@@ -118,7 +118,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         {
             // Both applied step 2 and never step 3: they keep their state and redo step 3 only.
             var prepare = ExpectPrepare(probe, 2);
-            Assert.IsType<KeepState>(prepare.Origin);
+            Assert.IsType<KeepState>(Assert.Single(prepare.Sources).Origin);
             Assert.Equal(2, prepare.StateStep);
         }
         // A late reply of the aborted generation must not count toward step 3.
@@ -140,7 +140,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         Sys.Stop(ranks[1].Probe.Ref);
         var prepare = ExpectPrepare(ranks[0].Probe, 2);
         Assert.Equal([R("n/r0")], prepare.Members.Select(m => m.Rank));
-        Assert.IsType<InitFromSeed>(prepare.Origin); // nothing committed yet: back to the seed
+        Assert.IsType<InitFromSeed>(Assert.Single(prepare.Sources).Origin); // nothing committed yet: back to the seed
         coordinator.Tell(new RankReady(2, R("n/r0"), 0), ranks[0].Probe.Ref);
         var run = ExpectRun(ranks[0].Probe, 2, 1);
         Assert.Equal([new RankSlice(R("n/r0"), 0, Job.GlobalBatch)], run.Plan.Slices);
@@ -166,7 +166,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         var prepare = ExpectPrepare(live.Probe, 2);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"the next generation took {clock.Elapsed}");
         Assert.Equal([live.Name], prepare.Members.Select(m => m.Rank));
-        Assert.IsType<KeepState>(prepare.Origin);
+        Assert.IsType<KeepState>(Assert.Single(prepare.Sources).Origin);
 
         // With MaxAttempts 1, a counted failure would have ended the job: a suspect's does not count.
         coordinator.Tell(new RankReady(2, live.Name, 1), live.Probe.Ref);
@@ -206,7 +206,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         var prepare = ExpectPrepare(survivor.Probe, 2);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the next generation took {clock.Elapsed}");
         Assert.Equal([survivor.Name], prepare.Members.Select(m => m.Rank));
-        Assert.IsType<KeepState>(prepare.Origin);
+        Assert.IsType<KeepState>(Assert.Single(prepare.Sources).Origin);
         Assert.Equal(2, prepare.StateStep);
         coordinator.Tell(new RankReady(2, survivor.Name, 2), survivor.Probe.Ref);
         ExpectRun(survivor.Probe, 2, 3);
@@ -249,7 +249,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         var probe = CreateTestProbe();
         var name = R("n/r0");
         var rank = Sys.ActorOf(Props.Create(() => new AnsweringRank(name, probe.Ref)));
-        coordinator.Tell(new RegisterRank(name, rank, -1, "127.0.0.1:1"), rank);
+        coordinator.Tell(new RegisterRank(name, rank, -1, "127.0.0.1:1", null, long.MaxValue), rank);
         ExpectPrepare(probe, 1);
         coordinator.Tell(new RankReady(1, name, 0), rank);
         CompleteStep([(probe, name)], 1, 1, coordinator);
@@ -286,10 +286,10 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         coordinator.Tell(new StepExchanged(1, 1, R("n/r0"), 8, new int[4], 1, 1, 0), first[0].Probe.Ref);
 
         var keep = ExpectPrepare(first[0].Probe, 2);
-        Assert.IsType<KeepState>(keep.Origin);
-        Assert.Equal([R("m/r0")], keep.SendStateTo);
+        Assert.IsType<KeepState>(Assert.Single(keep.Sources).Origin);
+        Assert.Equal([R("m/r0")], keep.Sends.Select(s => s.To));
         var copy = ExpectPrepare(joiner[0].Probe, 2);
-        Assert.Equal(new CopyFromPeer(R("n/r0")), copy.Origin);
+        Assert.Equal(new CopyFromPeer(R("n/r0")), Assert.Single(copy.Sources).Origin);
         Assert.Equal(1, copy.StateStep);
         coordinator.Tell(new RankReady(2, R("n/r0"), 1), first[0].Probe.Ref);
         coordinator.Tell(new RankReady(2, R("m/r0"), 1), joiner[0].Probe.Ref);

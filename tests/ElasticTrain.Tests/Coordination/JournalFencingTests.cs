@@ -60,13 +60,13 @@ public sealed class JournalFencingTests : TestKit
         Sys.EventStream.Subscribe(TestActor, typeof(StepCommittedNotice));
         var rank = CreateTestProbe();
         var stale = Start();
-        stale.Tell(new RegisterRank(R("n/r0"), rank.Ref, -1, "h:1"), rank.Ref);
+        stale.Tell(new RegisterRank(R("n/r0"), rank.Ref, -1, "h:1", null, long.MaxValue), rank.Ref);
         var run = Ready(stale, rank, 1, 0);
 
         // Another coordinator recovers the same journal and writes its own generation meanwhile.
         var successor = Start();
         var other = CreateTestProbe();
-        successor.Tell(new RegisterRank(R("n/r0"), other.Ref, 0, "h:1"), other.Ref);
+        successor.Tell(new RegisterRank(R("n/r0"), other.Ref, 0, "h:1", null, long.MaxValue), other.Ref);
         Ready(successor, other, 2, 0);
 
         // The stale one's step completes now: its StepCommitted takes a sequence number already used.
@@ -85,7 +85,7 @@ public sealed class JournalFencingTests : TestKit
         var holds = true;
         var rank = CreateTestProbe();
         var coordinator = Start(() => holds);
-        coordinator.Tell(new RegisterRank(R("n/r0"), rank.Ref, -1, "h:1"), rank.Ref);
+        coordinator.Tell(new RegisterRank(R("n/r0"), rank.Ref, -1, "h:1", null, long.MaxValue), rank.Ref);
         var run = Ready(coordinator, rank, 1, 0);
 
         holds = false; // paused past its lease, say
@@ -97,7 +97,7 @@ public sealed class JournalFencingTests : TestKit
         // What a successor reads: the step was never committed.
         var successor = Start();
         var next = CreateTestProbe();
-        successor.Tell(new RegisterRank(R("n/r0"), next.Ref, -1, "h:1"), next.Ref);
+        successor.Tell(new RegisterRank(R("n/r0"), next.Ref, -1, "h:1", null, long.MaxValue), next.Ref);
         Assert.Equal(1, Ready(successor, next, 2, 0).Plan.Step);
     }
 

@@ -14,16 +14,50 @@ public sealed class MeshStatePlannerTests
     private static LayerRange L(int first, int end) => new(first, end);
 
     [Fact]
-    public void Data_parallel_holders_keep_and_newcomers_copy_from_them_in_turn_as_the_generation_planner_does()
+    public void Data_parallel_holders_keep_and_newcomers_copy_from_them_in_turn()
     {
         var needs = new[] { "a", "b", "c", "d", "e" }.ToDictionary(n => R(n), _ => Whole);
         var live = new Dictionary<RankId, Holding> { [R("a")] = new(Whole, 70), [R("b")] = new(Whole, 70) };
         var plan = Decide(needs, live, committedStep: 70, Checkpoint);
 
-        var expected = GenerationPlanner.Decide([.. needs.Keys], new Dictionary<RankId, long> { [R("a")] = 70, [R("b")] = 70 }, 70, Checkpoint);
-        Assert.Equal(expected.ResumeStep, plan.ResumeStep);
-        foreach (var (rank, origin) in expected.Origins)
-            Assert.Equal([new Source(Whole, origin)], plan.Sources[rank]);
+        Assert.Equal(71, plan.ResumeStep);
+        Assert.Equal([new Source(Whole, new KeepState())], plan.Sources[R("a")]);
+        Assert.Equal([new Source(Whole, new KeepState())], plan.Sources[R("b")]);
+        Assert.Equal([new Source(Whole, new CopyFromPeer(R("a")))], plan.Sources[R("c")]);
+        Assert.Equal([new Source(Whole, new CopyFromPeer(R("b")))], plan.Sources[R("d")]);
+        Assert.Equal([new Source(Whole, new CopyFromPeer(R("a")))], plan.Sources[R("e")]);
+        Assert.Equal([(R("c"), Whole), (R("e"), Whole)], plan.Sends[R("a")]);
+        Assert.Equal([(R("d"), Whole)], plan.Sends[R("b")]);
+    }
+
+    [Fact]
+    public void A_rank_leaving_the_generation_serves_its_state_when_no_member_holds_it()
+    {
+        // "b" idled under a scale target while "a" and "c" ran; "a" and "c" are drained; "b" takes over.
+        var live = new Dictionary<RankId, Holding> { [R("a")] = new(Whole, 90), [R("b")] = new(Whole, 60), [R("c")] = new(Whole, 90) };
+        var plan = Decide(new Dictionary<RankId, LayerRange> { [R("b")] = Whole }, live, committedStep: 90, Checkpoint);
+        Assert.Equal(91, plan.ResumeStep);
+        Assert.Equal([new Source(Whole, new CopyFromPeer(R("a")))], plan.Sources[R("b")]);
+        Assert.Equal([(R("b"), Whole)], plan.Sends[R("a")]);
+        Assert.False(plan.Sends.ContainsKey(R("c")));
+    }
+
+    [Fact]
+    public void Without_a_live_copy_of_the_committed_state_everyone_loads_the_checkpoint()
+    {
+        // After a restart of every process: ranks know nothing, or hold an older step.
+        var live = new Dictionary<RankId, Holding> { [R("a")] = new(Whole, 65) };
+        var plan = Decide(new Dictionary<RankId, LayerRange> { [R("a")] = Whole, [R("b")] = Whole }, live, committedStep: 70, Checkpoint);
+        Assert.Equal(51, plan.ResumeStep);
+        Assert.All(plan.Sources.Values, s => Assert.Equal([new Source(Whole, new LoadCheckpoint(Checkpoint))], s));
+    }
+
+    [Fact]
+    public void Without_live_state_or_checkpoint_the_job_starts_over_from_the_seed()
+    {
+        var plan = Decide(new Dictionary<RankId, LayerRange> { [R("a")] = Whole }, new Dictionary<RankId, Holding>(), committedStep: 30, checkpoint: null);
+        Assert.Equal(1, plan.ResumeStep);
+        Assert.Equal([new Source(Whole, new InitFromSeed())], plan.Sources[R("a")]);
     }
 
     [Fact]

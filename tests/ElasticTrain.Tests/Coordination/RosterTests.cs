@@ -110,19 +110,22 @@ public class RosterTests
     public void A_generation_starts_with_a_prepare_per_member_state_from_a_live_outsider_and_drained_ranks_released()
     {
         // b idles under a scale target and holds step 9; a is drained; c joins the generation with b's state.
+        // a is drained (it held an older step); b idles under a scale target and holds step 9; c joins the generation with b's state.
+        var whole = new LayerRange(0, 4);
         var roster = With("a:1/r0", "b:1/r0", "c:1/r0");
-        roster.HoldsState(R("a:1/r0"), 9);
-        roster.HoldsState(R("b:1/r0"), 9);
+        roster.HoldsState(R("a:1/r0"), 8, whole);
+        roster.HoldsState(R("b:1/r0"), 9, whole);
         roster.Drain(new NodeAddress("a", 1));
-        var plan = GenerationPlanner.Decide([R("c:1/r0")], roster.StateSteps, committedStep: 9, checkpoint: null, others: [R("b:1/r0")]);
+        var mesh = ElasticTrain.Ranks.Pipeline.MeshLayout.DataParallel(4, [R("c:1/r0")]);
+        var plan = MeshStatePlanner.Decide(new Dictionary<RankId, LayerRange> { [R("c:1/r0")] = whole }, roster.Holdings, committedStep: 9, checkpoint: null);
 
-        var orders = GenerationOrders.For("j", 4, [R("c:1/r0")], plan, roster).ToList();
+        var orders = GenerationOrders.For("j", 4, mesh, plan, roster).ToList();
         var prepare = Assert.IsType<ElasticTrain.Ranks.PrepareRank>(Assert.Single(orders, o => o.Order is ElasticTrain.Ranks.PrepareRank).Order);
         Assert.Equal((4L, 9L), (prepare.Generation, prepare.StateStep));
-        Assert.Equal(new ElasticTrain.Ranks.CopyFromPeer(R("b:1/r0")), prepare.Origin);
+        Assert.Equal([new ElasticTrain.Ranks.LayerSource(whole, new ElasticTrain.Ranks.CopyFromPeer(R("b:1/r0")))], prepare.Sources);
         var serve = Assert.Single(orders, o => o.Order is ElasticTrain.Ranks.ServeState);
         Assert.Equal(roster[R("b:1/r0")].Endpoint, serve.To);
-        Assert.Equal([R("c:1/r0")], ((ElasticTrain.Ranks.ServeState)serve.Order).Targets.Select(t => t.Rank));
+        Assert.Equal([(R("c:1/r0"), whole)], ((ElasticTrain.Ranks.ServeState)serve.Order).Targets.Select(t => (t.To.Rank, t.Layers)));
         var over = Assert.Single(orders, o => o.Order is ElasticTrain.Ranks.JobOver);
         Assert.Equal(roster[R("a:1/r0")].Endpoint, over.To);
     }

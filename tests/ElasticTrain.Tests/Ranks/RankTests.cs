@@ -34,18 +34,26 @@ public class RankTests : TestKit
         return rank;
     }
 
+    /// <summary>Data parallelism over <paramref name="members"/>: every rank holds the whole model.</summary>
+    private static PrepareRank Prepare(long generation, RankEndpoint[] members, StateOrigin origin, long stateStep, RankId[] sendTo)
+    {
+        var layers = new LayerRange(0, Replica.SpecOf(Job).PipelineLayers);
+        return new PrepareRank(generation, members, ElasticTrain.Ranks.Pipeline.MeshLayout.DataParallel(layers.End, members.Select(m => m.Rank)),
+            [new LayerSource(layers, origin)], stateStep, [.. sendTo.Select(t => new StateSend(t, layers))]);
+    }
+
     private static StepPlan Whole(long step) => new(step, [new RankSlice(R("n/r0"), 0, Job.GlobalBatch)]);
 
     [Fact]
     public void Messages_of_another_generation_are_dropped_and_counted()
     {
         var rank = StartRank();
-        rank.Tell(new PrepareRank(2, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new InitFromSeed(), 0, []));
+        rank.Tell(Prepare(2, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new InitFromSeed(), 0, []));
         ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
 
         rank.Tell(new RunStep(1, Whole(1), null));                 // the old generation's step
         rank.Tell(new WriteCheckpoint(1, 1, "/nonexistent/x", 1));   // and its checkpoint request
-        rank.Tell(new PrepareRank(1, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new InitFromSeed(), 0, []));
+        rank.Tell(Prepare(1, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new InitFromSeed(), 0, []));
         ExpectNoMsg(TimeSpan.FromMilliseconds(300));
 
         rank.Tell(GetRankStatus.Instance);
@@ -57,7 +65,7 @@ public class RankTests : TestKit
     public void A_step_is_exchanged_then_applied_only_when_committed()
     {
         var rank = StartRank();
-        rank.Tell(new PrepareRank(1, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new InitFromSeed(), 0, []));
+        rank.Tell(Prepare(1, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new InitFromSeed(), 0, []));
         Assert.Equal(0, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
         rank.Tell(new RunStep(1, Whole(1), Whole(2)));
         var done = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
@@ -66,12 +74,12 @@ public class RankTests : TestKit
         Assert.InRange(done.LossSum / 4, 4.5, 6.5);
 
         // Not committed: a new generation finds the replica still at step 0 and keeps that.
-        rank.Tell(new PrepareRank(2, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new KeepState(), 0, []));
+        rank.Tell(Prepare(2, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new KeepState(), 0, []));
         Assert.Equal(0, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
         rank.Tell(new RunStep(2, Whole(1), null));
         ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
         rank.Tell(new ApplyStep(2, 1));
-        rank.Tell(new PrepareRank(3, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new KeepState(), 1, []));
+        rank.Tell(Prepare(3, [new RankEndpoint(R("n/r0"), rank, Transport.Address)], new KeepState(), 1, []));
         Assert.Equal(1, ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)).StateStep);
     }
 
@@ -81,14 +89,14 @@ public class RankTests : TestKit
         var source = StartRank();
         var joiner = StartRank("n/r1");
         var members = new[] { new RankEndpoint(R("n/r0"), source, Transport.Address), new RankEndpoint(R("n/r1"), joiner, Transport.Address) };
-        source.Tell(new PrepareRank(1, [members[0]], new InitFromSeed(), 0, []));
+        source.Tell(Prepare(1, [members[0]], new InitFromSeed(), 0, []));
         ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
         source.Tell(new RunStep(1, Whole(1), null));
         ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
         source.Tell(new ApplyStep(1, 1));
 
-        joiner.Tell(new PrepareRank(2, members, new CopyFromPeer(R("n/r0")), 1, []));
-        source.Tell(new PrepareRank(2, members, new KeepState(), 1, [R("n/r1")]));
+        joiner.Tell(Prepare(2, members, new CopyFromPeer(R("n/r0")), 1, []));
+        source.Tell(Prepare(2, members, new KeepState(), 1, [R("n/r1")]));
         var ready = new[] { ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)), ExpectMsg<RankReady>(TimeSpan.FromSeconds(30)) };
         Assert.All(ready, r => Assert.Equal(1, r.StateStep));
 
@@ -96,7 +104,7 @@ public class RankTests : TestKit
         var plan = new StepPlan(2, [new RankSlice(R("n/r0"), 0, Job.GlobalBatch)]);
         source.Tell(new RunStep(2, plan, null));
         var a = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));
-        joiner.Tell(new PrepareRank(3, [members[1]], new KeepState(), 1, []));
+        joiner.Tell(Prepare(3, [members[1]], new KeepState(), 1, []));
         ExpectMsg<RankReady>(TimeSpan.FromSeconds(30));
         joiner.Tell(new RunStep(3, new StepPlan(2, [new RankSlice(R("n/r1"), 0, Job.GlobalBatch)]), null));
         var b = ExpectMsg<StepExchanged>(TimeSpan.FromSeconds(30));

@@ -1,3 +1,4 @@
+using ElasticTrain.Ranks.Pipeline;
 using Akka.Actor;
 using Akka.TestKit.Xunit2;
 using ElasticTrain.Configuration;
@@ -17,17 +18,25 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
     private IEnumerable<object> Samples()
     {
         var endpoint = TestActor;
-        var plan = new StepPlan(3, [new RankSlice(R("n/r0"), 0, 5), new RankSlice(R("n/r1"), 5, 3)]);
-        yield return new RegisterRank(R("n/r0"), endpoint, 7, "10.0.0.1:4712");
-        yield return new PrepareRank(2, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")], new LoadCheckpoint(Checkpoint), 10, []);
-        yield return new PrepareRank(3, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")], new CopyFromPeer(R("n/r1")), 12, [R("n/r2")]);
+        var plan = new StepPlan(3, [new RankSlice(R("n/r0"), 0, 5), new RankSlice(R("n/r1"), 5, 3, 1)]);
+        var mesh = new MeshLayout(6, [0, 2, 4], [[R("n/r0"), R("n/r1"), R("n/r2")], [R("m/r0"), R("m/r1"), R("m/r2")]], 8, ElasticTrain.Pipeline.ScheduleKind.GPipe);
+        yield return mesh;
+        yield return new RegisterRank(R("n/r0"), endpoint, 7, "10.0.0.1:4712", new LayerRange(2, 4), 1L << 30);
+        yield return new PrepareRank(2, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")], MeshLayout.DataParallel(6, [R("n/r0")]),
+            [new LayerSource(new LayerRange(0, 6), new LoadCheckpoint(Checkpoint))], 10, []);
+        yield return new PrepareRank(3, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")], mesh,
+            [new LayerSource(new LayerRange(0, 1), new KeepState()), new LayerSource(new LayerRange(1, 2), new CopyFromPeer(R("n/r1")))], 12,
+            [new StateSend(R("n/r2"), new LayerRange(0, 1))]);
+        yield return new LayerSource(new LayerRange(0, 2), new InitFromSeed());
+        yield return new StateSend(R("n/r2"), new LayerRange(0, 1));
+        yield return new ServeTarget(new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712"), new LayerRange(2, 4));
         yield return new KeepState();
         yield return new InitFromSeed();
         yield return new LoadCheckpoint(Checkpoint);
         yield return new CopyFromPeer(R("n/r1"));
-        yield return new StateChunk(3, 12, 0, 2, [1, 2, 3]);
+        yield return new StateChunk(3, 12, R("n/r1"), 0, 2, [1, 2, 3]);
         yield return new ApplyStep(2, 3);
-        yield return new ServeState(4, 12, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")]);
+        yield return new ServeState(4, 12, [new ServeTarget(new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712"), new LayerRange(0, 6))]);
         yield return new JobOver("j", 4, false, "no ranks left");
         yield return GetJob.Instance;
         yield return new JobDescription(Job, "hash", "fingerprint", new MeshRequest(2, 8, ElasticTrain.Pipeline.ScheduleKind.GPipe, 64L << 20, 3));
@@ -82,8 +91,8 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
     [Fact]
     public void Actor_references_resolve_on_the_way_back()
     {
-        var serializer = Sys.Serialization.FindSerializerFor(new RegisterRank(R("r"), TestActor, 0, "h:1"));
-        var back = (RegisterRank)serializer.FromBinary(serializer.ToBinary(new RegisterRank(R("r"), TestActor, 0, "h:1")), typeof(RegisterRank));
+        var serializer = Sys.Serialization.FindSerializerFor(new RegisterRank(R("r"), TestActor, 0, "h:1", null, 1));
+        var back = (RegisterRank)serializer.FromBinary(serializer.ToBinary(new RegisterRank(R("r"), TestActor, 0, "h:1", null, 1)), typeof(RegisterRank));
         Assert.Equal(TestActor, back.Endpoint);
         back.Endpoint.Tell("ping");
         ExpectMsg("ping");

@@ -1,0 +1,89 @@
+using Akka.Actor;
+using Akka.Event;
+using ElasticTrain.Jobs;
+using ElasticTrain.Ranks;
+using ElasticTrain.Ranks.Pipeline;
+
+namespace ElasticTrain.Coordination;
+
+// Generations: ranks register; at a step boundary (or at the start, once enough ranks are here)
+// the coordinator plans the mesh of the ranks it may use, journals the generation, and tells each
+// member its place and where the state of its layers comes from.
+public sealed partial class Coordinator
+{
+    private void OnRegister(RegisterRank register)
+    {
+        switch (_roster.Register(register.Rank, register.Endpoint, register.DataPlane, register.StateStep, register.Held, register.Memory, DateTime.UtcNow))
+        {
+            case Roster.Registration.Known:
+                return;
+            case Roster.Registration.Drained:
+                register.Endpoint.Tell(new JobOver(Job.Id, _state.Generation, true, "drained"));
+                return;
+        }
+        Context.Watch(register.Endpoint);
+        _log.Info("rank {0} registered ({1} known)", register.Rank, _roster.Count);
+        // Before the first generation it counts toward the start; later it joins at the next step boundary.
+        TryStartGeneration();
+    }
+
+    /// <summary>The mesh of the ranks the job may use now; null, with the reason logged, when they can form none.</summary>
+    private Mesh? PlanMesh(IReadOnlyCollection<RankId> usable)
+    {
+        if (usable.Count == 0) return null;
+        if (MeshPlanner.TryPlan(usable, _roster.Memory, _profile, Job.GlobalBatch, _setup.Mesh, out var mesh, out var refusal)) return mesh;
+        if (refusal != _lastRefusal) _log.Warning("waiting for ranks: {0}", refusal);
+        _lastRefusal = refusal;
+        return null;
+    }
+
+    private string? _lastRefusal;
+
+    /// <summary>Whether the ranks the job may use now would form another mesh than this generation's.</summary>
+    private bool MeshWouldChange(IReadOnlyCollection<RankId> usable) =>
+        PlanMesh(usable) is { } mesh ? !Same(mesh.Layout, _mesh!) : !_members.All(usable.Contains);
+
+    private static bool Same(MeshLayout a, MeshLayout b) =>
+        a.Layers == b.Layers && a.StageStarts.SequenceEqual(b.StageStarts) && a.MicroBatches == b.MicroBatches && a.Schedule == b.Schedule
+        && a.Grid.Length == b.Grid.Length && a.Grid.Zip(b.Grid).All(rows => rows.First.SequenceEqual(rows.Second));
+
+    private void TryStartGeneration()
+    {
+        if (!_began || !_awaitingGeneration || _check is not null || _state.Config is null || _roster.Count < _required) return;
+        if (PlanMesh(_roster.Desired()) is not { } mesh) return;
+        var layout = mesh.Layout;
+        var members = layout.Members.Order().ToArray();
+        _awaitingGeneration = false;
+        Write(new GenerationStarted(_state.Generation + 1, members.Select(m => m.ToString()).ToArray()), e =>
+        {
+            _state = _state.Updated(e);
+            _members = members;
+            _mesh = layout;
+            _ready.Clear();
+            _step = null;
+            Timers.Cancel("step-timeout");
+            var needs = members.ToDictionary(m => m, layout.LayersOf);
+            var plan = MeshStatePlanner.Decide(needs, _roster.Holdings, _state.CommittedStep, _state.LastCheckpoint);
+            _statePlan = plan;
+            foreach (var (to, order) in GenerationOrders.For(Job.Id, _state.Generation, layout, plan, _roster)) to.Tell(order);
+            _log.Info("generation {0}: {1} ranks as {2}, resuming at step {3}", _state.Generation, members.Length, mesh, plan.ResumeStep);
+        });
+    }
+
+    private void OnRankReady(RankReady ready)
+    {
+        if (ready.Generation != _state.Generation || _step is not null || _statePlan is null || !_members.Contains(ready.Rank)) return;
+        _roster.HoldsState(ready.Rank, ready.StateStep, _mesh!.LayersOf(ready.Rank));
+        if (ready.StateStep != _statePlan.StateStep)
+        {
+            Abort($"rank {ready.Rank} prepared state at step {ready.StateStep}, not {_statePlan.StateStep}", verify: false);
+            return;
+        }
+        _ready.Add(ready.Rank);
+        if (_ready.Count < _members.Length) return;
+        var resumedFrom = _statePlan.Sources.Values.SelectMany(s => s).Select(s => s.Origin).OfType<LoadCheckpoint>().FirstOrDefault()?.Checkpoint;
+        Publish(new JobRunning(Job.Id, _statePlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom,
+            _samples.Since(_state)));
+        Dispatch(_statePlan.ResumeStep);
+    }
+}

@@ -1,0 +1,34 @@
+using ElasticTrain.Checkpointing;
+using ElasticTrain.Jobs;
+
+namespace ElasticTrain.Ranks;
+
+/// <summary>
+/// A model part's state to and from checkpoint files: a whole replica writes the whole model, a
+/// pipeline stage its part; either loads, by name, the parameters it holds from any checkpoint of
+/// the job, whatever mesh wrote it.
+/// </summary>
+public static class StateCheckpoint
+{
+    /// <summary>Writes every parameter's values and optimizer state after <paramref name="step"/>; returns the file's SHA-256.</summary>
+    public static string Save(IModelPart part, JobConfig job, string identityHash, string path, long step, int world, int epoch)
+    {
+        if (step != part.AppliedStep)
+            throw new InvalidOperationException($"state at step {part.AppliedStep} asked to checkpoint step {step}");
+        var metadata = new CheckpointMetadata(job.Id, step, identityHash, step * job.GlobalBatch, epoch, job.Seed, world,
+            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        return CheckpointFile.Write(path, metadata, part.ExportState());
+    }
+
+    /// <summary>Loads a checkpoint the journal named into <paramref name="part"/>, refusing one of another job or identity.</summary>
+    public static void Restore(IModelPart part, JobConfig job, string identityHash, CheckpointRef checkpoint)
+    {
+        var contents = CheckpointFile.Read(checkpoint.Path, checkpoint.Sha256);
+        var metadata = contents.Metadata;
+        if (metadata.IdentityHash != identityHash || metadata.JobId != job.Id)
+            throw new CheckpointException($"checkpoint '{checkpoint.Path}' belongs to job '{metadata.JobId}' identity {metadata.IdentityHash}, not '{job.Id}' identity {identityHash}");
+        if (metadata.Step != checkpoint.Step)
+            throw new CheckpointException($"checkpoint '{checkpoint.Path}' holds step {metadata.Step}, the journal says {checkpoint.Step}");
+        part.ImportState(contents.Sections, checkpoint.Step);
+    }
+}
