@@ -199,10 +199,13 @@ public sealed class Replica : IDisposable
         return CheckpointFile.Write(path, metadata, ExportState());
     }
 
-    /// <summary>Loads a checkpoint the journal named, refusing one of another job or identity.</summary>
+    /// <summary>
+    /// Loads a checkpoint the journal named, refusing one of another job or identity: a single file,
+    /// or a manifest whose parts (written by pipeline stages) together hold the whole model.
+    /// </summary>
     public void Restore(CheckpointRef checkpoint)
     {
-        var contents = CheckpointFile.Read(checkpoint.Path, checkpoint.Sha256);
+        var contents = CheckpointReader.Read(checkpoint.Path, checkpoint.Sha256);
         var metadata = contents.Metadata;
         if (metadata.IdentityHash != _identityHash || metadata.JobId != _job.Id)
             throw new CheckpointException($"checkpoint '{checkpoint.Path}' belongs to job '{metadata.JobId}' identity {metadata.IdentityHash}, not '{_job.Id}' identity {_identityHash}");
