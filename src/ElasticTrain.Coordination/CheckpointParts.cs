@@ -31,6 +31,9 @@ public sealed class CheckpointParts(long step, IReadOnlyList<RankId> writers, IR
     {
         if (!Complete) throw new InvalidOperationException($"checkpoint of step {Step} has {_written.Count} of {writers.Count} parts");
         if (writers.Count == 1) return new CheckpointRef(Step, _written[0].Path, _written[0].Sha256);
-        throw new NotSupportedException("PENDING manifest"); 
+        var manifest = store.ManifestPathFor(jobId, Step);
+        var parts = Enumerable.Range(0, writers.Count)
+            .Select(p => new CheckpointPart(_written[p].Path, _written[p].Sha256, _written[p].Parameters)).ToList();
+        return new CheckpointRef(Step, manifest, CheckpointManifest.Write(manifest, _written[0].Metadata, parts));
     }
 }

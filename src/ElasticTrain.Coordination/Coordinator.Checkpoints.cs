@@ -20,7 +20,7 @@ public sealed partial class Coordinator
             var writers = _mesh!.Grid[0]; // any replica will do: they are identical
             var paths = writers.Length == 1
                 ? [_setup.Checkpoints.PathFor(Job.Id, step)]
-                : writers.Select((_, stage) => _setup.Checkpoints.PathFor(Job.Id, step) + $".PENDING{stage}").ToArray();
+                : writers.Select((_, stage) => _setup.Checkpoints.PartPathFor(Job.Id, step, stage, writers.Length)).ToArray();
             _writing = new CheckpointParts(step, writers, paths);
             for (var s = 0; s < writers.Length; s++)
                 _roster[writers[s]].Endpoint.Tell(new WriteCheckpoint(_state.Generation, step, paths[s], _step!.Plan.Slices.Count));

@@ -175,8 +175,9 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         {
             try
             {
-                var sha = StateCheckpoint.Save(_part!, _setup.Job, _setup.IdentityHash, write.Path, write.Step, write.World, epoch);
-                coordinator.Tell(new CheckpointWritten(write.Generation, write.Step, write.Path, sha), self);
+                var metadata = StateCheckpoint.Metadata(_setup.Job, _setup.IdentityHash, write.Step, write.World, epoch);
+                var sha = StateCheckpoint.Save(_part!, write.Path, metadata);
+                coordinator.Tell(new CheckpointWritten(write.Generation, write.Step, write.Path, sha, metadata, [.. _part!.ParameterNames]), self);
             }
             catch (Exception e) when (e is not OutOfMemoryException) // a disk, a path or libtorch: the job decides what next
             {

@@ -114,7 +114,8 @@ public sealed record StepExchanged(long Generation, long Step, RankId Rank, doub
 /// <summary>The step could not complete on this rank (exchange failed, bad data); the coordinator re-plans.</summary>
 public sealed record StepFailed(long Generation, long Step, RankId Rank, string Reason) : IWireMessage;
 
-public sealed record CheckpointWritten(long Generation, long Step, string Path, string Sha256) : IWireMessage;
+/// <summary>A checkpoint, or a stage's part of one, is written: what its manifest lists of it.</summary>
+public sealed record CheckpointWritten(long Generation, long Step, string Path, string Sha256, Checkpointing.CheckpointMetadata Metadata, string[] Parameters) : IWireMessage;
 
 public sealed record CheckpointFailed(long Generation, long Step, string Reason) : IWireMessage;
 

@@ -200,7 +200,10 @@ public sealed class Replica : IModelPart
     /// <summary>Writes every parameter's values and AdamW state after <paramref name="step"/>, by name; returns the file's SHA-256.</summary>
     public string Save(string path, long step, int world, int epoch) => StateCheckpoint.Save(this, _job, _identityHash, path, step, world, epoch);
 
-    /// <summary>Loads a checkpoint the journal named, refusing one of another job or identity.</summary>
+    /// <summary>
+    /// Loads a checkpoint the journal named, refusing one of another job or identity: a single file,
+    /// or a manifest whose parts (written by pipeline stages) together hold the whole model.
+    /// </summary>
     public void Restore(CheckpointRef checkpoint) => StateCheckpoint.Restore(this, _job, _identityHash, checkpoint);
 
     public void Dispose()

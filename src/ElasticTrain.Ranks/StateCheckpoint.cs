@@ -11,19 +11,27 @@ namespace ElasticTrain.Ranks;
 public static class StateCheckpoint
 {
     /// <summary>Writes every parameter's values and optimizer state after <paramref name="step"/>; returns the file's SHA-256.</summary>
-    public static string Save(IModelPart part, JobConfig job, string identityHash, string path, long step, int world, int epoch)
+    public static string Save(IModelPart part, JobConfig job, string identityHash, string path, long step, int world, int epoch) =>
+        Save(part, path, Metadata(job, identityHash, step, world, epoch));
+
+    /// <summary>Writes every parameter's values and optimizer state as <paramref name="metadata"/> describes them; returns the file's SHA-256.</summary>
+    public static string Save(IModelPart part, string path, CheckpointMetadata metadata)
     {
-        if (step != part.AppliedStep)
-            throw new InvalidOperationException($"state at step {part.AppliedStep} asked to checkpoint step {step}");
-        var metadata = new CheckpointMetadata(job.Id, step, identityHash, step * job.GlobalBatch, epoch, job.Seed, world,
-            DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        if (metadata.Step != part.AppliedStep)
+            throw new InvalidOperationException($"state at step {part.AppliedStep} asked to checkpoint step {metadata.Step}");
         return CheckpointFile.Write(path, metadata, part.ExportState());
     }
+
+    /// <summary>What a checkpoint of the job after <paramref name="step"/> says of itself (or of its parts, in its manifest).</summary>
+    public static CheckpointMetadata Metadata(JobConfig job, string identityHash, long step, int world, int epoch) =>
+        new(job.Id, step, identityHash, step * job.GlobalBatch, epoch, job.Seed, world, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
     /// <summary>Loads a checkpoint the journal named into <paramref name="part"/>, refusing one of another job or identity.</summary>
     public static void Restore(IModelPart part, JobConfig job, string identityHash, CheckpointRef checkpoint)
     {
-        var contents = CheckpointFile.Read(checkpoint.Path, checkpoint.Sha256);
+        // A whole replica reads everything (checkpoints older than the named format only load whole);
+        // a stage reads only the parts that hold its parameters.
+        var contents = CheckpointReader.Read(checkpoint.Path, checkpoint.Sha256, part is Replica ? null : part.ParameterNames);
         var metadata = contents.Metadata;
         if (metadata.IdentityHash != identityHash || metadata.JobId != job.Id)
             throw new CheckpointException($"checkpoint '{checkpoint.Path}' belongs to job '{metadata.JobId}' identity {metadata.IdentityHash}, not '{job.Id}' identity {identityHash}");

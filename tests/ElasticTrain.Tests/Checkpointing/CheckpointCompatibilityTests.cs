@@ -7,9 +7,10 @@ using TorchSharp;
 namespace ElasticTrain.Tests.Checkpointing;
 
 /// <summary>
-/// Checkpoints already on disk must keep loading. Fixtures/legacy-step-3.ckpt was written by
-/// Replica.Save before the named-state format (TorchSharp's "model" and "optimizer" sections), for
-/// <see cref="Job"/> after SoloTraining's steps 1 to 3. Never regenerate it to make a test pass.
+/// Checkpoints already on disk must keep loading, and a checkpoint of one mesh must load into
+/// another. Fixtures/legacy-step-3.ckpt was written by Replica.Save before the named-state format
+/// (TorchSharp's "model" and "optimizer" sections), for <see cref="Job"/> after SoloTraining's
+/// steps 1 to 3. Never regenerate it to make a test pass.
 /// </summary>
 [Collection(nameof(TorchThreadsCollection))]
 public sealed class CheckpointCompatibilityTests : IDisposable
@@ -61,12 +62,42 @@ public sealed class CheckpointCompatibilityTests : IDisposable
         Assert.DoesNotContain("model", sections.Keys);
         Assert.Equal(legacy.ParameterNames.Order(StringComparer.Ordinal), NamedState.FromSections(sections).Names);
 
-        using var named = NewReplica();
-        named.Restore(new CheckpointRef(3, path, sha));
-        Assert.Equal(legacy.ParameterValues(), named.ParameterValues());
-        SoloTraining.Steps(legacy, Job, 4, 5);
-        SoloTraining.Steps(named, Job, 4, 5);
-        Assert.Equal(legacy.ParameterValues(), named.ParameterValues());
+        AssertRestoresAndTrainsOnBitForBit(legacy, new CheckpointRef(3, path, sha));
+    }
+
+    [Fact]
+    public void A_checkpoint_in_stage_parts_restores_a_whole_replica_that_trains_on_bit_for_bit()
+    {
+        using var trained = NewReplica();
+        SoloTraining.Steps(trained, Job, 1, 3);
+        var names = trained.ParameterNames;
+        string[][] stages = [[.. names.Take(names.Count / 3)], [.. names.Skip(names.Count / 3)]];
+        var store = new CheckpointStore(_folder);
+        var metadata = new CheckpointMetadata(Job.Id, 3, Identity, 3 * Job.GlobalBatch, 0, Job.Seed, 2, 0);
+        var parts = stages.Select((held, stage) =>
+        {
+            var path = store.PartPathFor(Job.Id, 3, stage, stages.Length);
+            return new CheckpointPart(path, CheckpointFile.Write(path, metadata, trained.ExportState(held)), held);
+        }).ToList();
+        var manifest = store.ManifestPathFor(Job.Id, 3);
+        var sha = CheckpointManifest.Write(manifest, metadata, parts);
+
+        AssertRestoresAndTrainsOnBitForBit(trained, new CheckpointRef(3, manifest, sha));
+
+        File.Delete(parts[1].File);
+        var stage0 = CheckpointReader.Read(manifest, sha, stages[0]);
+        Assert.Equal(stages[0].Order(StringComparer.Ordinal), NamedState.FromSections(stage0.Sections).Names);
+    }
+
+    /// <summary>A replica restored from <paramref name="checkpoint"/> of step 3 equals <paramref name="original"/> and stays equal through steps 4 and 5.</summary>
+    private static void AssertRestoresAndTrainsOnBitForBit(Replica original, CheckpointRef checkpoint)
+    {
+        using var restored = NewReplica();
+        restored.Restore(checkpoint);
+        Assert.Equal(original.ParameterValues(), restored.ParameterValues());
+        SoloTraining.Steps(original, Job, 4, 5);
+        SoloTraining.Steps(restored, Job, 4, 5);
+        Assert.Equal(original.ParameterValues(), restored.ParameterValues());
     }
 
     /// <summary>

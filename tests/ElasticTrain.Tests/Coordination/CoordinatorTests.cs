@@ -17,6 +17,10 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         akka.persistence.snapshot-store.plugin = "akka.persistence.snapshot-store.inmem"
         """).WithFallback(HoconFiles.Reference(typeof(IWireMessage).Assembly)))
 {
+    /// <summary>A whole replica's checkpoint as its writer reports it.</summary>
+    private static CheckpointWritten Written(long generation, long step, string path, string sha) =>
+        new(generation, step, path, sha, new ElasticTrain.Checkpointing.CheckpointMetadata("job", step, "hash", step, 0, 1, 1, 0), ["w"]);
+
     private static readonly JobConfig Job = new("coord", "mlp", 1, 1, 8, 8, GlobalBatch: 4, Steps: 3, 1e-3, 0, 1, "", CheckpointEvery: 2);
     private readonly string _checkpoints = Path.Combine(Path.GetTempPath(), "et-coord-" + Guid.NewGuid().ToString("N"));
 
@@ -81,12 +85,12 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         var r0 = ranks.Single(r => r.Name == R("n/r0"));
         var write = (WriteCheckpoint)r0.Probe.FishForMessage(m => m is WriteCheckpoint);
         Assert.Equal(2, write.Step);
-        coordinator.Tell(new CheckpointWritten(1, 2, write.Path, "sha"), r0.Probe.Ref);
+        coordinator.Tell(Written(1, 2, write.Path, "sha"), r0.Probe.Ref);
 
         CompleteStep(ranks, 1, 3, coordinator);
         ExpectMsg<StepCommittedNotice>(s => s.Step == 3);
         write = (WriteCheckpoint)r0.Probe.FishForMessage(m => m is WriteCheckpoint); // the last step always checkpoints
-        coordinator.Tell(new CheckpointWritten(1, 3, write.Path, "sha3"), r0.Probe.Ref);
+        coordinator.Tell(Written(1, 3, write.Path, "sha3"), r0.Probe.Ref);
         Assert.False(ExpectMsg<JobFinished>().AlreadyFinished);
     }
 
@@ -101,7 +105,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         CompleteStep(ranks, 1, 1, coordinator);
         CompleteStep(ranks, 1, 2, coordinator);
         var write = (WriteCheckpoint)ranks[0].Probe.FishForMessage(m => m is WriteCheckpoint);
-        coordinator.Tell(new CheckpointWritten(1, 2, write.Path, "sha"), ranks[0].Probe.Ref);
+        coordinator.Tell(Written(1, 2, write.Path, "sha"), ranks[0].Probe.Ref);
         ExpectMsg<StepCommittedNotice>(s => s.Step == 1);
         ExpectMsg<StepCommittedNotice>(s => s.Step == 2);
 
@@ -256,7 +260,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         var write = (WriteCheckpoint)probe.FishForMessage(m => m is WriteCheckpoint);
         // A slow write: three probes, each answered, and the coordinator waits.
         for (var i = 0; i < 3; i++) probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5));
-        coordinator.Tell(new CheckpointWritten(1, 1, write.Path, "sha"), rank);
+        coordinator.Tell(Written(1, 1, write.Path, "sha"), rank);
         ExpectMsg<CheckpointNotice>(c => c.Step == 1);
         ExpectRun(probe, 1, 2);
     }

@@ -54,7 +54,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new RankReady(2, R("n/r0"), 9);
         yield return new StepExchanged(2, 3, R("n/r0"), 12.5, [4, 8, 15, 16, 23], 100.25, 3.5, 0.75);
         yield return new StepFailed(2, 3, R("n/r0"), "peer gone");
-        yield return new CheckpointWritten(2, 10, "/ckpt/x", "ff00");
+        yield return new CheckpointWritten(2, 10, "/ckpt/x", "ff00", new ElasticTrain.Checkpointing.CheckpointMetadata("j", 10, "hash", 80, 1, 7, 4, 1234), ["blocks.0.ln1.weight"]);
         yield return new CheckpointFailed(2, 10, "disk full");
         yield return new RankStatus(R("n/r0"), 2, 4);
         yield return Checkpoint;
