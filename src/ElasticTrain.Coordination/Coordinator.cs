@@ -84,7 +84,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         });
         Command<RegisterRank>(OnRegister);
         Command<GetStatus>(_ => Sender.Tell(new JobStatusReport(Job.Id, _state.CommittedStep, Job.Steps, _state.Generation, _members,
-            _roster.Idle(_members), _roster.Draining, _roster.TargetRanks, _throughput.SamplesPerSecond(Job.GlobalBatch))));
+            _roster.Idle(_members), _roster.Draining, _roster.TargetRanks, _throughput.SamplesPerSecond(Job.GlobalBatch), _mesh?.ToString() ?? "")));
         Command<DrainNode>(drain => Sender.Tell(_roster.Drain(drain.Node)));
         Command<ScaleRanks>(scale => Sender.Tell(_roster.Scale(scale.Ranks)));
         Command<Terminated>(t =>
@@ -184,7 +184,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             _throughput.Committed(summary.Step, now);
             Publish(new StepCommittedNotice(summary.Step, summary.Loss, summary.World, _state.Generation, now, stepMs, Job.GlobalBatch,
-                summary.MaxComputeMs, summary.MaxExchangeMs, summary.ExposedMs, summary.MaxWaitMs));
+                summary.MaxComputeMs, summary.MaxExchangeMs, summary.ExposedMs, summary.MaxWaitMs, summary.Bubble, summary.PeakHeldBytes));
             Publish(new StepSamples(summary.Step, _state.Generation, summary.Samples));
             AfterStep(summary.Step);
         });

@@ -25,9 +25,10 @@ public sealed record GetStatus : IWireMessage
 /// <param name="Members">This generation's ranks with the node address each runs on.</param>
 /// <param name="Idle">Registered ranks outside the generation (over the scale target, or waiting to join).</param>
 /// <param name="TargetRanks">The operator's scale target; 0 when every rank is used.</param>
+/// <param name="Mesh">Replicas x stages of this generation (e.g. 2x2); members are listed replica by replica, stages in order.</param>
 public sealed record JobStatusReport(
     string JobId, long CommittedStep, long TotalSteps, long Generation, RankId[] Members, RankId[] Idle, RankId[] Draining,
-    int TargetRanks, double SamplesPerSecond) : IWireMessage;
+    int TargetRanks, double SamplesPerSecond, string Mesh = "") : IWireMessage;
 
 /// <summary>Move all work off the node at <paramref name="Node"/> (host:port) at the next step boundary and let it leave.</summary>
 public sealed record DrainNode(NodeAddress Node) : IWireMessage;

@@ -10,8 +10,9 @@ namespace ElasticTrain.Coordination;
 /// <param name="Journaled">The steps committed after the last checkpoint, as the journal has them. A
 /// process killed between a commit and its report leaves the report one step short; reporters that
 /// keep a record of every step fill it in from these.</param>
+/// <param name="Mesh">Replicas x stages (e.g. 2x2); "" when not told.</param>
 public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom,
-    IReadOnlyList<JournaledStep> Journaled);
+    IReadOnlyList<JournaledStep> Journaled, string Mesh = "");
 
 /// <summary>A committed step as the journal has it, with its ranks' sample ids where the journal has those.</summary>
 public sealed record JournaledStep(StepCommitted Committed, RankSamples[]? Samples);
@@ -21,7 +22,10 @@ public sealed record JournaledStep(StepCommitted Committed, RankSamples[]? Sampl
 /// <param name="MaxExchangeMs">The longest time any rank spent all-reducing the step's buckets.</param>
 /// <param name="ExposedMs">The exchange's exposed tail: the wait after backward of the rank that finished backward last.</param>
 /// <param name="MaxWaitMs">The longest wait after backward of any rank: the exposed tail plus load imbalance.</param>
-public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs);
+/// <param name="Bubble">A pipeline's idle fraction of its stages' spans; null without pipeline stages.</param>
+/// <param name="PeakHeldBytes">The most activation bytes a pipeline stage held for backward; 0 without stages.</param>
+public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs,
+    double? Bubble = null, long PeakHeldBytes = 0);
 
 /// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>
 public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(RankId Rank, int[] SampleIds)> Slices);

@@ -48,6 +48,9 @@ public sealed class StepTally(StepPlan plan)
             MaxExchangeMs: reports.Max(d => d.ExchangeMs),
             ExposedMs: reports.Min(d => d.ExposedMs),
             MaxWaitMs: reports.Max(d => d.ExposedMs),
+            // A pipeline's bubble: each stage's idle share of its span, averaged over the stages.
+            Bubble: reports.All(d => d.SpanMs > 0) ? reports.Average(d => d.WaitMs / d.SpanMs) : null,
+            PeakHeldBytes: reports.Max(d => d.PeakHeldBytes),
             // The first stage of each replica consumes its slice; the other stages only see it.
             Samples: Plan.Slices.Where(s => s.Stage == 0).Select(s => (s.Rank, _reports[s.Rank].SampleIds)).ToArray());
     }
@@ -56,4 +59,4 @@ public sealed class StepTally(StepPlan plan)
 /// <summary>A complete step as the coordinator commits it.</summary>
 public sealed record StepSummary(
     long Step, double Loss, int World, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs,
-    IReadOnlyList<(RankId Rank, int[] SampleIds)> Samples);
+    double? Bubble, long PeakHeldBytes, IReadOnlyList<(RankId Rank, int[] SampleIds)> Samples);

@@ -143,7 +143,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
                 var outcome = ((PipelineStage)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, place, _stages, _exchange,
                     _setup.Exchange.Timeout, cancellation);
                 return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum ?? 0,
-                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs);
+                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs, outcome.SpanMs, outcome.WaitMs, outcome.PeakHeldBytes);
             };
         }
         OnCompute(batch.Generation, batch.Step, pending.Coordinator, step);

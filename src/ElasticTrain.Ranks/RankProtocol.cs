@@ -105,8 +105,12 @@ public sealed record RankReady(long Generation, RankId Rank, long StateStep) : I
 /// <param name="ComputeMs">Forward and backward, for load balancing.</param>
 /// <param name="ExchangeMs">Time spent all-reducing the step's buckets (mostly hidden behind backward).</param>
 /// <param name="ExposedMs">Time the step waited on the exchange after backward ended.</param>
-/// <param name="SampleIds">The windows this rank consumed, for the sample trace.</param>
-public sealed record StepExchanged(long Generation, long Step, RankId Rank, double LossSum, int[] SampleIds, double ComputeMs, double ExchangeMs, double ExposedMs) : IWireMessage
+/// <param name="SampleIds">The windows of the rank's slice (a pipeline's first stage consumes them), for the sample trace.</param>
+/// <param name="SpanMs">A pipeline stage's time from the step's start to its last action; 0 for a whole replica.</param>
+/// <param name="WaitMs">The part of the span a pipeline stage waited for its neighbours: its share of the bubble.</param>
+/// <param name="PeakHeldBytes">The most bytes of activations a pipeline stage held for backward at once.</param>
+public sealed record StepExchanged(long Generation, long Step, RankId Rank, double LossSum, int[] SampleIds, double ComputeMs, double ExchangeMs, double ExposedMs,
+    double SpanMs = 0, double WaitMs = 0, long PeakHeldBytes = 0) : IWireMessage
 {
     public int Samples => SampleIds.Length;
 }

@@ -25,7 +25,7 @@ public sealed class MetricsFile(string path) : IJobReporter
         {
             // resume: state loaded from a checkpoint; generation: a membership change that kept live state.
             type = r.ResumedFrom is not null ? "resume" : r.FromStep == 1 ? "start" : "generation",
-            job = r.JobId, from_step = r.FromStep, steps = r.TotalSteps, world = r.World, generation = r.Generation,
+            job = r.JobId, from_step = r.FromStep, steps = r.TotalSteps, world = r.World, mesh = r.Mesh, generation = r.Generation,
             checkpoint = r.ResumedFrom?.Path, time_ms = Now,
         });
     }
@@ -46,6 +46,8 @@ public sealed class MetricsFile(string path) : IJobReporter
         type = "step", step = s.Step, loss = s.Loss, world = s.World, generation = s.Generation, time_ms = s.TimeUnixMs, samples = s.Samples,
         step_ms = Math.Round(s.StepMs, 2), compute_ms = Math.Round(s.MaxComputeMs, 2), exchange_ms = Math.Round(s.MaxExchangeMs, 2),
         exposed_ms = Math.Round(s.ExposedMs, 2), wait_ms = Math.Round(s.MaxWaitMs, 2),
+        bubble = s.Bubble is { } bubble ? Math.Round(bubble, 4) : (double?)null,
+        peak_stage_mb = s.PeakHeldBytes > 0 ? Math.Round(s.PeakHeldBytes / (1024.0 * 1024.0), 3) : (double?)null,
     }]);
 
     public void Replayed(StepReplayed s) => _file.Append(new
