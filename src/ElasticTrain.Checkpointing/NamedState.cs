@@ -53,6 +53,21 @@ public sealed class NamedState
         return sections;
     }
 
+    /// <summary>
+    /// The sections of <paramref name="names"/> out of sections in this format, without decoding
+    /// them: a stage's share of a whole model's state, kept as bytes.
+    /// </summary>
+    /// <exception cref="CheckpointException">A name the sections do not hold.</exception>
+    public static IReadOnlyDictionary<string, byte[]> Select(IReadOnlyDictionary<string, byte[]> sections, IEnumerable<string> names)
+    {
+        var selected = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [FormatSection] = Encoding.UTF8.GetBytes(Format) };
+        foreach (var name in names)
+            selected[ParameterPrefix + name] = sections.TryGetValue(ParameterPrefix + name, out var bytes)
+                ? bytes
+                : throw new CheckpointException($"the state holds no parameter '{name}'");
+        return selected;
+    }
+
     /// <summary>Reads sections written by <see cref="ToSections"/>, or a union of such (a stage's parts).</summary>
     /// <exception cref="CheckpointException">Not this format, a later version of it, or a damaged entry.</exception>
     public static NamedState FromSections(IReadOnlyDictionary<string, byte[]> sections)

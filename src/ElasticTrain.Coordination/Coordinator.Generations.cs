@@ -51,7 +51,8 @@ public sealed partial class Coordinator
     {
         if (!_began || !_awaitingGeneration || _check is not null || _state.Config is null || _roster.Count < _required) return;
         if (PlanMesh(_roster.Desired()) is not { } mesh) return;
-        var layout = mesh.Layout;
+        // Without a second replica, a stage's only live holder is its rank: keep copies in memory.
+        var layout = mesh.Layout with { PeerCopyEvery = mesh.Replicas == 1 && mesh.Stages > 1 ? _setup.Mesh.PeerCopyEvery : 0 };
         var members = layout.Members.Order().ToArray();
         _awaitingGeneration = false;
         Write(new GenerationStarted(_state.Generation + 1, members.Select(m => m.ToString()).ToArray()), e =>
@@ -59,12 +60,14 @@ public sealed partial class Coordinator
             _state = _state.Updated(e);
             _members = members;
             _mesh = layout;
+            _copyRound = null;
             _ready.Clear();
             _step = null;
             Timers.Cancel("step-timeout");
             var needs = members.ToDictionary(m => m, layout.LayersOf);
             var plan = MeshStatePlanner.Decide(needs, _roster.Holdings, _state.CommittedStep, _state.LastCheckpoint);
             _statePlan = plan;
+            _roster.ForgetCopies(); // the plan has used them; the new mesh's rounds start afresh
             foreach (var (to, order) in GenerationOrders.For(Job.Id, _state.Generation, layout, plan, _roster)) to.Tell(order);
             _log.Info("generation {0}: {1} ranks as {2}, resuming at step {3}", _state.Generation, members.Length, mesh, plan.ResumeStep);
         });

@@ -105,6 +105,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         Command<LivenessDeadline>(deadline => { if (_check?.Generation == deadline.Generation) EndLivenessCheck(); });
         Command<SuspicionExpired>(OnSuspicionExpired);
         Command<RankReady>(OnRankReady);
+        Command<CopyHeld>(OnCopyHeld);
         Command<StepExchanged>(OnStepExchanged);
         Command<CheckpointWritten>(OnCheckpointWritten);
         Command<CheckpointFailed>(failed =>
@@ -193,9 +194,10 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     /// <summary>The commit is durable: every member applies the step (in mailbox order, before anything later).</summary>
     private void ApplyCommitted(long step)
     {
+        var copy = StartsCopyRound(step);
         foreach (var member in _members)
         {
-            _roster[member].Endpoint.Tell(new ApplyStep(_state.Generation, step));
+            _roster[member].Endpoint.Tell(new ApplyStep(_state.Generation, step, copy));
             _roster.HoldsState(member, step);
         }
     }

@@ -8,8 +8,10 @@ namespace ElasticTrain.Coordination;
 /// name) of the layers it will hold, whatever the old mesh was. A member keeps the layers it already
 /// holds at the committed step and copies each other layer from a live rank that holds it, spreading
 /// the copies over the holders; so a 2x2 mesh that becomes 1x4 moves only the layers that changed
-/// hands. Only when some layer has no live holder at the committed step does everyone load the last
-/// checkpoint (a mesh must start from one step), and without one, the seed.
+/// hands. When some layer has no live holder at the committed step, the mesh starts from the latest
+/// step at which live ranks (or their in-memory copies) hold every layer; only when there is none
+/// since the last checkpoint does everyone load that checkpoint (a mesh must start from one step),
+/// and without one, the seed.
 /// </summary>
 /// <remarks>
 /// With every rank holding every layer (data parallelism) this is the plan of
@@ -38,33 +40,52 @@ public static class MeshStatePlanner
 
     /// <param name="needs">The new mesh: the layers each member will hold.</param>
     /// <param name="live">What live ranks hold (members and ranks leaving the mesh alike); absent: nothing.</param>
-    public static Plan Decide(IReadOnlyDictionary<RankId, LayerRange> needs, IReadOnlyDictionary<RankId, Holding> live, long committedStep, CheckpointRef? checkpoint)
+    public static Plan Decide(IReadOnlyDictionary<RankId, LayerRange> needs, IReadOnlyDictionary<RankId, Holding> live, long committedStep, CheckpointRef? checkpoint) =>
+        Decide(needs, [.. live.Select(h => (h.Key, h.Value))], committedStep, checkpoint);
+
+    /// <summary>
+    /// As above, where a live rank may hold state at several steps: its model part at the last step
+    /// it applied, and the in-memory copies kept for pipelines without a second replica (its own
+    /// stage and a neighbour's, at the last copy step). The generation starts from the latest step,
+    /// no older than the checkpoint, at which live ranks hold every layer: the committed step when
+    /// nothing was lost, a copy step when a stage's only holder died (the steps after it run again).
+    /// </summary>
+    public static Plan Decide(IReadOnlyDictionary<RankId, LayerRange> needs, IReadOnlyCollection<(RankId Rank, Holding Held)> live, long committedStep,
+        CheckpointRef? checkpoint)
     {
         if (needs.Count == 0) throw new ArgumentException("a generation needs at least one rank");
         var members = needs.Keys.Order().ToList();
-        // Members that hold state serve first, then live ranks leaving the mesh.
-        var holders = live.Where(h => committedStep > 0 && h.Value.Step == committedStep)
-            .OrderBy(h => needs.ContainsKey(h.Key) ? 0 : 1).ThenBy(h => h.Key)
-            .Select(h => (Rank: h.Key, h.Value.Layers)).ToList();
-        var needed = members.SelectMany(m => needs[m].All()).Distinct();
-        if (holders.Count == 0 || !needed.All(layer => holders.Any(h => h.Layers.Contains(layer))))
+        var needed = members.SelectMany(m => needs[m].All()).Distinct().ToList();
+        var candidates = live.Select(h => h.Held.Step)
+            .Where(step => step > 0 && step <= committedStep && step >= (checkpoint?.Step ?? 1)).Distinct().OrderDescending();
+        foreach (var step in candidates)
         {
-            StateOrigin everyone = checkpoint is null ? new InitFromSeed() : new LoadCheckpoint(checkpoint);
-            return new Plan(checkpoint?.Step ?? 0,
-                members.ToDictionary(m => m, m => (IReadOnlyList<Source>)[new Source(needs[m], everyone)]));
+            var held = live.Where(h => h.Held.Step == step).GroupBy(h => h.Rank)
+                .ToDictionary(g => g.Key, g => g.Select(h => h.Held.Layers).ToList());
+            if (needed.All(layer => held.Values.Any(ranges => ranges.Any(r => r.Contains(layer)))))
+                return PlanAt(step, members, needs, held);
         }
+        StateOrigin everyone = checkpoint is null ? new InitFromSeed() : new LoadCheckpoint(checkpoint);
+        return new Plan(checkpoint?.Step ?? 0,
+            members.ToDictionary(m => m, m => (IReadOnlyList<Source>)[new Source(needs[m], everyone)]));
+    }
 
-        var served = holders.ToDictionary(h => h.Rank, _ => 0); // layers each holder sends, to spread the copies
+    /// <summary>Every layer is held at <paramref name="step"/>: members keep what they hold and copy the rest, spreading the copies over the holders.</summary>
+    private static Plan PlanAt(long step, List<RankId> members, IReadOnlyDictionary<RankId, LayerRange> needs, Dictionary<RankId, List<LayerRange>> held)
+    {
+        bool Holds(RankId rank, int layer) => held.TryGetValue(rank, out var ranges) && ranges.Any(r => r.Contains(layer));
+        // Members that hold state serve first, then live ranks leaving the mesh.
+        var holders = held.Keys.OrderBy(r => needs.ContainsKey(r) ? 0 : 1).ThenBy(r => r).ToList();
+        var served = holders.ToDictionary(h => h, _ => 0); // layers each holder sends, to spread the copies
         var sources = new Dictionary<RankId, IReadOnlyList<Source>>();
         foreach (var member in members)
         {
-            var own = live.TryGetValue(member, out var holding) && holding.Step == committedStep ? holding.Layers : (LayerRange?)null;
             var segments = new List<Source>();
             RankId? current = null;
             foreach (var layer in needs[member].All())
             {
                 StateOrigin origin;
-                if (own?.Contains(layer) == true)
+                if (Holds(member, layer))
                 {
                     origin = new KeepState();
                     current = null;
@@ -72,8 +93,8 @@ public static class MeshStatePlanner
                 else
                 {
                     // Stay with the peer already sending the layers before this one, if it holds this one too.
-                    if (current is not { } peer || !holders.Single(h => h.Rank == peer).Layers.Contains(layer))
-                        peer = holders.Where(h => h.Layers.Contains(layer)).MinBy(h => served[h.Rank]).Rank;
+                    if (current is not { } peer || !Holds(peer, layer))
+                        peer = holders.Where(h => Holds(h, layer)).MinBy(h => served[h])!;
                     served[peer]++;
                     current = peer;
                     origin = new CopyFromPeer(peer);
@@ -85,6 +106,6 @@ public static class MeshStatePlanner
             }
             sources[member] = segments;
         }
-        return new Plan(committedStep, sources);
+        return new Plan(step, sources);
     }
 }

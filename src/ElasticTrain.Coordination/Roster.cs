@@ -15,7 +15,9 @@ public sealed class Roster
     /// <param name="Held">The layers its state holds (the whole model, or a stage's); null when nothing is known.</param>
     /// <param name="Memory">What the rank may hold, in bytes.</param>
     /// <param name="Speed">Compute samples per second, smoothed; 0 until measured.</param>
-    public sealed record Entry(RankId Id, IActorRef Endpoint, string DataPlane, long StateStep, LayerRange? Held, long Memory, double Speed);
+    /// <param name="Copies">State it keeps in memory at the last complete copy round: its own stage's snapshot and a neighbour's copy.</param>
+    public sealed record Entry(RankId Id, IActorRef Endpoint, string DataPlane, long StateStep, LayerRange? Held, long Memory, double Speed,
+        IReadOnlyList<MeshStatePlanner.Holding>? Copies = null);
 
     public enum Registration
     {
@@ -120,10 +122,28 @@ public sealed class Roster
         if (_ranks.TryGetValue(rank, out var entry)) _ranks[rank] = entry with { StateStep = step, Held = layers ?? entry.Held };
     }
 
-    /// <summary>What the live ranks not suspected of being dead hold: the possible sources of a new generation's state.</summary>
-    public IReadOnlyDictionary<RankId, MeshStatePlanner.Holding> Holdings =>
-        _ranks.Values.Where(e => e.StateStep >= 0 && e.Held is not null && !_suspects.Contains(e.Id))
-            .ToDictionary(e => e.Id, e => new MeshStatePlanner.Holding(e.Held!.Value, e.StateStep));
+    /// <summary>
+    /// What the live ranks not suspected of being dead hold, their copies included: the possible
+    /// sources of a new generation's state.
+    /// </summary>
+    public IReadOnlyCollection<(RankId Rank, MeshStatePlanner.Holding Held)> Holdings =>
+    [
+        .. _ranks.Values.Where(e => !_suspects.Contains(e.Id)).SelectMany(e =>
+            (e.StateStep >= 0 && e.Held is { } held ? [new MeshStatePlanner.Holding(held, e.StateStep)] : Enumerable.Empty<MeshStatePlanner.Holding>())
+                .Concat(e.Copies ?? []).Select(h => (e.Id, h))),
+    ];
+
+    /// <summary>The rank keeps these copies in memory now (the last complete round's), in place of any older ones.</summary>
+    public void KeepsCopies(RankId rank, IReadOnlyList<MeshStatePlanner.Holding> copies)
+    {
+        if (_ranks.TryGetValue(rank, out var entry)) _ranks[rank] = entry with { Copies = copies };
+    }
+
+    /// <summary>A new mesh: the copies of the old one's stages are dropped.</summary>
+    public void ForgetCopies()
+    {
+        foreach (var entry in _ranks.Values.ToList()) _ranks[entry.Id] = entry with { Copies = null };
+    }
 
     public IReadOnlyDictionary<RankId, long> Memory => _ranks.Values.ToDictionary(e => e.Id, e => e.Memory);
 

@@ -19,9 +19,6 @@ public interface IModelPart : IDisposable
     /// <summary>The names of the parameters this part holds, as the whole model names them.</summary>
     IReadOnlyList<string> ParameterNames { get; }
 
-    /// <summary>The names of the parameters of <paramref name="layers"/> (which this part must hold).</summary>
-    IReadOnlyList<string> NamesOf(LayerRange layers);
-
     /// <summary>Applies the committed step's update.</summary>
     void Apply(long step);
 

@@ -38,12 +38,9 @@ public sealed partial class Rank
         {
             _part?.DiscardPending();
             _kept = null;
-            if (targets.Count == 0 && kept.Count == 0) return null;
-            if (_part?.AppliedStep != prepare.StateStep)
-                throw new InvalidOperationException($"asked to keep or send state at step {prepare.StateStep}, holds {_part?.AppliedStep.ToString() ?? "none"}");
             SendState(prepare.Generation, prepare.StateStep, targets);
             if (!KeepsItsPart(prepare))
-                _kept = kept.Aggregate(new Dictionary<string, byte[]>(), (all, layers) => Merge(all, _part.ExportState(_part.NamesOf(layers))));
+                _kept = kept.Aggregate(new Dictionary<string, byte[]>(), (all, layers) => Merge(all, StateAt(prepare.StateStep, layers)));
             return null;
         });
 
@@ -111,6 +108,7 @@ public sealed partial class Rank
                 _part = part;
             }
             _kept = null;
+            _stored.Clear(); // copies of the old mesh's stages; the new mesh's rounds start afresh
             _held = new Held(_part!.AppliedStep, _part.Layers);
             return new RankReady(prepare.Generation, _setup.Id, _part.AppliedStep);
         });
@@ -148,7 +146,7 @@ public sealed partial class Rank
     {
         foreach (var group in targets.GroupBy(t => t.Layers))
         {
-            var packed = StateTransfer.Pack(_part!.ExportState(_part.NamesOf(group.Key)));
+            var packed = StateTransfer.Pack(StateAt(step, group.Key));
             foreach (var (to, _) in group)
                 foreach (var chunk in StateTransfer.Chunks(generation, step, _setup.Id, packed))
                     to.Tell(chunk, ActorRefs.NoSender);
@@ -164,10 +162,7 @@ public sealed partial class Rank
         {
             try
             {
-                if (_part?.AppliedStep == serve.Step)
-                    SendState(serve.Generation, serve.Step, targets);
-                else
-                    _log.Warning("asked to serve state of step {0}, holds {1}", serve.Step, _part?.AppliedStep);
+                SendState(serve.Generation, serve.Step, targets);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {

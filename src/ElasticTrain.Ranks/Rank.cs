@@ -63,6 +63,8 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         Receive<RunStep>(OnRunStep);
         Receive<DataLoader.SliceBatch>(OnBatch);
         Receive<ApplyStep>(OnApply);
+        Receive<PeerCopyChunk>(OnPeerCopyChunk);
+        Receive<CopiesComplete>(OnCopiesComplete);
         Receive<WriteCheckpoint>(OnWriteCheckpoint);
         Receive<Reregister>(_ => Register());
         Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Id, _generation, _droppedStale)));
@@ -152,10 +154,13 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
     private void OnApply(ApplyStep apply)
     {
         if (Stale(apply.Generation)) return;
+        var copyHolder = apply.PeerCopy ? _members[_mesh!.CopyHolderOf(_setup.Id)].Endpoint : null;
+        var self = Self;
         OnCompute(apply.Generation, apply.Step, Sender, () =>
         {
             _part!.Apply(apply.Step);
             _held = new Held(apply.Step, _part.Layers);
+            if (copyHolder is not null) SendPeerCopy(apply.Generation, apply.Step, copyHolder, self);
             return null;
         });
     }

@@ -75,9 +75,20 @@ public sealed record RunStep(long Generation, StepPlan Plan, StepPlan? Next) : I
 
 /// <summary>
 /// The step is committed: apply its exchanged gradient. Until this arrives a rank holds the update,
-/// so a failure before the commit leaves every survivor at the last committed step.
+/// so a failure before the commit leaves every survivor at the last committed step. With
+/// <paramref name="PeerCopy"/> (pipelines without a second replica), the rank then keeps a snapshot
+/// of its stage at this step and sends a copy to the next stage's rank (<see cref="PeerCopyChunk"/>).
 /// </summary>
-public sealed record ApplyStep(long Generation, long Step) : IWireMessage;
+public sealed record ApplyStep(long Generation, long Step, bool PeerCopy = false) : IWireMessage;
+
+/// <summary>One piece of a stage's state at <paramref name="Step"/>, on its way to the rank that keeps a copy of it.</summary>
+public sealed record PeerCopyChunk(long Generation, long Step, RankId From, LayerRange Layers, int Index, int Count, byte[] Bytes) : IWireMessage;
+
+/// <summary>
+/// The copy round of <paramref name="Step"/> is complete: every stage is held by its own rank and
+/// by its neighbour at that step; older snapshots and copies may go.
+/// </summary>
+public sealed record CopiesComplete(long Generation, long Step) : IWireMessage;
 
 /// <summary>
 /// The job is over (finished or failed), or this rank was drained; the rank's node may leave.
@@ -120,6 +131,9 @@ public sealed record StepFailed(long Generation, long Step, RankId Rank, string 
 
 /// <summary>A checkpoint, or a stage's part of one, is written: what its manifest lists of it.</summary>
 public sealed record CheckpointWritten(long Generation, long Step, string Path, string Sha256, Checkpointing.CheckpointMetadata Metadata, string[] Parameters) : IWireMessage;
+
+/// <summary>The rank <paramref name="Holder"/> now keeps a copy of <paramref name="Layers"/> at <paramref name="Step"/> (and its own stage's snapshot there).</summary>
+public sealed record CopyHeld(long Generation, long Step, RankId Holder, LayerRange Layers) : IWireMessage;
 
 public sealed record CheckpointFailed(long Generation, long Step, string Reason) : IWireMessage;
 

@@ -67,12 +67,8 @@ public sealed class Replica : IModelPart
     public sealed record StepOutcome(double LossSum, double ComputeMs, double ExchangeMs, double ExposedMs);
 
     /// <summary>Every pipeline layer of the model.</summary>
-    public LayerRange Layers => new(0, ModelLayers.Count);
+    public LayerRange Layers => new(0, ((ILayeredModel)_model).Layers.Count);
 
-    public IReadOnlyList<string> NamesOf(LayerRange layers) =>
-        [.. ModelLayers.Skip(layers.First).Take(layers.Count).SelectMany(l => l.ParameterNames)];
-
-    private IReadOnlyList<ModelLayer> ModelLayers => ((ILayeredModel)_model).Layers;
 
     /// <summary>The last step whose update this replica has applied (0: fresh from the seed).</summary>
     public long AppliedStep { get; private set; }

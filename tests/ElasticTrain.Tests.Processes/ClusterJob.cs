@@ -42,11 +42,14 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
     /// <summary>Extra arguments for every process of the job, e.g. a --config file.</summary>
     public string[] Extra { get; set; } = [];
 
+    /// <summary>Extra arguments for `train` only: the job's own settings, which joining nodes learn from it (e.g. --stages).</summary>
+    public string[] TrainExtra { get; set; } = [];
+
     private string StoreOrDefault => Store.Length > 0 ? Store : Path.Combine(Folder, "journal.db");
 
     public ElasticTrainProcess StartTrain(string data, int port, int ranks, Host? at = null) => ElasticTrainProcess.StartIn(at?.Namespace,
         ["train", .. JobFlags(data), "--job", JobId, "--port", port.ToString(), "--ranks", ranks.ToString(), .. HostFlag(at),
-         "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
+         "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics, "--trace-samples", Trace, .. Extra, .. TrainExtra]);
 
     /// <summary>A joining node; where the coordinator moves to it, it appends to the same metrics and trace files.</summary>
     public ElasticTrainProcess StartNode(int joinPort, int ranks, string name, int port = 0, Host? at = null, string joinHost = "127.0.0.1") =>

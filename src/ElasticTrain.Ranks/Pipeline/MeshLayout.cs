@@ -12,7 +12,12 @@ namespace ElasticTrain.Ranks.Pipeline;
 /// replica in the order of <paramref name="Schedule"/>. One stage is plain data parallelism: every
 /// member holds the whole model, and the grid is one column in ring order.
 /// </summary>
-public sealed record MeshLayout(int Layers, int[] StageStarts, RankId[][] Grid, int MicroBatches, ScheduleKind Schedule) : IWireMessage
+/// <param name="PeerCopyEvery">
+/// Steps between in-memory copies of each stage on its neighbour (stage s keeps stage s - 1's), so
+/// that a lost stage with no twin in another replica comes back from memory; 0: none (the mesh has
+/// a second replica, or no stages).
+/// </param>
+public sealed record MeshLayout(int Layers, int[] StageStarts, RankId[][] Grid, int MicroBatches, ScheduleKind Schedule, int PeerCopyEvery = 0) : IWireMessage
 {
     /// <summary>Plain data parallelism over <paramref name="ranks"/>, in ring order.</summary>
     public static MeshLayout DataParallel(int layers, IEnumerable<RankId> ranks) =>
@@ -48,6 +53,13 @@ public sealed record MeshLayout(int Layers, int[] StageStarts, RankId[][] Grid, 
     {
         var (replica, stage) = PositionOf(rank) ?? throw new ArgumentException($"rank {rank} is not in the mesh", nameof(rank));
         return new MeshPlace(generation, [.. Grid.Select(row => (IReadOnlyList<ExchangeMember>)[.. row.Select(member)])], replica, stage, Schedule, MicroBatches);
+    }
+
+    /// <summary>The rank that keeps a copy of <paramref name="rank"/>'s stage: the next stage of its replica, the first after the last.</summary>
+    public RankId CopyHolderOf(RankId rank)
+    {
+        var (replica, stage) = PositionOf(rank) ?? throw new ArgumentException($"rank {rank} is not in the mesh", nameof(rank));
+        return Grid[replica][(stage + 1) % Stages];
     }
 
     public override string ToString() => $"{Replicas}x{Stages}";

@@ -96,13 +96,6 @@ public sealed class PipelineStage : IModelPart
     /// <summary>The model's pipeline layers this stage holds.</summary>
     public LayerRange Layers => new(_stage.FirstLayer, _stage.EndLayer);
 
-    public IReadOnlyList<string> NamesOf(LayerRange layers)
-    {
-        if (layers.First < _stage.FirstLayer || layers.End > _stage.EndLayer)
-            throw new ArgumentException($"stage {Stage} holds layers {Layers}, not {layers}", nameof(layers));
-        return [.. _stage.Layers.Skip(layers.First - _stage.FirstLayer).Take(layers.Count).SelectMany(l => l.ParameterNames)];
-    }
-
     /// <summary>
     /// Runs this stage's part of step <paramref name="step"/> for its replica's slice: the
     /// schedule's forwards and backwards over the slice's micro-batches, activations and their

@@ -45,11 +45,40 @@ public sealed class MeshStatePlannerTests
     [Fact]
     public void Without_a_live_copy_of_the_committed_state_everyone_loads_the_checkpoint()
     {
-        // After a restart of every process: ranks know nothing, or hold an older step.
-        var live = new Dictionary<RankId, Holding> { [R("a")] = new(Whole, 65) };
+        // After a restart of every process: ranks know nothing, or hold a step older than the checkpoint.
+        var live = new Dictionary<RankId, Holding> { [R("a")] = new(Whole, 45) };
         var plan = Decide(new Dictionary<RankId, LayerRange> { [R("a")] = Whole, [R("b")] = Whole }, live, committedStep: 70, Checkpoint);
         Assert.Equal(51, plan.ResumeStep);
         Assert.All(plan.Sources.Values, s => Assert.Equal([new Source(Whole, new LoadCheckpoint(Checkpoint))], s));
+    }
+
+    [Fact]
+    public void A_live_state_older_than_the_committed_step_but_newer_than_the_checkpoint_beats_the_checkpoint()
+    {
+        var live = new Dictionary<RankId, Holding> { [R("a")] = new(Whole, 65) };
+        var plan = Decide(new Dictionary<RankId, LayerRange> { [R("a")] = Whole, [R("b")] = Whole }, live, committedStep: 70, Checkpoint);
+        Assert.Equal(66, plan.ResumeStep);
+        Assert.Equal([new Source(Whole, new KeepState())], plan.Sources[R("a")]);
+        Assert.Equal([new Source(Whole, new CopyFromPeer(R("a")))], plan.Sources[R("b")]);
+    }
+
+    [Fact]
+    public void A_lost_stage_comes_back_from_its_neighbours_copy_and_every_stage_restarts_at_the_copy_step()
+    {
+        // 1x3, stages [0,1) [1,3) [3,4) on a, b, c; each keeps its own stage and the previous one's as of step 68
+        // (c keeps b's, a keeps c's). b dies at step 70; d takes its place.
+        (RankId, Holding)[] live =
+        [
+            (R("a"), new(L(0, 1), 70)), (R("a"), new(L(0, 1), 68)), (R("a"), new(L(3, 4), 68)),
+            (R("c"), new(L(3, 4), 70)), (R("c"), new(L(3, 4), 68)), (R("c"), new(L(1, 3), 68)),
+        ];
+        var needs = new Dictionary<RankId, LayerRange> { [R("a")] = L(0, 1), [R("c")] = L(3, 4), [R("d")] = L(1, 3) };
+        var plan = Decide(needs, live, committedStep: 70, Checkpoint);
+
+        Assert.Equal(69, plan.ResumeStep); // steps 69 and 70 run again
+        Assert.Equal([new Source(L(0, 1), new KeepState())], plan.Sources[R("a")]);
+        Assert.Equal([new Source(L(3, 4), new KeepState())], plan.Sources[R("c")]);
+        Assert.Equal([new Source(L(1, 3), new CopyFromPeer(R("c")))], plan.Sources[R("d")]);
     }
 
     [Fact]
