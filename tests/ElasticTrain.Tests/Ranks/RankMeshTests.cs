@@ -71,8 +71,8 @@ public sealed class RankMeshTests : TestKit
         }
     }
 
-    [Fact]
-    public void A_1x2_mesh_of_ranks_computes_the_loss_of_a_whole_replica()
+    /// <summary>A whole replica alone, and a 1x2 pipeline, both fresh from the seed in generation 1.</summary>
+    private (RankEndpoint Whole, MeshLayout Alone, RankEndpoint A, RankEndpoint B, MeshLayout Mesh) WholeAndPipeline()
     {
         var whole = StartRank("w/r0");
         var (a, b) = (StartRank("p/r0"), StartRank("p/r1"));
@@ -83,6 +83,13 @@ public sealed class RankMeshTests : TestKit
         a.Endpoint.Tell(new PrepareRank(1, [a, b], mesh, From(new(0, 2), new InitFromSeed()), 0, []));
         b.Endpoint.Tell(new PrepareRank(1, [a, b], mesh, From(new(2, 4), new InitFromSeed()), 0, []));
         Ready(1, 0, 2);
+        return (whole, alone, a, b, mesh);
+    }
+
+    [Fact]
+    public void A_1x2_mesh_of_ranks_computes_the_loss_of_a_whole_replica()
+    {
+        var (whole, alone, a, b, mesh) = WholeAndPipeline();
 
         for (var step = 1; step <= 3; step++)
         {
@@ -119,15 +126,7 @@ public sealed class RankMeshTests : TestKit
     [Fact]
     public void A_1x2_mesh_re_planned_as_one_whole_replica_gathers_both_stages_by_layer()
     {
-        var (a, b) = (StartRank("p/r0"), StartRank("p/r1"));
-        var whole = StartRank("w/r0");
-        var alone = MeshLayout.DataParallel(Layers, [whole.Rank]);
-        whole.Endpoint.Tell(new PrepareRank(1, [whole], alone, From(new(0, Layers), new InitFromSeed()), 0, []));
-        Ready(1, 0, 1);
-        var mesh = Pipeline(0, a, b);
-        a.Endpoint.Tell(new PrepareRank(1, [a, b], mesh, From(new(0, 2), new InitFromSeed()), 0, []));
-        b.Endpoint.Tell(new PrepareRank(1, [a, b], mesh, From(new(2, 4), new InitFromSeed()), 0, []));
-        Ready(1, 0, 2);
+        var (whole, alone, a, b, mesh) = WholeAndPipeline();
         for (var step = 1; step <= 2; step++)
         {
             Step(1, step, alone, [whole]);

@@ -36,6 +36,10 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new CopyFromPeer(R("n/r1"));
         yield return new StateChunk(3, 12, R("n/r1"), 0, 2, [1, 2, 3]);
         yield return new ApplyStep(2, 3);
+        yield return new ApplyStep(2, 4, PeerCopy: true);
+        yield return new PeerCopyChunk(2, 4, R("n/r1"), new LayerRange(2, 4), 0, 1, [9, 8]);
+        yield return new CopyHeld(2, 4, R("n/r0"), new LayerRange(2, 4));
+        yield return new CopiesComplete(2, 4);
         yield return new ServeState(4, 12, [new ServeTarget(new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712"), new LayerRange(0, 6))]);
         yield return new JobOver("j", 4, false, "no ranks left");
         yield return GetJob.Instance;
