@@ -75,13 +75,16 @@ public static class MeshPlanner
 
         var costs = partition.StageCosts(profile.CostPerSample);
         var stepEstimate = (microBatches + stages - 1) * costs.Max() * microSamples;
+        long StateOf(int s) => Enumerable.Range(partition.FirstLayer(s), partition.EndLayer(s) - partition.FirstLayer(s)).Sum(l => profile.StateBytes[l]);
+        long ActivationsOf(int s) => Enumerable.Range(partition.FirstLayer(s), partition.EndLayer(s) - partition.FirstLayer(s)).Sum(l => profile.ActivationBytesPerSample[l]);
+        // Without a second replica every rank also keeps its stage's snapshot and the previous
+        // stage's copy (peer copies): parameters and the two moments, 3/4 of the state.
+        var copies = replicas == 1 && stages > 1;
         long peak = 0;
         for (var s = 0; s < stages; s++)
         {
-            var layers = Enumerable.Range(partition.FirstLayer(s), partition.EndLayer(s) - partition.FirstLayer(s)).ToList();
-            var state = layers.Sum(l => profile.StateBytes[l]);
-            var activations = layers.Sum(l => profile.ActivationBytesPerSample[l]) * microSamples 
-                * PipelineSchedule.PeakInFlight(PipelineSchedule.For(request.Schedule, stages, microBatches, s));
+            var state = StateOf(s) + (copies ? 3 * (StateOf(s) + StateOf((s + stages - 1) % stages)) / 4 : 0);
+            var activations = ActivationsOf(s) * microSamples * PipelineSchedule.PeakInFlight(PipelineSchedule.For(request.Schedule, stages, microBatches, s));
             peak = Math.Max(peak, state + activations);
         }
         return new Mesh(partition, grid, idle, microBatches, request.Schedule, stepEstimate, peak);

@@ -70,9 +70,11 @@ public sealed class MeshPlannerTests
     {
         var gpipe = Plan(Ranks(2), 1024 * MiB, new MeshRequest(2, 8, ScheduleKind.GPipe));
         var oneF = Plan(Ranks(2), 1024 * MiB, new MeshRequest(2, 8, ScheduleKind.OneFOneB));
-        // One replica of 16 samples in 8 micro-batches of 2; stage 0 holds 3 layers of 1 MiB per sample.
-        Assert.Equal(30 * MiB + 8 * 2 * 3 * MiB, gpipe.PeakStageBytes);
-        Assert.Equal(30 * MiB + 2 * 2 * 3 * MiB, oneF.PeakStageBytes);
+        // One replica of 16 samples in 8 micro-batches of 2; stage 0 holds 3 layers of 1 MiB per sample,
+        // 30 MiB of state, and (one replica: peer copies) 3/4 of its own and its neighbour's state.
+        const long state = 30 * MiB + 3 * (30 * MiB + 30 * MiB) / 4;
+        Assert.Equal(state + 8 * 2 * 3 * MiB, gpipe.PeakStageBytes);
+        Assert.Equal(state + 2 * 2 * 3 * MiB, oneF.PeakStageBytes);
         Assert.Equal(gpipe.StepEstimate, oneF.StepEstimate);
     }
 
