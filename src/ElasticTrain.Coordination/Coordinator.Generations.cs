@@ -31,7 +31,7 @@ public sealed partial class Coordinator
     private Mesh? PlanMesh(IReadOnlyCollection<RankId> usable)
     {
         if (usable.Count == 0) return null;
-        if (MeshPlanner.TryPlan(usable, _roster.Memory, _profile, Job.GlobalBatch, _setup.Mesh, out var mesh, out var refusal)) return mesh;
+        if (MeshPlanner.TryPlan(usable, _roster.Memory, _costs.Profile, Job.GlobalBatch, _setup.Mesh, out var mesh, out var refusal)) return mesh;
         if (refusal != _lastRefusal) _log.Warning("waiting for ranks: {0}", refusal);
         _lastRefusal = refusal;
         return null;
@@ -39,9 +39,43 @@ public sealed partial class Coordinator
 
     private string? _lastRefusal;
 
-    /// <summary>Whether the ranks the job may use now would form another mesh than this generation's.</summary>
-    private bool MeshWouldChange(IReadOnlyCollection<RankId> usable) =>
-        PlanMesh(usable) is { } mesh ? !Same(mesh.Layout, _mesh!) : !_members.All(usable.Contains);
+    /// <summary>Steps measured on a mesh before its costs may re-plan it, and the gain a re-plan must promise.</summary>
+    private const int RebalanceAfter = 10;
+    private const double RebalanceGain = 0.10;
+
+    /// <summary>
+    /// Whether the ranks the job may use now would form another mesh than this generation's. With
+    /// the same ranks, only measured costs can make it differ: then only when the new mesh's
+    /// estimated step is shorter by <see cref="RebalanceGain"/> after <see cref="RebalanceAfter"/>
+    /// measured steps, so that noise in the timings does not move layers back and forth.
+    /// </summary>
+    private bool MeshWouldChange(IReadOnlyCollection<RankId> usable)
+    {
+        if (PlanMesh(usable) is not { } mesh) return !_members.All(usable.Contains);
+        var current = _mesh!;
+        if (Same(mesh.Layout, current)) return false;
+        if (!mesh.Layout.Members.Order().SequenceEqual(_members)) return true;
+        if (_costs.Measured < RebalanceAfter) return false;
+        var now = MeshPlanner.StepEstimate(current.Partition, current.Replicas, current.MicroBatches, _costs.Profile, Job.GlobalBatch);
+        if (mesh.StepEstimate >= (1 - RebalanceGain) * now) return false;
+        _log.Info("re-planning for measured costs: {0} (estimated step {1:0.#}) instead of {2} {3} ({4:0.#})",
+            mesh, mesh.StepEstimate, current, current.Partition, now);
+        return true;
+    }
+
+    /// <summary>Each stage's busy time per sample in the step, averaged over its replicas, into the layer costs.</summary>
+    private void MeasureCosts(StepTally tally)
+    {
+        var mesh = _mesh!;
+        var busy = new double[mesh.Stages];
+        foreach (var slice in tally.Plan.Slices)
+        {
+            var report = tally.Reports.First(r => r.Rank == slice.Rank);
+            var ms = report.SpanMs > 0 ? report.SpanMs - report.WaitMs : report.ComputeMs;
+            busy[slice.Stage] += ms / slice.Count / mesh.Replicas;
+        }
+        _costs.Measure(mesh.Partition, busy);
+    }
 
     private static bool Same(MeshLayout a, MeshLayout b) =>
         a.Layers == b.Layers && a.StageStarts.SequenceEqual(b.StageStarts) && a.MicroBatches == b.MicroBatches && a.Schedule == b.Schedule
@@ -61,6 +95,7 @@ public sealed partial class Coordinator
             _members = members;
             _mesh = layout;
             _copyRound = null;
+            _costs.Restart();
             _ready.Clear();
             _step = null;
             Timers.Cancel("step-timeout");

@@ -49,13 +49,13 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     private bool _awaitingGeneration;
     private int _required;                        // ranks to wait for before the next generation starts
     private readonly JournaledSamples _samples = new();
-    private readonly ModelProfile _profile;
+    private readonly LayerCosts _costs;
 
     public Coordinator(CoordinatorSetup setup) : base(setup.HoldsLease, setup.Outage)
     {
         _setup = setup;
         _required = setup.ExpectedRanks;
-        _profile = ModelProfile.Estimate(Replica.SpecOf(setup.Requested));
+        _costs = new LayerCosts(ModelProfile.Estimate(Replica.SpecOf(setup.Requested)));
         PersistenceId = "job-" + setup.Requested.Id;
         Recover<StepSampled>(_samples.Add);
         Recover<IJobEvent>(e => _state = _state.Updated(e));
@@ -166,6 +166,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         Timers.Cancel("step-timeout");
         _failedAttempts = 0;
         foreach (var report in tally.Reports) _roster.MeasureSpeed(report.Rank, report.Samples, report.ComputeMs);
+        MeasureCosts(tally);
         var summary = tally.Summarize(Job.GlobalBatch);
         var stepMs = _stepClock.Elapsed.TotalMilliseconds;
         if (summary.Step <= _state.CommittedStep)

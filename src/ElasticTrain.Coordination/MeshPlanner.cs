@@ -72,9 +72,7 @@ public static class MeshPlanner
         var requested = request.MicroBatches ?? (stages == 1 ? 1 : AutoMicroBatchesPerStage * stages);
         var microBatches = Math.Min(requested, slice);       // at least one sample per micro-batch
         var microSamples = (slice + microBatches - 1) / microBatches;
-
-        var costs = partition.StageCosts(profile.CostPerSample);
-        var stepEstimate = (microBatches + stages - 1) * costs.Max() * microSamples;
+        var stepEstimate = StepEstimate(partition, replicas, microBatches, profile, globalBatch);
         long StateOf(int s) => Enumerable.Range(partition.FirstLayer(s), partition.EndLayer(s) - partition.FirstLayer(s)).Sum(l => profile.StateBytes[l]);
         long ActivationsOf(int s) => Enumerable.Range(partition.FirstLayer(s), partition.EndLayer(s) - partition.FirstLayer(s)).Sum(l => profile.ActivationBytesPerSample[l]);
         // Without a second replica every rank also keeps its stage's snapshot and the previous
@@ -88,6 +86,18 @@ public static class MeshPlanner
             peak = Math.Max(peak, state + activations);
         }
         return new Mesh(partition, grid, idle, microBatches, request.Schedule, stepEstimate, peak);
+    }
+
+    /// <summary>
+    /// A mesh's step time under <paramref name="profile"/>: (M + P - 1) micro-batch times of its
+    /// costliest stage, on the largest replica's slice; what "auto" minimizes and what a re-plan
+    /// for measured costs must improve on.
+    /// </summary>
+    public static double StepEstimate(StagePartition partition, int replicas, int microBatches, ModelProfile profile, int globalBatch)
+    {
+        var slice = (globalBatch + replicas - 1) / replicas;
+        var microSamples = (slice + microBatches - 1) / microBatches;
+        return (microBatches + partition.Stages - 1) * partition.StageCosts(profile.CostPerSample).Max() * microSamples;
     }
 
     private static string Mib(long bytes) => (bytes / (1024.0 * 1024.0)).ToString("0.#", System.Globalization.CultureInfo.InvariantCulture);
