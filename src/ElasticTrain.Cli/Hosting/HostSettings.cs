@@ -1,5 +1,7 @@
 using Akka.Configuration;
 using ElasticTrain.Collectives;
+using ElasticTrain.Coordination;
+using ElasticTrain.Pipeline;
 using ElasticTrain.Configuration;
 using ElasticTrain.Jobs;
 
@@ -13,6 +15,7 @@ namespace ElasticTrain.Cli.Hosting;
 /// <param name="DataPlaneSecret">As given by the operator; empty: the job's secret from the store (<see cref="Store.JobSecret"/>).</param>
 /// <param name="HttpPort">The port of /metrics and /health (0: any free port); null: no HTTP server.</param>
 /// <param name="HttpHost">Where the HTTP server binds: as given, or the node's own hostname.</param>
+/// <param name="Mesh">The mesh the job asks for (<c>elastictrain.parallel</c>); a joining node uses the coordinator's.</param>
 public sealed record HostSettings(
     JobConfig Job,
     int Ranks,
@@ -32,13 +35,15 @@ public sealed record HostSettings(
     TimeSpan StoreOutageLimit,
     string DataPlaneSecret,
     int? HttpPort,
-    string HttpHost)
+    string HttpHost,
+    MeshRequest Mesh)
 {
     public static HostSettings FromConfig(Config config)
     {
         var root = new SettingsReader(config, "elastictrain");
         var remote = new SettingsReader(config, "akka.remote.dot-netty.tcp");
         var http = new SettingsReader(config, "elastictrain.http");
+        var parallel = new SettingsReader(config, "elastictrain.parallel");
         var hostname = remote.String("hostname");
         var settings = new HostSettings(
             Job: JobConfig.FromConfig(config),
@@ -59,7 +64,13 @@ public sealed record HostSettings(
             StoreOutageLimit: root.Duration("store-outage-limit"),
             DataPlaneSecret: root.String("data-plane-secret"),
             HttpPort: http.String("port") is "off" or "" ? null : http.Int("port", 0, 65535),
-            HttpHost: http.String("host") is { Length: > 0 } httpHost ? httpHost : hostname);
+            HttpHost: http.String("host") is { Length: > 0 } httpHost ? httpHost : hostname,
+            Mesh: new MeshRequest(
+                Stages: parallel.AutoOrInt("stages", 1, 1024),
+                MicroBatches: parallel.AutoOrInt("micro-batches", 1, 1 << 20),
+                Schedule: Schedule(parallel),
+                RankMemory: parallel.AutoOrBytes("rank-memory", 1 << 20, long.MaxValue),
+                PeerCopyEvery: parallel.Int("peer-copy-every", 1)));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataPlaneSecret.Length > 0 && System.Text.Encoding.UTF8.GetByteCount(settings.DataPlaneSecret) < Collectives.Transport.DataPlaneHandshake.MinSecretBytes)
@@ -70,6 +81,19 @@ public sealed record HostSettings(
             throw new SettingsException($"global batch {settings.Job.GlobalBatch} is smaller than the {settings.Ranks} ranks: every rank needs at least one sample per step");
         return settings;
     }
+
+    private static ScheduleKind Schedule(SettingsReader parallel)
+    {
+        var text = parallel.String("schedule");
+        try { return ScheduleKinds.Parse(text); }
+        catch (ArgumentException) { throw new SettingsException($"elastictrain.parallel.schedule must be 1f1b or gpipe, not '{text}'"); }
+    }
+
+    /// <summary>
+    /// What each local rank may hold, in bytes: <c>elastictrain.parallel.rank-memory</c>, or (auto)
+    /// the memory this process may use divided among its ranks.
+    /// </summary>
+    public long RankMemoryBytes => Mesh.RankMemory ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / Ranks;
 
     /// <summary>
     /// libtorch's intra-op threads for this process: as configured, or (0, automatic) the cores split

@@ -48,7 +48,7 @@ public static class NodeHost
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
         await RefuseIfRunningElsewhere(store, settings.Job.Id);
-        var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint), data.Corpus.Fingerprint, MeshRequest.Auto);
+        var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint), data.Corpus.Fingerprint, settings.Mesh);
         return await RunAsync(settings, config, store, settings.Job.Id, reporters, readiness, cancellation, async (system, cluster) =>
         {
             await cluster.JoinAsync(cluster.SelfAddress, cancellation);
@@ -152,7 +152,7 @@ public static class NodeHost
                 ranks.Add(id);
                 var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule), $"loader-{i}");
                 system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
-                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule)), $"rank-{i}");
+                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes)), $"rank-{i}");
             }
             readiness.Attach(cluster, coordinator, ranks);
 

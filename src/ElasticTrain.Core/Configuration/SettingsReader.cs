@@ -28,6 +28,14 @@ public sealed class SettingsReader(Config config, string section)
 
     public int Int(string name, int min = int.MinValue, int max = int.MaxValue) => (int)Long(name, min, max);
 
+    /// <summary><c>auto</c> (null), or a whole number in range.</summary>
+    public int? AutoOrInt(string name, int min = int.MinValue, int max = int.MaxValue) =>
+        String(name) == "auto" ? null : Int(name, min, max);
+
+    /// <summary><c>auto</c> (null), or a size such as <c>4 GiB</c> in range.</summary>
+    public long? AutoOrBytes(string name, long min, long max) =>
+        String(name) == "auto" ? null : Bytes(name, min, max);
+
     public double Double(string name, double min, double max)
     {
         var raw = String(name);
