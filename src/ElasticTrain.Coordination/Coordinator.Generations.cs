@@ -31,7 +31,8 @@ public sealed partial class Coordinator
     private Mesh? PlanMesh(IReadOnlyCollection<RankId> usable)
     {
         if (usable.Count == 0) return null;
-        if (MeshPlanner.TryPlan(usable, _roster.Memory, _costs.Profile, Job.GlobalBatch, _setup.Mesh, out var mesh, out var refusal)) return mesh;
+        if (MeshPlanner.TryPlan(usable, _roster.Memory, _costs.Profile, Job.GlobalBatch, _setup.Mesh, out var mesh, out var refusal, _mesh?.Members))
+            return mesh;
         if (refusal != _lastRefusal) _log.Warning("waiting for ranks: {0}", refusal);
         _lastRefusal = refusal;
         return null;
@@ -98,7 +99,8 @@ public sealed partial class Coordinator
             _costs.Restart();
             _ready.Clear();
             _step = null;
-            Timers.Cancel("step-timeout");
+            // Preparing the state has the step's patience: a source that never sends must not hang the job.
+            Timers.StartSingleTimer("step-timeout", new StepTimedOut(_state.Generation, 0), _setup.StepTimeout);
             var needs = members.ToDictionary(m => m, layout.LayersOf);
             var plan = MeshStatePlanner.Decide(needs, _roster.Holdings, _state.CommittedStep, _state.LastCheckpoint);
             _statePlan = plan;
@@ -107,6 +109,10 @@ public sealed partial class Coordinator
             _log.Info("generation {0}: {1} ranks as {2}, resuming at step {3}", _state.Generation, members.Length, mesh, plan.ResumeStep);
         });
     }
+
+    /// <summary>Whether the generation needs <paramref name="rank"/>: a member, or, while it prepares, a source of a member's state.</summary>
+    private bool Needs(RankId rank) =>
+        _members.Contains(rank) || (_step is null && _statePlan is not null && _statePlan.Sends.ContainsKey(rank));
 
     private void OnRankReady(RankReady ready)
     {
@@ -121,7 +127,7 @@ public sealed partial class Coordinator
         if (_ready.Count < _members.Length) return;
         var resumedFrom = _statePlan.Sources.Values.SelectMany(s => s).Select(s => s.Origin).OfType<LoadCheckpoint>().FirstOrDefault()?.Checkpoint;
         Publish(new JobRunning(Job.Id, _statePlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom,
-            _samples.Since(_state), _mesh.ToString()));
+            _samples.Since(_state), _mesh.ToString(), _mesh.Partition.ToString()));
         Dispatch(_statePlan.ResumeStep);
     }
 }

@@ -89,7 +89,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         Command<ScaleRanks>(scale => Sender.Tell(_roster.Scale(scale.Ranks)));
         Command<Terminated>(t =>
         {
-            if (_roster.Remove(t.ActorRef) is { } gone && _members.Contains(gone)) Abort($"rank {gone} stopped", verify: false);
+            if (_roster.Remove(t.ActorRef) is { } gone && Needs(gone)) Abort($"rank {gone} stopped", verify: false);
         });
         Command<StepFailed>(failed =>
         {
@@ -97,8 +97,11 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         });
         Command<StepTimedOut>(timeout =>
         {
-            if (timeout.Generation == _state.Generation && _step?.Step == timeout.Step)
+            if (timeout.Generation != _state.Generation) return;
+            if (_step?.Step == timeout.Step)
                 Abort($"step {timeout.Step} did not finish within {_setup.StepTimeout.TotalSeconds:0} s", verify: true);
+            else if (timeout.Step == 0 && _step is null && _statePlan is not null && _members.Length > 0)
+                Abort($"the generation's ranks did not prepare their state within {_setup.StepTimeout.TotalSeconds:0} s", verify: true);
         });
         Command<RankStatus>(OnRankStatus);
         Command<ProbeAwaited>(OnProbeAwaited);

@@ -11,8 +11,9 @@ namespace ElasticTrain.Coordination;
 /// process killed between a commit and its report leaves the report one step short; reporters that
 /// keep a record of every step fill it in from these.</param>
 /// <param name="Mesh">Replicas x stages (e.g. 2x2); "" when not told.</param>
+/// <param name="Stages">Each stage's pipeline layers (e.g. "[0,3) [3,6)").</param>
 public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom,
-    IReadOnlyList<JournaledStep> Journaled, string Mesh = "");
+    IReadOnlyList<JournaledStep> Journaled, string Mesh = "", string Stages = "");
 
 /// <summary>A committed step as the journal has it, with its ranks' sample ids where the journal has those.</summary>
 public sealed record JournaledStep(StepCommitted Committed, RankSamples[]? Samples);

@@ -13,8 +13,8 @@ namespace ElasticTrain.Coordination;
 /// The estimate behind "auto" is the pipeline's makespan with every rank equally fast: a replica's
 /// step takes (M + P - 1) micro-batch times of its slowest stage. Plain data parallelism (P = 1)
 /// has no bubble, so it wins whenever the model fits one rank; stages come in when memory says so.
-/// Ranks are taken in id order, which keeps a replica's consecutive stages on one node where it can
-/// (activations then cross shared memory, not TCP).
+/// Ranks keep their places from the mesh before; new ones are taken in id order, which keeps a
+/// replica's consecutive stages on one node where it can (activations then cross shared memory, not TCP).
 /// </remarks>
 public static class MeshPlanner
 {
@@ -23,12 +23,17 @@ public static class MeshPlanner
 
     /// <param name="rankMemory">What each rank may hold (elastictrain.parallel.rank-memory), in bytes.</param>
     /// <param name="refusal">Why no mesh can run on these ranks, when there is none.</param>
+    /// <param name="keep">
+    /// The current mesh's ranks, replica by replica: those still here keep their places, and
+    /// newcomers fill in after them, so a join that leaves the mesh's shape alone moves no state.
+    /// </param>
     public static bool TryPlan(IReadOnlyCollection<RankId> ranks, IReadOnlyDictionary<RankId, long> rankMemory, ModelProfile profile,
-        int globalBatch, MeshRequest request, [NotNullWhen(true)] out Mesh? mesh, out string refusal)
+        int globalBatch, MeshRequest request, [NotNullWhen(true)] out Mesh? mesh, out string refusal, IEnumerable<RankId>? keep = null)
     {
         mesh = null;
         refusal = "";
-        var ordered = ranks.Order().ToList();
+        var kept = (keep ?? []).Where(ranks.Contains).ToList();
+        var ordered = kept.Concat(ranks.Except(kept).Order()).ToList();
         if (request.Stages is { } fixedStages)
         {
             if (fixedStages < 1 || fixedStages > profile.Layers)

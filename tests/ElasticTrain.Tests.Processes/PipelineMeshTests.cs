@@ -44,4 +44,43 @@ public sealed class PipelineMeshTests(ReferenceRun reference, ITestOutputHelper 
         reference.AssertSameCurve(job);
         reference.AssertEachSampleOncePerEpoch(job);
     }
+
+    /// <summary>
+    /// One replica of two stages, and a third node idle: a stage's rank is killed with SIGKILL.
+    /// Nothing else holds its layers live, but its neighbour keeps an in-memory copy of them (peer
+    /// copies, every step by default): the idle node takes the stage from that copy, every stage
+    /// goes back to the copy's step, the step or two after it run again with their journaled
+    /// losses, and nothing is read from disk.
+    /// </summary>
+    [Fact]
+    public async Task A_stage_lost_to_kill_9_comes_back_from_its_neighbours_copy_onto_an_idle_node()
+    {
+        using var job = new ClusterJob { TrainExtra = ["--stages", "2", "--micro-batches", "2"] };
+        var port = ClusterJob.FreePort();
+        using var train = job.StartTrain(reference.Data, port, ranks: 1);
+        using var a = job.StartNode(port, ranks: 1, "a");
+        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 2) >= 10, "10 steps on 1x2", train, a);
+        using var spare = job.StartNode(port, ranks: 1, "spare");
+        await Task.Delay(TimeSpan.FromSeconds(5)); // the spare registers and idles: 1x2 with three ranks is still 1x2
+
+        var killedAt = job.LastStep();
+        a.KillHard();
+        await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("step").GetInt64() > killedAt + 2) >= 10,
+            "10 steps after the kill", train, spare);
+        output.WriteLine($"pause after kill -9 of a stage with no twin (restored from the peer copy): {ClusterJob.PauseAfter(job.Records("step"), killedAt).TotalSeconds:0.00} s");
+
+        Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(6)) == 0, train.Output);
+        Assert.True(await spare.WaitAsync(TimeSpan.FromMinutes(1)) == 0, spare.Output);
+        Assert.Empty(job.Records("resume")); // the copy, not the checkpoint
+        var replays = job.Records("replay");
+        Assert.InRange(replays.Count, 1, 3);
+        foreach (var replay in replays)
+        {
+            var journaled = replay.GetProperty("journaled_loss").GetDouble();
+            Assert.True(Math.Abs(replay.GetProperty("loss").GetDouble() - journaled) <= 1e-4 * Math.Abs(journaled), replay.ToString());
+        }
+        Assert.Single(job.Records("finish"));
+        reference.AssertSameCurve(job);
+        reference.AssertEachSampleOncePerEpoch(job);
+    }
 }
