@@ -113,4 +113,8 @@ public static class AllReduceBenchmark
 }
 
 /// <summary>A benchmark could not run (a worker died, a port was taken); one line for the user.</summary>
-public sealed class BenchmarkException(string message) : Exception(message);
+/// <param name="detail">What a worker process wrote to standard error before it ended, in full (a stack trace), if anything.</param>
+public sealed class BenchmarkException(string message, string? detail = null) : Exception(message)
+{
+    public string? Detail => detail;
+}

@@ -54,7 +54,8 @@ public sealed class CliProcess : IDisposable
         var line = await Output.ReadLineAsync(cancellation);
         if (line is not null) return line;
         var error = (await Error.ReadToEndAsync(cancellation)).Trim();
-        throw new BenchmarkException($"a worker process ended early{(error.Length > 0 ? ": " + error.Split('\n')[0] : "")}");
+        throw new BenchmarkException($"a worker process ended early{(error.Length > 0 ? ": " + error.Split('\n')[0] : "")}",
+            error.Length > 0 ? error : null);
     }
 
     /// <summary>The value of the next line of output, which must read <c>name value</c>.</summary>

@@ -32,8 +32,18 @@ public static class PipelineBenchmark
     /// <param name="WallMs">From the start of its first measured step to the end of its last step's update.</param>
     public sealed record WorkerResult(int Replica, int Stage, double WallMs, IReadOnlyList<StageStep> Steps);
 
+    /// <summary>One stage's means over replicas and measured steps: where its bubble comes from.</summary>
+    /// <param name="ComputeMs">Its span less its waits: what it computed (sends and copies included).</param>
+    /// <param name="StepSpanMs">Stage 0's span: from the step's first forward to its last backward.</param>
+    public sealed record StageTimes(int Stage, double ComputeMs, double WaitMs, double StepSpanMs, double Bubble, int PeakHeld)
+    {
+        public string Line => string.Create(CultureInfo.InvariantCulture,
+            $"stage {Stage} compute_ms={ComputeMs:0.0} wait_ms={WaitMs:0.0} step_span_ms={StepSpanMs:0.0} bubble={Bubble:0.0000} peak_held={PeakHeld}");
+    }
+
     /// <param name="PeakStageMb">The most bytes of activations any stage held for its backwards at once, in MiB.</param>
-    public sealed record Result(Options Options, double SamplesPerSecond, double Bubble, double IdealBubble, double PeakStageMb)
+    public sealed record Result(Options Options, double SamplesPerSecond, double Bubble, double IdealBubble, double PeakStageMb,
+        IReadOnlyList<StageTimes> Stages)
     {
         public string Line => string.Create(CultureInfo.InvariantCulture,
             $"pipeline stages={Options.Stages}{(Options.Replicas > 1 ? $" replicas={Options.Replicas}" : "")} micro_batches={Options.MicroBatches} "
@@ -98,7 +108,16 @@ public static class PipelineBenchmark
             var results = await FirstFailure(workers.Select(async worker =>
                 JsonSerializer.Deserialize<WorkerResult>(await worker.ReadFieldAsync("result", cancellation))
                     ?? throw new BenchmarkException("a worker sent an empty result")));
-            return Measure(options, job.GlobalBatch, results);
+            var result = Measure(options, job.GlobalBatch, results);
+            foreach (var stage in result.Stages) log.WriteLine(stage.Line);
+            return result;
+        }
+        catch (BenchmarkException e) when (e.Detail is not null)
+        {
+            // The error line names the failure; the worker's whole report (a libtorch stack, say) goes with the output.
+            log.WriteLine("the failed worker's standard error:");
+            log.WriteLine(e.Detail);
+            throw;
         }
         finally
         {
@@ -117,21 +136,20 @@ public static class PipelineBenchmark
     public static Result Measure(Options options, int globalBatch, IReadOnlyList<WorkerResult> workers)
     {
         var grid = workers.ToDictionary(w => (w.Replica, w.Stage));
-        var bubbles = new List<double>();
-        for (int r = 0; r < options.Replicas; r++)
-            for (int step = 0; step < options.Steps; step++)
-            {
-                var span = grid[(r, 0)].Steps[step].SpanMs;
-                for (int s = 0; s < options.Stages; s++)
-                {
-                    var outcome = grid[(r, s)].Steps[step];
-                    bubbles.Add(1 - (outcome.SpanMs - outcome.WaitMs) / span);
-                }
-            }
+        var stages = Enumerable.Range(0, options.Stages).Select(s =>
+        {
+            var steps = (from r in Enumerable.Range(0, options.Replicas)
+                         from step in Enumerable.Range(0, options.Steps)
+                         select (Own: grid[(r, s)].Steps[step], StepSpan: grid[(r, 0)].Steps[step].SpanMs)).ToList();
+            return new StageTimes(s, steps.Average(x => x.Own.SpanMs - x.Own.WaitMs), steps.Average(x => x.Own.WaitMs),
+                steps.Average(x => x.StepSpan), steps.Average(x => 1 - (x.Own.SpanMs - x.Own.WaitMs) / x.StepSpan),
+                steps.Max(x => x.Own.PeakHeld));
+        }).ToList();
         var wallSeconds = workers.Max(w => w.WallMs) / 1000;
         var peakBytes = workers.SelectMany(w => w.Steps).Max(s => s.PeakHeldBytes);
-        return new Result(options, (double)globalBatch * options.Steps / wallSeconds, bubbles.Average(),
-            PipelineSchedule.IdealBubble(options.Stages, options.MicroBatches), peakBytes / (1024.0 * 1024.0));
+        // Every stage has the same number of steps, so the mean of the stages' means is the mean over stages and steps.
+        return new Result(options, (double)globalBatch * options.Steps / wallSeconds, stages.Average(s => s.Bubble),
+            PipelineSchedule.IdealBubble(options.Stages, options.MicroBatches), peakBytes / (1024.0 * 1024.0), stages);
     }
 
     /// <summary>
