@@ -42,6 +42,7 @@ public sealed class ModelLayer
         _forward = forward;
         _backwardGroups = backwardGroups;
         ParameterNames = [.. modules.SelectMany(m => m.Module.named_parameters().Select(p => $"{m.Name}.{p.name}"))];
+        ParameterCount = modules.Sum(m => m.Module.parameters().Sum(p => p.numel()));
         BackwardGroupCount = backwardGroups().Count;
     }
 
@@ -56,6 +57,9 @@ public sealed class ModelLayer
 
     /// <summary>The layer's parameters' full names, as in the whole model's state_dict, in its order.</summary>
     public IReadOnlyList<string> ParameterNames { get; }
+
+    /// <summary>How many values the layer's parameters hold: what a stage of it keeps, with its gradients and optimizer state.</summary>
+    public long ParameterCount { get; }
 
     /// <summary>The modules, named as in the whole model; what a stage adopts.</summary>
     internal IReadOnlyList<(string Name, nn.Module Module)> Modules { get; }

@@ -26,4 +26,12 @@ public static class ScheduleKinds
             _ => throw new ArgumentException($"Unknown pipeline schedule '{text}': expected 'gpipe' or '1f1b'.", nameof(text)),
         };
     }
+
+    /// <summary>The name <see cref="Parse"/> reads back: gpipe or 1f1b.</summary>
+    public static string Name(ScheduleKind kind) => kind switch
+    {
+        ScheduleKind.GPipe => "gpipe",
+        ScheduleKind.OneFOneB => "1f1b",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "Not a pipeline schedule."),
+    };
 }

@@ -46,7 +46,7 @@ public static class AllReduceBenchmark
                     redirectInput: true));
             var addresses = new List<string>();
             foreach (var worker in workers)
-                addresses.Add(Field(await ReadLineAsync(worker, cancellation), "address"));
+                addresses.Add(await worker.ReadFieldAsync("address", cancellation));
             foreach (var worker in workers)
             {
                 await worker.Input.WriteLineAsync(string.Join(',', addresses));
@@ -54,7 +54,7 @@ public static class AllReduceBenchmark
             }
             var times = new List<double>();
             foreach (var worker in workers)
-                times.Add(double.Parse(Field(await ReadLineAsync(worker, cancellation), "ms"), CultureInfo.InvariantCulture));
+                times.Add(double.Parse(await worker.ReadFieldAsync("ms", cancellation), CultureInfo.InvariantCulture));
             var ms = times.Max();
             return new Result(options, ms, BusBandwidth(Values(options.SizeMb), options.Nodes, ms), raw);
         }
@@ -62,21 +62,6 @@ public static class AllReduceBenchmark
         {
             workers.ForEach(w => w.Dispose());
         }
-    }
-
-    private static async Task<string> ReadLineAsync(CliProcess worker, CancellationToken cancellation)
-    {
-        var line = await worker.Output.ReadLineAsync(cancellation);
-        if (line is not null) return line;
-        var error = (await worker.Error.ReadToEndAsync(cancellation)).Trim();
-        throw new BenchmarkException($"a worker process ended early{(error.Length > 0 ? ": " + error.Split('\n')[0] : "")}");
-    }
-
-    private static string Field(string line, string name)
-    {
-        var prefix = name + " ";
-        if (!line.StartsWith(prefix, StringComparison.Ordinal)) throw new BenchmarkException($"unexpected worker output '{line}'");
-        return line[prefix.Length..];
     }
 
     /// <summary>
@@ -128,4 +113,8 @@ public static class AllReduceBenchmark
 }
 
 /// <summary>A benchmark could not run (a worker died, a port was taken); one line for the user.</summary>
-public sealed class BenchmarkException(string message) : Exception(message);
+/// <param name="detail">What a worker process wrote to standard error before it ended, in full (a stack trace), if anything.</param>
+public sealed class BenchmarkException(string message, string? detail = null) : Exception(message)
+{
+    public string? Detail => detail;
+}

@@ -45,6 +45,28 @@ public sealed class CliProcess : IDisposable
 
     public int Id => _process.Id;
 
+    /// <summary>
+    /// The next line of its standard output; when the output ended first, a
+    /// <see cref="BenchmarkException"/> with the first line the process wrote to standard error.
+    /// </summary>
+    public async Task<string> ReadLineAsync(CancellationToken cancellation)
+    {
+        var line = await Output.ReadLineAsync(cancellation);
+        if (line is not null) return line;
+        var error = (await Error.ReadToEndAsync(cancellation)).Trim();
+        throw new BenchmarkException($"a worker process ended early{(error.Length > 0 ? ": " + error.Split('\n')[0] : "")}",
+            error.Length > 0 ? error : null);
+    }
+
+    /// <summary>The value of the next line of output, which must read <c>name value</c>.</summary>
+    public async Task<string> ReadFieldAsync(string name, CancellationToken cancellation)
+    {
+        var line = await ReadLineAsync(cancellation);
+        var prefix = name + " ";
+        if (!line.StartsWith(prefix, StringComparison.Ordinal)) throw new BenchmarkException($"unexpected worker output '{line}'");
+        return line[prefix.Length..];
+    }
+
     public async Task<int> WaitAsync(CancellationToken cancellation)
     {
         await _process.WaitForExitAsync(cancellation);

@@ -43,16 +43,19 @@ public sealed class HoconFlags
     /// The flags that say what a job trains: the model and its shape, the batch, the optimizer, the
     /// data. `train` and `bench ranks` both take them.
     /// </summary>
-    public HoconFlags AddTraining() => this
-        .Add<string>("--model", "elastictrain.job.model", "gpt (default) or mlp")
-        .Add<int>("--layers", "elastictrain.job.layers", "Transformer blocks")
-        .Add<int>("--heads", "elastictrain.job.heads", "Attention heads")
-        .Add<int>("--width", "elastictrain.job.width", "Embedding width")
-        .Add<int>("--block", "elastictrain.job.block", "Context length in bytes")
+    public HoconFlags AddTraining() => AddModel()
         .Add<int>("--global-batch", "elastictrain.job.global-batch", "Samples per step over all ranks")
         .Add<double>("--lr", "elastictrain.job.learning-rate", "AdamW learning rate")
         .Add<long>("--seed", "elastictrain.job.seed", "Seed of the model init and the data order")
         .Add<string>("--data", "elastictrain.job.data", "Text file or folder (default: the .NET SDK's XML docs)");
+
+    /// <summary>The flags that say which model: its architecture and shape (`bench pipeline` trains it on random tokens).</summary>
+    public HoconFlags AddModel() => this
+        .Add<string>("--model", "elastictrain.job.model", "gpt (default) or mlp")
+        .Add<int>("--layers", "elastictrain.job.layers", "Transformer blocks")
+        .Add<int>("--heads", "elastictrain.job.heads", "Attention heads")
+        .Add<int>("--width", "elastictrain.job.width", "Embedding width")
+        .Add<int>("--block", "elastictrain.job.block", "Context length in bytes");
 
     /// <summary>The flags every node has: where it binds, where it keeps things, how many ranks it hosts.</summary>
     public static HoconFlags ForNode() => new HoconFlags()

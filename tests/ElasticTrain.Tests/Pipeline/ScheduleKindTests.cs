@@ -19,4 +19,13 @@ public class ScheduleKindTests
         Assert.Contains("'interleaved'", error.Message);
         Assert.Contains("'gpipe' or '1f1b'", error.Message);
     }
+
+    [Theory]
+    [InlineData(ScheduleKind.GPipe, "gpipe")]
+    [InlineData(ScheduleKind.OneFOneB, "1f1b")]
+    public void A_schedules_name_reads_back_as_the_schedule(ScheduleKind kind, string name)
+    {
+        Assert.Equal(name, ScheduleKinds.Name(kind));
+        Assert.Equal(kind, ScheduleKinds.Parse(ScheduleKinds.Name(kind)));
+    }
 }
