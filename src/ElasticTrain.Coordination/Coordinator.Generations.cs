@@ -33,7 +33,7 @@ public sealed partial class Coordinator
         if (usable.Count == 0) return null;
         if (MeshPlanner.TryPlan(usable, _roster.Memory, _costs.Profile, Job.GlobalBatch, _setup.Mesh, out var mesh, out var refusal, _mesh?.Members))
             return mesh;
-        if (refusal != _lastRefusal) _log.Warning("waiting for ranks: {0}", refusal);
+        if (refusal != _lastRefusal) Publish(new JobWaiting(Job.Id, refusal));
         _lastRefusal = refusal;
         return null;
     }

@@ -15,6 +15,9 @@ namespace ElasticTrain.Coordination;
 public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom,
     IReadOnlyList<JournaledStep> Journaled, string Mesh = "", string Stages = "");
 
+/// <summary>The job cannot form a mesh of the ranks it has (e.g. fewer ranks than fixed stages): it waits for more.</summary>
+public sealed record JobWaiting(string JobId, string Reason);
+
 /// <summary>A committed step as the journal has it, with its ranks' sample ids where the journal has those.</summary>
 public sealed record JournaledStep(StepCommitted Committed, RankSamples[]? Samples);
 

@@ -22,6 +22,7 @@ public sealed class PipelineMeshTests(ReferenceRun reference, ITestOutputHelper 
         using var job = new ClusterJob { TrainExtra = ["--stages", "2", "--micro-batches", "3"] };
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
+        await job.WaitFor(_ => train.Output.Contains("waiting for ranks"), "train to wait for a second rank", train);
         using var a = job.StartNode(port, ranks: 1, "a");
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 2) >= 10, "10 steps on 1x2", train, a);
         using var b = job.StartNode(port, ranks: 1, "b");
@@ -58,6 +59,7 @@ public sealed class PipelineMeshTests(ReferenceRun reference, ITestOutputHelper 
         using var job = new ClusterJob { TrainExtra = ["--stages", "2", "--micro-batches", "2"] };
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
+        await job.WaitFor(_ => train.Output.Contains("waiting for ranks"), "train to wait for a second rank", train);
         using var a = job.StartNode(port, ranks: 1, "a");
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 2) >= 10, "10 steps on 1x2", train, a);
         using var spare = job.StartNode(port, ranks: 1, "spare");
@@ -68,6 +70,7 @@ public sealed class PipelineMeshTests(ReferenceRun reference, ITestOutputHelper 
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("step").GetInt64() > killedAt + 2) >= 10,
             "10 steps after the kill", train, spare);
         output.WriteLine($"pause after kill -9 of a stage with no twin (restored from the peer copy): {ClusterJob.PauseAfter(job.Records("step"), killedAt).TotalSeconds:0.00} s");
+        foreach (var record in job.Records("generation").Concat(job.Records("replay"))) output.WriteLine(record.ToString());
 
         Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(6)) == 0, train.Output);
         Assert.True(await spare.WaitAsync(TimeSpan.FromMinutes(1)) == 0, spare.Output);

@@ -8,6 +8,8 @@ namespace ElasticTrain.Cli.Reporting;
 /// </summary>
 public interface IJobReporter : IDisposable
 {
+    void Waiting(JobWaiting waiting) { }
+
     void Running(JobRunning running) { }
     void Committed(StepCommittedNotice step) { }
     void Sampled(StepSamples samples) { }

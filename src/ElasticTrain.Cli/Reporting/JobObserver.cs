@@ -15,6 +15,7 @@ public sealed class JobObserver : ReceiveActor
 
     public JobObserver(IReadOnlyList<IJobReporter> reporters, TaskCompletionSource<object> outcome)
     {
+        Receive<JobWaiting>(w => Each(reporters, x => x.Waiting(w)));
         Receive<JobRunning>(r => Each(reporters, x => x.Running(r)));
         Receive<StepCommittedNotice>(s => Each(reporters, x => x.Committed(s)));
         Receive<StepSamples>(s => Each(reporters, x => x.Sampled(s)));
@@ -29,7 +30,7 @@ public sealed class JobObserver : ReceiveActor
 
     protected override void PreStart()
     {
-        foreach (var type in new[] { typeof(JobRunning), typeof(StepCommittedNotice), typeof(StepSamples), typeof(StepReplayed), typeof(CheckpointNotice), typeof(JobFinished), typeof(JobFailed), typeof(JobOver) })
+        foreach (var type in new[] { typeof(JobWaiting), typeof(JobRunning), typeof(StepCommittedNotice), typeof(StepSamples), typeof(StepReplayed), typeof(CheckpointNotice), typeof(JobFinished), typeof(JobFailed), typeof(JobOver) })
             Context.System.EventStream.Subscribe(Self, type);
     }
 

@@ -9,14 +9,19 @@ public sealed class PlainLog(TextWriter output, int everySteps = 10) : IJobRepor
     private readonly SamplesRate _rate = new();
     private long _total;
 
+    public void Waiting(JobWaiting w) => output.WriteLine($"job {w.JobId}: waiting for ranks: {w.Reason}");
+
     public void Running(JobRunning r)
     {
         _total = r.TotalSteps;
         _rate.Reset();
         output.WriteLine(r.ResumedFrom is null
-            ? $"job {r.JobId}: starting at step {r.FromStep} of {r.TotalSteps} with {r.World} ranks (generation {r.Generation})"
-            : $"job {r.JobId}: resuming at step {r.FromStep} of {r.TotalSteps} from {r.ResumedFrom.Path} with {r.World} ranks (generation {r.Generation})");
+            ? $"job {r.JobId}: starting at step {r.FromStep} of {r.TotalSteps} with {r.World} ranks{Mesh(r)} (generation {r.Generation})"
+            : $"job {r.JobId}: resuming at step {r.FromStep} of {r.TotalSteps} from {r.ResumedFrom.Path} with {r.World} ranks{Mesh(r)} (generation {r.Generation})");
     }
+
+    /// <summary>" as 2x2" for a pipeline mesh; nothing for plain data parallelism.</summary>
+    internal static string Mesh(JobRunning r) => r.Mesh.Length > 0 && !r.Mesh.EndsWith("x1", StringComparison.Ordinal) ? $" as {r.Mesh} (stages {r.Stages})" : "";
 
     public void Committed(StepCommittedNotice s)
     {

@@ -15,12 +15,14 @@ public sealed class TerminalProgress : IJobReporter
     private readonly SamplesRate _rate = new();
     private Task? _loop;
 
+    public void Waiting(JobWaiting w) => AnsiConsole.MarkupLine(Markup.Escape($"job {w.JobId}: waiting for ranks: {w.Reason}"));
+
     public void Running(JobRunning r)
     {
         _rate.Reset();
         AnsiConsole.MarkupLine(Markup.Escape(r.ResumedFrom is null
-            ? $"job {r.JobId}: starting at step {r.FromStep} of {r.TotalSteps} with {r.World} ranks"
-            : $"job {r.JobId}: resuming at step {r.FromStep} of {r.TotalSteps} from {r.ResumedFrom.Path} with {r.World} ranks"));
+            ? $"job {r.JobId}: starting at step {r.FromStep} of {r.TotalSteps} with {r.World} ranks{PlainLog.Mesh(r)}"
+            : $"job {r.JobId}: resuming at step {r.FromStep} of {r.TotalSteps} from {r.ResumedFrom.Path} with {r.World} ranks{PlainLog.Mesh(r)}"));
         if (_loop is not null) return;
         _loop = AnsiConsole.Progress()
             .AutoClear(false)
