@@ -15,7 +15,8 @@ public static class TrainCommand
             .Add<string>("--job", "elastictrain.job.id", "Job id; a run with the same id resumes it")
             .AddTraining()
             .Add<long>("--steps", "elastictrain.job.steps", "Total optimizer steps")
-            .Add<int>("--checkpoint-every", "elastictrain.job.checkpoint-every", "Checkpoint period in steps");
+            .Add<int>("--checkpoint-every", "elastictrain.job.checkpoint-every", "Checkpoint period in steps")
+            .AddParallel();
         var command = new Command("train", "Train a model, starting or resuming a job; other nodes may join it");
         flags.AddTo(command);
         NodeRun.AddCommonOptions(command);

@@ -1,7 +1,9 @@
 using Akka.Configuration;
 using ElasticTrain.Collectives;
 using ElasticTrain.Configuration;
+using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
+using ElasticTrain.Pipeline;
 
 namespace ElasticTrain.Cli.Hosting;
 
@@ -13,6 +15,7 @@ namespace ElasticTrain.Cli.Hosting;
 /// <param name="DataPlaneSecret">As given by the operator; empty: the job's secret from the store (<see cref="Store.JobSecret"/>).</param>
 /// <param name="HttpPort">The port of /metrics and /health (0: any free port); null: no HTTP server.</param>
 /// <param name="HttpHost">Where the HTTP server binds: as given, or the node's own hostname.</param>
+/// <param name="Mesh">The mesh the job asks for (<c>elastictrain.parallel.*</c>); what `train` gives the job, null values meaning auto.</param>
 public sealed record HostSettings(
     JobConfig Job,
     int Ranks,
@@ -32,13 +35,15 @@ public sealed record HostSettings(
     TimeSpan StoreOutageLimit,
     string DataPlaneSecret,
     int? HttpPort,
-    string HttpHost)
+    string HttpHost,
+    MeshRequest Mesh)
 {
     public static HostSettings FromConfig(Config config)
     {
         var root = new SettingsReader(config, "elastictrain");
         var remote = new SettingsReader(config, "akka.remote.dot-netty.tcp");
         var http = new SettingsReader(config, "elastictrain.http");
+        var parallel = new SettingsReader(config, "elastictrain.parallel");
         var hostname = remote.String("hostname");
         var settings = new HostSettings(
             Job: JobConfig.FromConfig(config),
@@ -59,7 +64,8 @@ public sealed record HostSettings(
             StoreOutageLimit: root.Duration("store-outage-limit"),
             DataPlaneSecret: root.String("data-plane-secret"),
             HttpPort: http.String("port") is "off" or "" ? null : http.Int("port", 0, 65535),
-            HttpHost: http.String("host") is { Length: > 0 } httpHost ? httpHost : hostname);
+            HttpHost: http.String("host") is { Length: > 0 } httpHost ? httpHost : hostname,
+            Mesh: ReadMesh(parallel));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataPlaneSecret.Length > 0 && System.Text.Encoding.UTF8.GetByteCount(settings.DataPlaneSecret) < Collectives.Transport.DataPlaneHandshake.MinSecretBytes)
@@ -70,6 +76,27 @@ public sealed record HostSettings(
             throw new SettingsException($"global batch {settings.Job.GlobalBatch} is smaller than the {settings.Ranks} ranks: every rank needs at least one sample per step");
         return settings;
     }
+
+    private static MeshRequest ReadMesh(SettingsReader parallel)
+    {
+        var schedule = parallel.String("schedule");
+        ScheduleKind kind;
+        try { kind = ScheduleKinds.Parse(schedule); }
+        catch (ArgumentException) { throw new SettingsException($"elastictrain.parallel.schedule must be one of 1f1b, gpipe, not '{schedule}'"); }
+        return new MeshRequest(
+            Stages: parallel.AutoInt("stages", 1, 1024),
+            MicroBatches: parallel.AutoInt("micro-batches", 1, 1 << 20),
+            Schedule: kind,
+            RankMemory: parallel.AutoBytes("rank-memory", 1, long.MaxValue),
+            PeerCopyEvery: parallel.Int("peer-copy-every", 1, int.MaxValue));
+    }
+
+    /// <summary>
+    /// What one local rank may hold, in bytes: as configured (<c>elastictrain.parallel.rank-memory</c>),
+    /// or (auto) the memory this process may use (the GC's view: the machine's, or the container's
+    /// limit) divided among its ranks. Resolved per node: nodes of one job may differ.
+    /// </summary>
+    public long RankMemoryBytes => Mesh.RankMemory ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / Ranks;
 
     /// <summary>
     /// libtorch's intra-op threads for this process: as configured, or (0, automatic) the cores split

@@ -48,7 +48,7 @@ public static class NodeHost
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
         await RefuseIfRunningElsewhere(store, settings.Job.Id);
-        var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint), data.Corpus.Fingerprint, MeshRequest.Auto);
+        var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint), data.Corpus.Fingerprint, settings.Mesh);
         return await RunAsync(settings, config, store, settings.Job.Id, reporters, readiness, cancellation, async (system, cluster) =>
         {
             await cluster.JoinAsync(cluster.SelfAddress, cancellation);
