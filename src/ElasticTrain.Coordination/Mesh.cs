@@ -19,20 +19,6 @@ public sealed record MeshRequest(int? Stages, int? MicroBatches, ScheduleKind Sc
 }
 
 /// <summary>
-/// What the planner knows of the model, per pipeline layer (embeddings and output included).
-/// </summary>
-/// <param name="CostPerSample">Forward plus backward time of one sample, measured (or estimated before measurement).</param>
-/// <param name="StateBytes">Parameters, gradients and optimizer state the layer's holder keeps.</param>
-/// <param name="ActivationBytesPerSample">What forward keeps for backward, per sample.</param>
-public sealed record ModelProfile(IReadOnlyList<double> CostPerSample, IReadOnlyList<long> StateBytes, IReadOnlyList<long> ActivationBytesPerSample)
-{
-    public int Layers => CostPerSample.Count;
-
-    public static ModelProfile Estimate(ElasticTrain.Models.ModelSpec spec) =>
-        new([.. Enumerable.Repeat(1.0, spec.PipelineLayers)], [.. Enumerable.Repeat(0L, spec.PipelineLayers)], [.. Enumerable.Repeat(0L, spec.PipelineLayers)]);
-}
-
-/// <summary>
 /// The job's mesh for one generation: <see cref="Replicas"/> copies of a pipeline of
 /// <see cref="Partition"/>.Stages stages; the rank of replica r, stage s is <c>Grid[r][s]</c>.
 /// Ranks left over (fewer than a whole pipeline) are <see cref="Idle"/>.

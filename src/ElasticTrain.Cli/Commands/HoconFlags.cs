@@ -57,6 +57,16 @@ public sealed class HoconFlags
         .Add<int>("--width", "elastictrain.job.width", "Embedding width")
         .Add<int>("--block", "elastictrain.job.block", "Context length in bytes");
 
+    /// <summary>
+    /// The flags that say how the job's ranks are arranged (<c>elastictrain.parallel.*</c>). `train`
+    /// only: joining nodes learn the mesh from the coordinator with the job.
+    /// </summary>
+    public HoconFlags AddParallel() => this
+        .Add<string>("--stages", "elastictrain.parallel.stages", "Pipeline stages, or auto (default: the fastest mesh that fits memory)")
+        .Add<string>("--micro-batches", "elastictrain.parallel.micro-batches", "Micro-batches per step and replica, or auto (default: four per stage)")
+        .Add<string>("--schedule", "elastictrain.parallel.schedule", "Pipeline schedule: 1f1b (default) or gpipe")
+        .Add<string>("--rank-memory", "elastictrain.parallel.rank-memory", "What one rank may hold, e.g. 8GiB, or auto (default: available memory / local ranks)");
+
     /// <summary>The flags every node has: where it binds, where it keeps things, how many ranks it hosts.</summary>
     public static HoconFlags ForNode() => new HoconFlags()
         .Add<int>("--ranks", "elastictrain.ranks", "Rank actors on this node (default 2)")

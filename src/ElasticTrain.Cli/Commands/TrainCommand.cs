@@ -16,10 +16,7 @@ public static class TrainCommand
             .AddTraining()
             .Add<long>("--steps", "elastictrain.job.steps", "Total optimizer steps")
             .Add<int>("--checkpoint-every", "elastictrain.job.checkpoint-every", "Checkpoint period in steps")
-            .Add<string>("--stages", "elastictrain.parallel.stages", "Pipeline stages: auto (default) or a number")
-            .Add<string>("--micro-batches", "elastictrain.parallel.micro-batches", "Micro-batches per step and replica: auto (default) or a number")
-            .Add<string>("--schedule", "elastictrain.parallel.schedule", "Pipeline schedule: 1f1b (default) or gpipe")
-            .Add<string>("--rank-memory", "elastictrain.parallel.rank-memory", "What one rank may hold, e.g. 8 GiB (default auto)");
+            .AddParallel();
         var command = new Command("train", "Train a model, starting or resuming a job; other nodes may join it");
         flags.AddTo(command);
         NodeRun.AddCommonOptions(command);

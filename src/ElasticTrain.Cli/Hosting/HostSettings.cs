@@ -1,9 +1,9 @@
 using Akka.Configuration;
 using ElasticTrain.Collectives;
-using ElasticTrain.Coordination;
-using ElasticTrain.Pipeline;
 using ElasticTrain.Configuration;
+using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
+using ElasticTrain.Pipeline;
 
 namespace ElasticTrain.Cli.Hosting;
 
@@ -15,7 +15,7 @@ namespace ElasticTrain.Cli.Hosting;
 /// <param name="DataPlaneSecret">As given by the operator; empty: the job's secret from the store (<see cref="Store.JobSecret"/>).</param>
 /// <param name="HttpPort">The port of /metrics and /health (0: any free port); null: no HTTP server.</param>
 /// <param name="HttpHost">Where the HTTP server binds: as given, or the node's own hostname.</param>
-/// <param name="Mesh">The mesh the job asks for (<c>elastictrain.parallel</c>); a joining node uses the coordinator's.</param>
+/// <param name="Mesh">The mesh the job asks for (<c>elastictrain.parallel.*</c>); what `train` gives the job, null values meaning auto.</param>
 public sealed record HostSettings(
     JobConfig Job,
     int Ranks,
@@ -65,12 +65,7 @@ public sealed record HostSettings(
             DataPlaneSecret: root.String("data-plane-secret"),
             HttpPort: http.String("port") is "off" or "" ? null : http.Int("port", 0, 65535),
             HttpHost: http.String("host") is { Length: > 0 } httpHost ? httpHost : hostname,
-            Mesh: new MeshRequest(
-                Stages: parallel.AutoOrInt("stages", 1, 1024),
-                MicroBatches: parallel.AutoOrInt("micro-batches", 1, 1 << 20),
-                Schedule: Schedule(parallel),
-                RankMemory: parallel.AutoOrBytes("rank-memory", 1 << 20, long.MaxValue),
-                PeerCopyEvery: parallel.Int("peer-copy-every", 1)));
+            Mesh: ReadMesh(parallel));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataPlaneSecret.Length > 0 && System.Text.Encoding.UTF8.GetByteCount(settings.DataPlaneSecret) < Collectives.Transport.DataPlaneHandshake.MinSecretBytes)
@@ -82,16 +77,24 @@ public sealed record HostSettings(
         return settings;
     }
 
-    private static ScheduleKind Schedule(SettingsReader parallel)
+    private static MeshRequest ReadMesh(SettingsReader parallel)
     {
-        var text = parallel.String("schedule");
-        try { return ScheduleKinds.Parse(text); }
-        catch (ArgumentException) { throw new SettingsException($"elastictrain.parallel.schedule must be 1f1b or gpipe, not '{text}'"); }
+        var schedule = parallel.String("schedule");
+        ScheduleKind kind;
+        try { kind = ScheduleKinds.Parse(schedule); }
+        catch (ArgumentException) { throw new SettingsException($"elastictrain.parallel.schedule must be one of 1f1b, gpipe, not '{schedule}'"); }
+        return new MeshRequest(
+            Stages: parallel.AutoInt("stages", 1, 1024),
+            MicroBatches: parallel.AutoInt("micro-batches", 1, 1 << 20),
+            Schedule: kind,
+            RankMemory: parallel.AutoBytes("rank-memory", 1, long.MaxValue),
+            PeerCopyEvery: parallel.Int("peer-copy-every", 1, int.MaxValue));
     }
 
     /// <summary>
-    /// What each local rank may hold, in bytes: <c>elastictrain.parallel.rank-memory</c>, or (auto)
-    /// the memory this process may use divided among its ranks.
+    /// What one local rank may hold, in bytes: as configured (<c>elastictrain.parallel.rank-memory</c>),
+    /// or (auto) the memory this process may use (the GC's view: the machine's, or the container's
+    /// limit) divided among its ranks. Resolved per node: nodes of one job may differ.
     /// </summary>
     public long RankMemoryBytes => Mesh.RankMemory ?? GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / Ranks;
 

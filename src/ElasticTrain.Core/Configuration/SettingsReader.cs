@@ -28,14 +28,6 @@ public sealed class SettingsReader(Config config, string section)
 
     public int Int(string name, int min = int.MinValue, int max = int.MaxValue) => (int)Long(name, min, max);
 
-    /// <summary><c>auto</c> (null), or a whole number in range.</summary>
-    public int? AutoOrInt(string name, int min = int.MinValue, int max = int.MaxValue) =>
-        String(name) == "auto" ? null : Int(name, min, max);
-
-    /// <summary><c>auto</c> (null), or a size such as <c>4 GiB</c> in range.</summary>
-    public long? AutoOrBytes(string name, long min, long max) =>
-        String(name) == "auto" ? null : Bytes(name, min, max);
-
     public double Double(string name, double min, double max)
     {
         var raw = String(name);
@@ -52,11 +44,19 @@ public sealed class SettingsReader(Config config, string section)
     {
         long value;
         try { value = config.GetByteSize(Key(name)) ?? throw new SettingsException($"{Key(name)} must be a size such as 4 MiB"); }
-        catch (Exception e) when (e is not SettingsException) { throw Bad(name, e); }
+        catch (Exception e) when (e is not SettingsException) { throw new SettingsException($"{Key(name)} must be a size such as 4 MiB, not '{String(name)}'"); }
         if (value < min || value > max)
             throw new SettingsException($"{Key(name)} must be {Range(min, max)} bytes, not {value}");
         return value;
     }
+
+    /// <summary><c>auto</c> (null: the program decides) or a whole number in [min, max].</summary>
+    public int? AutoInt(string name, int min, int max) => IsAuto(name) ? null : Int(name, min, max);
+
+    /// <summary><c>auto</c> (null: the program decides) or a size in bytes, as <see cref="Bytes"/>.</summary>
+    public long? AutoBytes(string name, long min, long max) => IsAuto(name) ? null : Bytes(name, min, max);
+
+    private bool IsAuto(string name) => String(name).Trim().Equals("auto", StringComparison.OrdinalIgnoreCase);
 
     public TimeSpan Duration(string name)
     {

@@ -1,6 +1,10 @@
+using System.CommandLine;
+using ElasticTrain.Cli.Commands;
 using ElasticTrain.Cli.Hosting;
 using ElasticTrain.Configuration;
+using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
+using ElasticTrain.Pipeline;
 
 namespace ElasticTrain.Tests.Configuration;
 
@@ -28,6 +32,42 @@ public class HostSettingsTests
         Assert.Equal(0, s.DataPlanePort);
         Assert.Null(s.HttpPort);
         Assert.Equal("127.0.0.1", s.HttpHost);
+        Assert.Equal(MeshRequest.Auto, s.Mesh);
+        Assert.Equal(1, s.Mesh.PeerCopyEvery);
+    }
+
+    [Theory]
+    [InlineData("elastictrain.parallel.stages = 3", 3, null, ScheduleKind.OneFOneB, null, 1)]
+    [InlineData("elastictrain.parallel.micro-batches = 8", null, 8, ScheduleKind.OneFOneB, null, 1)]
+    [InlineData("elastictrain.parallel.schedule = gpipe", null, null, ScheduleKind.GPipe, null, 1)]
+    [InlineData("elastictrain.parallel.rank-memory = 2 GiB", null, null, ScheduleKind.OneFOneB, 2L << 30, 1)]
+    [InlineData("elastictrain.parallel.rank-memory = 65536", null, null, ScheduleKind.OneFOneB, 65536L, 1)]
+    [InlineData("elastictrain.parallel.peer-copy-every = 5", null, null, ScheduleKind.OneFOneB, null, 5)]
+    [InlineData("elastictrain.parallel { stages = auto, micro-batches = auto, rank-memory = auto }", null, null, ScheduleKind.OneFOneB, null, 1)]
+    public void Parallel_keys_read_auto_as_null_and_values_as_given(string hocon, int? stages, int? microBatches, ScheduleKind schedule, long? rankMemory, int peerCopyEvery) =>
+        Assert.Equal(new MeshRequest(stages, microBatches, schedule, rankMemory, peerCopyEvery), Read(hocon).Mesh);
+
+    [Fact]
+    public void Rank_memory_is_as_configured_or_the_available_memory_divided_among_the_local_ranks()
+    {
+        Assert.Equal(3L << 30, Read("elastictrain.parallel.rank-memory = 3 GiB").RankMemoryBytes);
+        var available = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        Assert.Equal(available / 2, Read().RankMemoryBytes);
+        Assert.Equal(available / 4, Read("elastictrain.ranks = 4").RankMemoryBytes);
+    }
+
+    [Fact]
+    public void Train_flags_override_the_config_files_parallel_keys()
+    {
+        var flags = new HoconFlags().AddParallel();
+        var command = new Command("train");
+        flags.AddTo(command);
+        var parse = command.Parse(["--stages", "2", "--micro-batches", "6", "--schedule", "gpipe", "--rank-memory", "512 MiB"]);
+        var file = HoconFiles.Parse("elastictrain.parallel { stages = 4, micro-batches = 2, schedule = 1f1b, rank-memory = 1 GiB, peer-copy-every = 3 }", "file");
+        var settings = HostSettings.FromConfig(flags.Overrides(parse).WithFallback(file).WithFallback(NodeConfig.Defaults()));
+        Assert.Equal(new MeshRequest(2, 6, ScheduleKind.GPipe, 512L << 20, PeerCopyEvery: 3), settings.Mesh);
+        Assert.Equal(new MeshRequest(null, null, ScheduleKind.OneFOneB, null),
+            HostSettings.FromConfig(flags.Overrides(command.Parse(["--stages", "auto", "--rank-memory", "auto"])).WithFallback(NodeConfig.Defaults())).Mesh);
     }
 
     [Fact]
@@ -78,6 +118,11 @@ public class HostSettingsTests
     [InlineData("elastictrain.data-plane-port = 70000", "elastictrain.data-plane-port must be between 0 and 65535, not 70000")]
     [InlineData("elastictrain.http.port = on", "elastictrain.http.port must be a whole number, not 'on'")]
     [InlineData("elastictrain.http.port = 70000", "elastictrain.http.port must be between 0 and 65535, not 70000")]
+    [InlineData("elastictrain.parallel.stages = 0", "elastictrain.parallel.stages must be between 1 and 1024, not 0")]
+    [InlineData("elastictrain.parallel.micro-batches = x", "elastictrain.parallel.micro-batches must be a whole number, not 'x'")]
+    [InlineData("elastictrain.parallel.schedule = zigzag", "elastictrain.parallel.schedule must be one of 1f1b, gpipe, not 'zigzag'")]
+    [InlineData("elastictrain.parallel.rank-memory = lots", "elastictrain.parallel.rank-memory must be a size such as 4 MiB, not 'lots'")]
+    [InlineData("elastictrain.parallel.peer-copy-every = 0", "elastictrain.parallel.peer-copy-every must be at least 1, not 0")]
     public void Invalid_settings_name_the_key_and_the_value(string hocon, string message)
     {
         var error = Assert.Throws<SettingsException>(() => Read(hocon));

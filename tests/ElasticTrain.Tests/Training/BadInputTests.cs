@@ -24,6 +24,10 @@ public class BadInputTests
     [InlineData(new[] { "--config", "/nonexistent.conf" }, "error: config file '/nonexistent.conf' does not exist")]
     [InlineData(new[] { "--store", "/etc/hostname/journal.db" }, "error: store unusable (SQLite /etc/hostname/journal.db): '/etc/hostname' is a file, not a folder")]
     [InlineData(new[] { "--store", "/proc/version" }, "error: store unusable (SQLite /proc/version): Could not find file '/proc/.elastictrain-probe-PID'.")]
+    [InlineData(new[] { "--stages", "0" }, "error: elastictrain.parallel.stages must be between 1 and 1024, not 0")]
+    [InlineData(new[] { "--micro-batches", "x" }, "error: elastictrain.parallel.micro-batches must be a whole number, not 'x'")]
+    [InlineData(new[] { "--schedule", "zigzag" }, "error: elastictrain.parallel.schedule must be one of 1f1b, gpipe, not 'zigzag'")]
+    [InlineData(new[] { "--rank-memory", "lots" }, "error: elastictrain.parallel.rank-memory must be a size such as 4 MiB, not 'lots'")]
     public async Task Bad_input_is_one_error_line_and_exit_code_2(string[] args, string expected)
     {
         using var run = new TrainRun();
