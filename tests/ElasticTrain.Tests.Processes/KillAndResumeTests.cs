@@ -85,6 +85,55 @@ public sealed class KillAndResumeTests : IDisposable
         }
     }
 
+    /// <summary>
+    /// A 1x4 pipeline (one process, four ranks, one stage each) is killed with SIGKILL after its
+    /// first checkpoint, written in four parts; the same job run again on two ranks of plain data
+    /// parallelism (2x1) loads the parts by parameter name, with no conversion step, and finishes
+    /// with the curve of an uninterrupted 2-rank run.
+    /// </summary>
+    [Fact]
+    public async Task A_1x4_pipeline_killed_with_9_resumes_from_its_checkpoint_parts_as_2x1()
+    {
+        var reference = Path.Combine(_folder, "reference.jsonl");
+        using (var run = ElasticTrainProcess.Start(Job("reference", Path.Combine(_folder, "reference"), reference)))
+            Assert.True(await run.WaitAsync(TimeSpan.FromMinutes(3)) == 0, run.Output);
+
+        var metrics = Path.Combine(_folder, "pipeline.jsonl");
+        var data = Path.Combine(_folder, "pipeline");
+        var job = Job("pipeline", data, metrics);
+        job[Array.IndexOf(job, "--ranks") + 1] = "4";
+        using (var run = ElasticTrainProcess.Start([.. job, "--stages", "4", "--micro-batches", "4"]))
+        {
+            var deadline = DateTime.UtcNow.AddMinutes(2);
+            while (ElasticTrainProcess.Records(metrics, "checkpoint").Count == 0)
+            {
+                Assert.True(DateTime.UtcNow < deadline, "no checkpoint within 2 minutes:\n" + run.Output);
+                await Task.Delay(20);
+            }
+            run.KillHard();
+        }
+        var checkpoint = ElasticTrainProcess.Records(metrics, "checkpoint")[^1];
+        Assert.EndsWith(".manifest.json", checkpoint.GetProperty("path").GetString());
+
+        using (var run = ElasticTrainProcess.Start([.. Job("pipeline", data, metrics), "--stages", "1"]))
+            Assert.True(await run.WaitAsync(TimeSpan.FromMinutes(3)) == 0, run.Output);
+
+        var resume = Assert.Single(ElasticTrainProcess.Records(metrics, "resume"));
+        Assert.Equal("2x1", resume.GetProperty("mesh").GetString());
+        // After the last checkpoint the journal recorded (a kill may beat the notice to the file).
+        Assert.True(resume.GetProperty("from_step").GetInt64() > checkpoint.GetProperty("step").GetInt64(), resume.ToString());
+        Assert.Equal(1, resume.GetProperty("from_step").GetInt64() % 10);
+        var expected = ElasticTrainProcess.Records(reference, "step").ToDictionary(r => r.GetProperty("step").GetInt64(), r => r.GetProperty("loss").GetDouble());
+        var steps = ElasticTrainProcess.Records(metrics, "step");
+        Assert.Equal(Enumerable.Range(1, 120).Select(i => (long)i), steps.Select(r => r.GetProperty("step").GetInt64()));
+        foreach (var record in steps)
+        {
+            var step = record.GetProperty("step").GetInt64();
+            var loss = record.GetProperty("loss").GetDouble();
+            Assert.True(Math.Abs(loss - expected[step]) <= 1e-4 * Math.Abs(expected[step]), $"step {step}: {loss} vs {expected[step]}");
+        }
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);
