@@ -68,7 +68,7 @@ public sealed class RankPort : IDisposable
         }
         using var either = CancellationTokenSource.CreateLinkedTokenSource(connects, cancellation);
         IOutboundLink created;
-        try { created = _transport.Connect(generation, Rank, peer, channel, timeout, either.Token); }
+        try { created = _transport.Connect(generation, Rank, peer, channel, timeout, either.Token, () => PeerGone(generation)); }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
             throw new ExchangeFailedException($"connecting to {peer.Rank} was cut short: generation {generation} ended or the links were closed");
@@ -166,6 +166,18 @@ public sealed class RankPort : IDisposable
             Monitor.PulseAll(_gate);
         }
         links.ForEach(l => l.Dispose());
+    }
+
+    /// <summary>
+    /// A peer of <paramref name="generation"/> closed its end of a link: it died, or it left the
+    /// generation before this rank did. Either way this generation's exchanges with it cannot
+    /// complete, so they fail now rather than at their timeouts.
+    /// </summary>
+    private void PeerGone(long generation)
+    {
+        lock (_gate)
+            if (_disposed || generation != _generation) return;
+        Abort();
     }
 
     /// <summary>Under the gate: a fresh source for later connects; the old one, to cancel and dispose, as a disposable.</summary>

@@ -63,7 +63,9 @@ public sealed class TensorTransport : IDisposable
     /// <paramref name="timeout"/>, or at once when <paramref name="cancellation"/> fires (the
     /// generation ended, the rank stopped).
     /// </summary>
-    internal IOutboundLink Connect(long generation, string from, ExchangeMember to, DataChannel channel, TimeSpan timeout, CancellationToken cancellation)
+    /// <param name="peerGone">Told when the peer's end of a TCP link closes: its process died, or it left the generation.</param>
+    internal IOutboundLink Connect(long generation, string from, ExchangeMember to, DataChannel channel, TimeSpan timeout, CancellationToken cancellation,
+        Action? peerGone = null)
     {
         var description = Describe(channel, from, to.Rank, generation);
         if (to.Address == Address)
@@ -86,7 +88,7 @@ public sealed class TensorTransport : IDisposable
             using (cancellation.Register(socket.Dispose))
                 DataPlaneHandshake.Offer(socket, _secret, new Hello(generation, from, to.Rank, channel));
             cancellation.ThrowIfCancellationRequested();
-            return new TcpOutboundLink(socket, description);
+            return new TcpOutboundLink(socket, description, peerGone);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException or TimeoutException or InvalidDataException or OperationCanceledException)
         {
