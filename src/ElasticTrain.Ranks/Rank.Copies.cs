@@ -8,7 +8,8 @@ namespace ElasticTrain.Ranks;
 // rank keeps a snapshot of its stage and sends a copy to the next stage's rank, so that a lost
 // stage comes back from memory at that step (with every other stage's own snapshot) rather than
 // from the last checkpoint on disk. The snapshot is taken on the compute thread (a host copy of
-// the stage's parameters and optimizer state); packing and sending run on the actor's threads.
+// the stage's parameters and optimizer state: the step's cost); packing and sending run on a pool
+// thread beside the next step.
 public sealed partial class Rank
 {
     /// <summary>A stage's state kept in memory at a copy step: this rank's own, or its neighbour's.</summary>
@@ -23,10 +24,10 @@ public sealed partial class Rank
         var sections = _part!.ExportState();
         _stored.Add(new StoredState(step, _part.Layers, sections));
         var layers = _part.Layers;
-        var packed = StateTransfer.Pack(sections);
-        // Off the compute thread: the next step need not wait for the bytes to leave.
+        // Off the compute thread: the next step need not wait for the bytes to be packed and leave.
         Task.Run(() =>
         {
+            var packed = StateTransfer.Pack(sections);
             foreach (var chunk in StateTransfer.Chunks(generation, step, _setup.Id, packed))
                 holder.Tell(new PeerCopyChunk(generation, step, _setup.Id, layers, chunk.Index, chunk.Count, chunk.Bytes), self);
         });
