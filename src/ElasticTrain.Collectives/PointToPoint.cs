@@ -109,6 +109,6 @@ public sealed class PointToPoint(RankPort port, TimeSpan timeout)
     {
         port.Abort();
         cancellation.ThrowIfCancellationRequested();
-        return new ExchangeFailedException($"{what}: {e.Message}");
+        return new ExchangeFailedException($"{what}: {e.Message.ReplaceLineEndings(" ")}");
     }
 }

@@ -55,7 +55,7 @@ public sealed class RingAllReduce(RankPort port, TimeSpan timeout) : ICollective
         {
             port.Abort(); // the neighbours fail too, instead of waiting for frames that will not come
             cancellation.ThrowIfCancellationRequested();
-            throw e as ExchangeFailedException ?? new ExchangeFailedException(e.Message);
+            throw e as ExchangeFailedException ?? new ExchangeFailedException(e.Message.ReplaceLineEndings(" "));
         }
     }
 

@@ -28,6 +28,9 @@ public interface IModelPart : IDisposable
     /// <summary>The parameters and optimizer state of <paramref name="names"/> (all when null) as named-state sections.</summary>
     IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null);
 
+    /// <summary>Every parameter's state as it is now, to be encoded later, on any thread (peer copies).</summary>
+    StateSnapshot Snapshot();
+
     /// <summary>Loads every parameter this part holds, by name, from sections that may hold more; the part is then at <paramref name="step"/>.</summary>
     void ImportState(IReadOnlyDictionary<string, byte[]> sections, long step);
 }

@@ -82,7 +82,7 @@ public static class ModelState
     }
 
     /// <summary>Each parameter of the model by name, with its AdamW state.</summary>
-    private static Dictionary<string, (Parameter Parameter, AdamW.State State)> Held(nn.Module model, AdamW optimizer)
+    internal static Dictionary<string, (Parameter Parameter, AdamW.State State)> Held(nn.Module model, AdamW optimizer)
     {
         var states = optimizer.parameters().Zip(optimizer.state_dict().State)
             .ToDictionary(p => p.First.Handle, p => (AdamW.State)p.Second);
@@ -106,7 +106,7 @@ public static class ModelState
     }
 
     /// <summary>Within the caller's dispose scope.</summary>
-    private static TensorBytes ToBytes(Tensor tensor)
+    internal static TensorBytes ToBytes(Tensor tensor)
     {
         var host = tensor.detach().cpu().contiguous();
         return new TensorBytes(tensor.dtype.ToString(), tensor.shape, host.bytes.ToArray());

@@ -7,9 +7,8 @@ namespace ElasticTrain.Ranks;
 // Peer copies, for pipelines without a second replica: at the steps the coordinator picks, each
 // rank keeps a snapshot of its stage and sends a copy to the next stage's rank, so that a lost
 // stage comes back from memory at that step (with every other stage's own snapshot) rather than
-// from the last checkpoint on disk. The snapshot is taken on the compute thread (a host copy of
-// the stage's parameters and optimizer state: the step's cost); packing and sending run on a pool
-// thread beside the next step.
+// from the last checkpoint on disk. The compute thread only copies the stage's tensors (the step's
+// cost); encoding, packing and sending run on a pool thread beside the next step.
 public sealed partial class Rank
 {
     /// <summary>A stage's state kept in memory at a copy step: this rank's own, or its neighbour's.</summary>
@@ -18,18 +17,30 @@ public sealed partial class Rank
     private readonly List<StoredState> _stored = [];                          // compute thread
     private readonly Dictionary<(RankId From, long Step), byte[][]> _copyChunks = []; // actor thread
 
-    /// <summary>On the compute thread, right after applying <paramref name="step"/>: snapshot the stage and send it on.</summary>
+    /// <summary>
+    /// On the compute thread, right after applying <paramref name="step"/>: snapshot the stage, then,
+    /// off the compute thread, encode it, keep it, and send it on. The snapshot is kept (on the
+    /// compute thread, queued) before the copy leaves, so it is there before the round can count.
+    /// </summary>
     private void SendPeerCopy(long generation, long step, IActorRef holder, IActorRef self)
     {
-        var sections = _part!.ExportState();
-        _stored.Add(new StoredState(step, _part.Layers, sections));
+        var snapshot = _part!.Snapshot();
         var layers = _part.Layers;
-        // Off the compute thread: the next step need not wait for the bytes to be packed and leave.
         Task.Run(() =>
         {
-            var packed = StateTransfer.Pack(sections);
-            foreach (var chunk in StateTransfer.Chunks(generation, step, _setup.Id, packed))
-                holder.Tell(new PeerCopyChunk(generation, step, _setup.Id, layers, chunk.Index, chunk.Count, chunk.Bytes), self);
+            try
+            {
+                IReadOnlyDictionary<string, byte[]> sections;
+                using (snapshot) sections = snapshot.ToNamedState().ToSections();
+                _compute.Post(() => _stored.Add(new StoredState(step, layers, sections)));
+                var packed = StateTransfer.Pack(sections);
+                foreach (var chunk in StateTransfer.Chunks(generation, step, _setup.Id, packed))
+                    holder.Tell(new PeerCopyChunk(generation, step, _setup.Id, layers, chunk.Index, chunk.Count, chunk.Bytes), self);
+            }
+            catch (Exception e) when (e is ObjectDisposedException or InvalidOperationException)
+            {
+                // The rank stopped meanwhile; the round never completes and the one before stands.
+            }
         });
     }
 

@@ -165,6 +165,8 @@ public sealed class Replica : IModelPart
     public IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null) =>
         ModelState.Export(_model, _optimizer, names).ToSections();
 
+    public StateSnapshot Snapshot() => new(_model, _optimizer);
+
     /// <summary>
     /// Loads state at <paramref name="step"/> for every parameter this replica holds, by name, from
     /// sections that may hold more (a checkpoint of a larger mesh's stage, or of the whole model).

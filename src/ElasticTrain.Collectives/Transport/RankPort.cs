@@ -154,15 +154,22 @@ public sealed class RankPort : IDisposable
     /// the neighbours' do in turn, so a failure travels round the ring and along the pipeline
     /// instead of waiting out timeouts. A wait for a peer to connect fails too.
     /// </summary>
-    public void Abort()
+    public void Abort() => Abort(generation: null);
+
+    /// <param name="generation">Only if the port is still in this generation (checked under the same lock as the abort).</param>
+    private void Abort(long? generation)
     {
         List<IDisposable> links;
         lock (_gate)
         {
-            links = [RenewConnects(), .. _outbound.Values, .. _inbound.Values];
+            if (generation is { } only && (_disposed || only != _generation)) return;
+            // Links a peer already opened for a later generation are not this one's: they stay
+            // (unless the port is closing), or that generation would wait for them in vain.
+            var closing = _inbound.Keys.Where(k => _disposed || k.Generation <= _generation).ToList();
+            links = [RenewConnects(), .. _outbound.Values, .. closing.Select(k => _inbound[k])];
             _aborts++;
             _outbound.Clear();
-            _inbound.Clear();
+            closing.ForEach(k => _inbound.Remove(k));
             Monitor.PulseAll(_gate);
         }
         links.ForEach(l => l.Dispose());
@@ -173,12 +180,7 @@ public sealed class RankPort : IDisposable
     /// generation before this rank did. Either way this generation's exchanges with it cannot
     /// complete, so they fail now rather than at their timeouts.
     /// </summary>
-    private void PeerGone(long generation)
-    {
-        lock (_gate)
-            if (_disposed || generation != _generation) return;
-        Abort();
-    }
+    private void PeerGone(long generation) => Abort(generation);
 
     /// <summary>Under the gate: a fresh source for later connects; the old one, to cancel and dispose, as a disposable.</summary>
     private IDisposable RenewConnects()

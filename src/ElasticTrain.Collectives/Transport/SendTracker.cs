@@ -43,10 +43,13 @@ public sealed class SendTracker
                     if (_outstanding > 0)
                         throw new ExchangeFailedException(_failure is null
                             ? $"{_outstanding} frame(s) not taken by the receiving rank within {timeout.TotalSeconds:0.#} s"
-                            : $"sending to the receiving rank failed: {_failure.Message}");
+                            : $"sending to the receiving rank failed: {OneLine(_failure)}");
             }
             if (_failure is not null)
-                throw new ExchangeFailedException($"sending to the receiving rank failed: {_failure.Message}");
+                throw new ExchangeFailedException($"sending to the receiving rank failed: {OneLine(_failure)}");
         }
     }
+
+    /// <summary>Some exceptions' messages run over two lines (ObjectDisposedException names the object on the second).</summary>
+    private static string OneLine(Exception e) => e.Message.ReplaceLineEndings(" ");
 }

@@ -55,7 +55,7 @@ public sealed class TcpInboundLink(Socket socket, string description) : IInbound
         catch (Exception e) when (e is SocketException or ObjectDisposedException)
         {
             // Includes a frame cut short: the peer closed the link mid-frame.
-            throw new ExchangeFailedException($"{description} is gone: {e.Message}");
+            throw new ExchangeFailedException($"{description} is gone: {e.Message.ReplaceLineEndings(" ")}");
         }
     }
 

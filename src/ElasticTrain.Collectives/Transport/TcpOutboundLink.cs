@@ -67,7 +67,7 @@ public sealed class TcpOutboundLink : IOutboundLink
                 }
                 catch (Exception e) when (e is SocketException or ObjectDisposedException)
                 {
-                    _failure = e;
+                    _failure ??= e; // a close by this side says so first
                 }
             }
             frame.Tracker.Done(_failure);
@@ -76,7 +76,8 @@ public sealed class TcpOutboundLink : IOutboundLink
 
     public void Dispose()
     {
-        _failure ??= new ObjectDisposedException(_description);
+        // One line, as every failure that reaches a user (ObjectDisposedException's own adds a second).
+        _failure ??= new ObjectDisposedException(null, $"{_description} was closed");
         _frames.Close();
         _socket.Dispose(); // unblocks a send in progress; the thread then ends
     }

@@ -223,6 +223,8 @@ public sealed class PipelineStage : IModelPart
     public IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null) =>
         ModelState.Export(_stage, _optimizer, names).ToSections();
 
+    public StateSnapshot Snapshot() => new(_stage, _optimizer);
+
     /// <summary>
     /// Loads every parameter this stage holds, by name, from sections that may hold more (the whole
     /// model's, or several stages' merged); the stage is then at <paramref name="step"/>.
