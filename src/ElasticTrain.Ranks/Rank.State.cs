@@ -29,6 +29,9 @@ public sealed partial class Rank
         _setup.Port.BeginGeneration(prepare.Generation); // the old ring's links close here
         _pending = null;
         _incoming = null;
+        _copyChunks.Clear(); // a round of the old generation that never completed
+        var early = _earlyChunks.Where(c => c.Generation == prepare.Generation).ToList();
+        _earlyChunks.RemoveAll(c => c.Generation <= prepare.Generation);
         var coordinator = Sender;
         var targets = prepare.Sends.Select(s => (_members[s.To].Endpoint, s.Layers)).ToList();
         var kept = prepare.Sources.Where(s => s.Origin is KeepState).Select(s => s.Layers).ToList();
@@ -51,8 +54,6 @@ public sealed partial class Rank
             return;
         }
         _incoming = new Incoming(prepare, coordinator, [], []);
-        var early = _earlyChunks.Where(c => c.Generation == prepare.Generation).ToList();
-        _earlyChunks.Clear();
         early.ForEach(OnStateChunk);
     }
 
