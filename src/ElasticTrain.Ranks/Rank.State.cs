@@ -47,8 +47,7 @@ public sealed partial class Rank
             return null;
         });
 
-        var peers = prepare.Sources.Select(s => s.Origin).OfType<CopyFromPeer>().Select(c => c.Peer).Distinct().ToList();
-        if (peers.Count == 0)
+        if (!PeersOf(prepare).Any())
         {
             Finish(prepare, coordinator, new Dictionary<RankId, byte[]>());
             return;
@@ -66,11 +65,14 @@ public sealed partial class Rank
         chunks[chunk.Index] = chunk.Bytes;
         if (chunks.Any(c => c is null)) return;
         incoming.Complete[chunk.From] = [.. chunks.SelectMany(c => c)];
-        var peers = incoming.Prepare.Sources.Select(s => s.Origin).OfType<CopyFromPeer>().Select(c => c.Peer).Distinct();
-        if (!peers.All(incoming.Complete.ContainsKey)) return;
+        if (!PeersOf(incoming.Prepare).All(incoming.Complete.ContainsKey)) return;
         _incoming = null;
         Finish(incoming.Prepare, incoming.Coordinator, incoming.Complete);
     }
+
+    /// <summary>The peers a generation's state comes from, besides the rank itself.</summary>
+    private static IEnumerable<RankId> PeersOf(PrepareRank prepare) =>
+        prepare.Sources.Select(s => s.Origin).OfType<CopyFromPeer>().Select(c => c.Peer).Distinct();
 
     /// <summary>Builds (or keeps) the part for the rank's new place from its sources, and reports it ready.</summary>
     private void Finish(PrepareRank prepare, IActorRef coordinator, IReadOnlyDictionary<RankId, byte[]> fromPeers)

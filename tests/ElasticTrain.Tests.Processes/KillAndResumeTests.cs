@@ -32,9 +32,7 @@ public sealed class KillAndResumeTests : IDisposable
     [Fact]
     public async Task Kill_9_mid_run_then_the_same_command_resumes_and_matches_an_uninterrupted_run()
     {
-        var reference = Path.Combine(_folder, "reference.jsonl");
-        using (var run = ElasticTrainProcess.Start(Job("reference", Path.Combine(_folder, "reference"), reference)))
-            Assert.True(await run.WaitAsync(TimeSpan.FromMinutes(3)) == 0, run.Output);
+        var reference = await ReferenceRun();
 
         var metrics = Path.Combine(_folder, "killed.jsonl");
         var data = Path.Combine(_folder, "killed");
@@ -73,16 +71,7 @@ public sealed class KillAndResumeTests : IDisposable
             var journaled = replay.GetProperty("journaled_loss").GetDouble();
             Assert.True(Math.Abs(replay.GetProperty("loss").GetDouble() - journaled) <= 1e-4 * Math.Abs(journaled), replay.ToString());
         }
-        // Every step committed exactly once, and the curve is the uninterrupted one.
-        var committed = ElasticTrainProcess.Records(metrics, "step").Select(r => r.GetProperty("step").GetInt64()).ToList();
-        Assert.Equal(Enumerable.Range(1, 120).Select(i => (long)i), committed);
-        var expected = ElasticTrainProcess.Records(reference, "step").ToDictionary(r => r.GetProperty("step").GetInt64(), r => r.GetProperty("loss").GetDouble());
-        foreach (var record in ElasticTrainProcess.Records(metrics, "step"))
-        {
-            var step = record.GetProperty("step").GetInt64();
-            var loss = record.GetProperty("loss").GetDouble();
-            Assert.True(Math.Abs(loss - expected[step]) <= 1e-4 * Math.Abs(expected[step]), $"step {step}: {loss} vs {expected[step]}");
-        }
+        AssertSameCurve(reference, metrics);
     }
 
     /// <summary>
@@ -94,9 +83,7 @@ public sealed class KillAndResumeTests : IDisposable
     [Fact]
     public async Task A_1x4_pipeline_killed_with_9_resumes_from_its_checkpoint_parts_as_2x1()
     {
-        var reference = Path.Combine(_folder, "reference.jsonl");
-        using (var run = ElasticTrainProcess.Start(Job("reference", Path.Combine(_folder, "reference"), reference)))
-            Assert.True(await run.WaitAsync(TimeSpan.FromMinutes(3)) == 0, run.Output);
+        var reference = await ReferenceRun();
 
         var metrics = Path.Combine(_folder, "pipeline.jsonl");
         var data = Path.Combine(_folder, "pipeline");
@@ -123,9 +110,24 @@ public sealed class KillAndResumeTests : IDisposable
         // After the last checkpoint the journal recorded (a kill may beat the notice to the file).
         Assert.True(resume.GetProperty("from_step").GetInt64() > checkpoint.GetProperty("step").GetInt64(), resume.ToString());
         Assert.Equal(1, resume.GetProperty("from_step").GetInt64() % 10);
-        var expected = ElasticTrainProcess.Records(reference, "step").ToDictionary(r => r.GetProperty("step").GetInt64(), r => r.GetProperty("loss").GetDouble());
+        AssertSameCurve(reference, metrics);
+    }
+
+    /// <summary>The uninterrupted 2-rank run of the job, for the curves to be compared with; its metrics file.</summary>
+    private async Task<string> ReferenceRun()
+    {
+        var reference = Path.Combine(_folder, "reference.jsonl");
+        using var run = ElasticTrainProcess.Start(Job("reference", Path.Combine(_folder, "reference"), reference));
+        Assert.True(await run.WaitAsync(TimeSpan.FromMinutes(3)) == 0, run.Output);
+        return reference;
+    }
+
+    /// <summary>Every step committed exactly once, and the curve is the uninterrupted one (1e-4 relative).</summary>
+    private static void AssertSameCurve(string reference, string metrics)
+    {
         var steps = ElasticTrainProcess.Records(metrics, "step");
         Assert.Equal(Enumerable.Range(1, 120).Select(i => (long)i), steps.Select(r => r.GetProperty("step").GetInt64()));
+        var expected = ElasticTrainProcess.Records(reference, "step").ToDictionary(r => r.GetProperty("step").GetInt64(), r => r.GetProperty("loss").GetDouble());
         foreach (var record in steps)
         {
             var step = record.GetProperty("step").GetInt64();
