@@ -18,7 +18,9 @@ namespace ElasticTrain.Checkpointing;
 public sealed class NamedState
 {
     public const string FormatSection = "format";
-    public const string Format = "elastictrain.named-state/1";
+    /// <summary>What this build writes: any optimizer's slots. Format 1 (AdamW's two moments, fixed) is still read.</summary>
+    public const string Format = "elastictrain.named-state/2";
+    public const string Format1 = "elastictrain.named-state/1";
     public const string ParameterPrefix = "parameter/";
 
     private readonly Dictionary<string, ParameterState> _parameters;
@@ -55,12 +57,13 @@ public sealed class NamedState
 
     /// <summary>
     /// The sections of <paramref name="names"/> out of sections in this format, without decoding
-    /// them: a stage's share of a whole model's state, kept as bytes.
+    /// them: a stage's share of a whole model's state, kept as bytes, under the format they were written in.
     /// </summary>
     /// <exception cref="CheckpointException">A name the sections do not hold.</exception>
     public static IReadOnlyDictionary<string, byte[]> Select(IReadOnlyDictionary<string, byte[]> sections, IEnumerable<string> names)
     {
-        var selected = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [FormatSection] = Encoding.UTF8.GetBytes(Format) };
+        var format = sections.TryGetValue(FormatSection, out var written) ? written : Encoding.UTF8.GetBytes(Format);
+        var selected = new Dictionary<string, byte[]>(StringComparer.Ordinal) { [FormatSection] = format };
         foreach (var name in names)
             selected[ParameterPrefix + name] = sections.TryGetValue(ParameterPrefix + name, out var bytes)
                 ? bytes
@@ -75,14 +78,18 @@ public sealed class NamedState
         if (!sections.TryGetValue(FormatSection, out var format))
             throw new CheckpointException($"the state has no '{FormatSection}' section: it is not in the named-state format");
         var text = Encoding.UTF8.GetString(format);
-        if (text != Format)
-            throw new CheckpointException($"the state's format is '{text}'; this build reads '{Format}'");
+        var version = text switch
+        {
+            Format => 2,
+            Format1 => 1,
+            _ => throw new CheckpointException($"the state's format is '{text}'; this build reads '{Format}' and '{Format1}'"),
+        };
         var unknown = sections.Keys.Where(k => k != FormatSection && !k.StartsWith(ParameterPrefix, StringComparison.Ordinal)).ToList();
         if (unknown.Count > 0)
             throw new CheckpointException($"the state has sections this format does not know: {Describe(unknown)}");
         return new NamedState(sections
             .Where(s => s.Key != FormatSection)
-            .Select(s => ParameterState.Decode(s.Key[ParameterPrefix.Length..], s.Value)));
+            .Select(s => ParameterState.Decode(s.Key[ParameterPrefix.Length..], s.Value, version)));
     }
 
     /// <summary>A list of names short enough for one line.</summary>

@@ -80,7 +80,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         Command<Begin>(_ => OnBegin());
         Command<GetJob>(_ =>
         {
-            if (_began && _state.Config is not null) Sender.Tell(new JobDescription(Job, _setup.IdentityHash, _setup.DataFingerprint, _setup.Mesh));
+            if (_began && _state.Config is not null) Sender.Tell(new JobDescription(Job, _setup.IdentityHash, _setup.DataFingerprint, _setup.Mesh, _setup.Training));
         });
         Command<RegisterRank>(OnRegister);
         Command<GetStatus>(_ => Sender.Tell(new JobStatusReport(Job.Id, _state.CommittedStep, Job.Steps, _state.Generation, _members,
@@ -174,7 +174,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         var stepMs = _stepClock.Elapsed.TotalMilliseconds;
         if (summary.Step <= _state.CommittedStep)
         {
-            ApplyCommitted(summary.Step);
+            ApplyCommitted(summary.Step, summary.GradientSquares);
             Publish(new StepReplayed(summary.Step, summary.Loss, _state.JournaledLoss(summary.Step), _state.Generation));
             AfterStep(summary.Step);
             return;
@@ -185,23 +185,24 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         {
             _state = _state.Updated(committed);
             _samples.Add(sampled);
-            ApplyCommitted(summary.Step);
+            ApplyCommitted(summary.Step, summary.GradientSquares);
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             _throughput.Committed(summary.Step, now);
             Publish(new StepCommittedNotice(summary.Step, summary.Loss, summary.World, _state.Generation, now, stepMs, Job.GlobalBatch,
-                summary.MaxComputeMs, summary.MaxExchangeMs, summary.ExposedMs, summary.MaxWaitMs, summary.Bubble, summary.PeakHeldBytes));
+                summary.MaxComputeMs, summary.MaxExchangeMs, summary.ExposedMs, summary.MaxWaitMs, summary.Bubble, summary.PeakHeldBytes,
+                summary.GradientNorm, _setup.Training.Schedule.At(summary.Step, Job.LearningRate)));
             Publish(new StepSamples(summary.Step, _state.Generation, summary.Samples));
             AfterStep(summary.Step);
         });
     }
 
     /// <summary>The commit is durable: every member applies the step (in mailbox order, before anything later).</summary>
-    private void ApplyCommitted(long step)
+    private void ApplyCommitted(long step, double gradientSquares)
     {
         var copy = StartsCopyRound(step);
         foreach (var member in _members)
         {
-            _roster[member].Endpoint.Tell(new ApplyStep(_state.Generation, step, copy));
+            _roster[member].Endpoint.Tell(new ApplyStep(_state.Generation, step, copy, gradientSquares));
             _roster.HoldsState(member, step);
         }
     }

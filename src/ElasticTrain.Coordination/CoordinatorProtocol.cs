@@ -1,3 +1,4 @@
+using ElasticTrain.Training;
 using ElasticTrain.Jobs;
 using ElasticTrain.Wire;
 
@@ -13,7 +14,7 @@ public sealed record GetJob : IWireMessage
 /// The job as the coordinator runs it: a joining node loads the same data, builds the same model
 /// and, should it host the coordinator after a failover, plans the same kind of mesh.
 /// </summary>
-public sealed record JobDescription(JobConfig Config, string IdentityHash, string DataFingerprint, MeshRequest Mesh) : IWireMessage;
+public sealed record JobDescription(JobConfig Config, string IdentityHash, string DataFingerprint, MeshRequest Mesh, TrainingRecipe Recipe) : IWireMessage;
 
 // ---- operators (elastictrain status | drain | scale) ----
 

@@ -1,5 +1,6 @@
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Jobs;
+using ElasticTrain.Training;
 
 namespace ElasticTrain.Coordination;
 
@@ -28,9 +29,12 @@ public sealed record CoordinatorSetup(
     JobConfig Requested, string IdentityHash, string DataFingerprint, int ExpectedRanks,
     CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5, TimeSpan? JoinSettle = null,
     TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null, Func<bool>? HoldsLease = null, StoreOutage? Outage = null,
-    MeshRequest? Parallel = null)
+    MeshRequest? Parallel = null, TrainingRecipe? Recipe = null)
 {
     public MeshRequest Mesh => Parallel ?? MeshRequest.Auto;
+
+    /// <summary>The job's optimizer, schedule and clipping, which joining nodes learn with the job; null: <see cref="TrainingRecipe.Default"/>.</summary>
+    public TrainingRecipe Training => Recipe ?? TrainingRecipe.Default;
     public TimeSpan Settle => JoinSettle ?? TimeSpan.FromMilliseconds(500);
     public TimeSpan Liveness => LivenessTimeout ?? TimeSpan.FromMilliseconds(500);
     public TimeSpan Suspicion => SuspicionTimeout ?? TimeSpan.FromSeconds(10);

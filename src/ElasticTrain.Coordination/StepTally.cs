@@ -51,6 +51,8 @@ public sealed class StepTally(StepPlan plan)
             // A pipeline's bubble: each stage's idle share of its span, averaged over the stages.
             Bubble: reports.All(d => d.SpanMs > 0) ? reports.Average(d => d.WaitMs / d.SpanMs) : null,
             PeakHeldBytes: reports.Max(d => d.PeakHeldBytes),
+            // Each stage's replicas hold the same summed gradient: one report per stage, in stage order.
+            GradientSquares: Plan.Slices.GroupBy(s => s.Stage).OrderBy(g => g.Key).Sum(g => _reports[g.First().Rank].GradientSquares),
             // The first stage of each replica consumes its slice; the other stages only see it.
             Samples: Plan.Slices.Where(s => s.Stage == 0).Select(s => (s.Rank, _reports[s.Rank].SampleIds)).ToArray());
     }
@@ -59,4 +61,8 @@ public sealed class StepTally(StepPlan plan)
 /// <summary>A complete step as the coordinator commits it.</summary>
 public sealed record StepSummary(
     long Step, double Loss, int World, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs,
-    double? Bubble, long PeakHeldBytes, IReadOnlyList<(RankId Rank, int[] SampleIds)> Samples);
+    double? Bubble, long PeakHeldBytes, double GradientSquares, IReadOnlyList<(RankId Rank, int[] SampleIds)> Samples)
+{
+    /// <summary>The L2 norm of the step's mean gradient over the whole model, before clipping.</summary>
+    public double GradientNorm => Math.Sqrt(GradientSquares);
+}

@@ -19,8 +19,8 @@ public interface IModelPart : IDisposable
     /// <summary>The names of the parameters this part holds, as the whole model names them.</summary>
     IReadOnlyList<string> ParameterNames { get; }
 
-    /// <summary>Applies the committed step's update.</summary>
-    void Apply(long step);
+    /// <summary>Applies the committed step's update, clipped against the whole model's squared gradient norm <paramref name="gradientSquares"/>.</summary>
+    void Apply(long step, double gradientSquares);
 
     /// <summary>Forgets an exchanged but uncommitted update (its generation was aborted).</summary>
     void DiscardPending();

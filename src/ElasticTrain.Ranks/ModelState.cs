@@ -1,19 +1,18 @@
 using ElasticTrain.Checkpointing;
 using TorchSharp;
+using ElasticTrain.Ranks.Optimization;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
 
 namespace ElasticTrain.Ranks;
 
 /// <summary>
-/// Takes parameters and their AdamW state out of a model (the whole model or a pipeline stage) as
-/// a <see cref="NamedState"/>, and puts them into another, matching by parameter name: how state
+/// Takes parameters and their optimizer state out of a model (the whole model or a pipeline stage)
+/// as a <see cref="NamedState"/>, and puts them into another, matching by parameter name: how state
 /// moves between ranks whose layers differ, and how a checkpoint of any mesh loads into any other.
 /// </summary>
 /// <remarks>
-/// AdamW keeps one state per parameter, listed by <c>state_dict()</c> in the order of the
-/// optimizer's parameters and keyed by parameter handle; the model names the same parameters.
-/// Values are copied in place (parameters under no_grad, moments with copy_), so the optimizer keeps
+/// Values are copied in place (parameters under no_grad, slots with copy_), so the optimizer keeps
 /// its own tensors and the parameters stay the ones it updates. The copies are exact: a model given
 /// the state of another computes the next step bit for bit as the other does.
 /// </remarks>
@@ -23,17 +22,17 @@ public static class ModelState
     /// The state of <paramref name="names"/> (all the model holds when null), copied to host memory.
     /// </summary>
     /// <exception cref="CheckpointException">A name the model does not hold; the message names it.</exception>
-    public static NamedState Export(nn.Module model, AdamW optimizer, IEnumerable<string>? names = null)
+    public static NamedState Export(nn.Module model, PartOptimizer optimizer, IEnumerable<string>? names = null)
     {
-        var held = Held(model, optimizer);
+        var held = Held(model);
         var wanted = names?.Distinct(StringComparer.Ordinal).ToList() ?? [.. held.Keys];
         using var scope = NewDisposeScope();
         return new NamedState(wanted.Select(name =>
         {
-            if (!held.TryGetValue(name, out var entry))
+            if (!held.TryGetValue(name, out var parameter))
                 throw new CheckpointException($"the model holds no parameter '{name}'");
-            var (parameter, state) = entry;
-            return new ParameterState(name, ToBytes(parameter), state.step, ToBytes(state.exp_avg), ToBytes(state.exp_avg_sq));
+            var state = optimizer.StateOf(parameter);
+            return new ParameterState(name, ToBytes(parameter), state.Step, [.. state.Slots.Select(s => new StateSlot(s.Slot, ToBytes(s.Tensor)))]);
         }));
     }
 
@@ -55,45 +54,38 @@ public static class ModelState
     }
 
     /// <summary>
-    /// Gives every parameter <paramref name="model"/> holds its values and AdamW state from
+    /// Gives every parameter <paramref name="model"/> holds its values and optimizer state from
     /// <paramref name="state"/>, which may hold more (a whole checkpoint loaded into one stage).
     /// Everything is checked before anything is copied, so a refused import leaves the model as it was.
     /// </summary>
-    /// <exception cref="CheckpointException">A parameter of the model is missing from the state, or has another element type or shape there; the message names it.</exception>
-    public static void Import(nn.Module model, AdamW optimizer, NamedState state)
+    /// <exception cref="CheckpointException">A parameter of the model is missing from the state, has another element type or shape there, or state of another optimizer; the message names it.</exception>
+    public static void Import(nn.Module model, PartOptimizer optimizer, NamedState state)
     {
-        var held = Held(model, optimizer);
-        foreach (var (name, (parameter, _)) in held)
+        var held = Held(model);
+        foreach (var (name, parameter) in held)
         {
             var entry = state[name];
-            foreach (var (what, bytes) in new[] { ("values", entry.Value), ("exp_avg", entry.ExpAvg), ("exp_avg_sq", entry.ExpAvgSq) })
-                Check(name, what, parameter, bytes);
+            Check(name, "values", parameter, entry.Value);
+            var given = entry.Slots.Select(s => s.Name).ToList();
+            var expected = optimizer.SlotNames;
+            if (given.Except(expected).Any() || expected.Except(given).Any(slot => !optimizer.MayLack(slot)))
+                throw new CheckpointException(
+                    $"parameter '{name}': the state holds optimizer slots [{string.Join(", ", given)}], this job's optimizer keeps [{string.Join(", ", expected)}]: it was written by another optimizer");
+            foreach (var slot in entry.Slots) Check(name, slot.Name, parameter, slot.Tensor);
         }
         using var scope = NewDisposeScope();
         using var noGrad = no_grad();
-        foreach (var (name, (parameter, moments)) in held)
+        foreach (var (name, parameter) in held)
         {
             var entry = state[name];
             parameter.copy_(FromBytes(entry.Value));
-            moments.exp_avg.copy_(FromBytes(entry.ExpAvg));
-            moments.exp_avg_sq.copy_(FromBytes(entry.ExpAvgSq));
-            moments.step = entry.Step;
+            optimizer.Load(parameter, entry.Step, entry.Slots.ToDictionary(s => s.Name, s => FromBytes(s.Tensor)));
         }
     }
 
-    /// <summary>Each parameter of the model by name, with its AdamW state.</summary>
-    internal static Dictionary<string, (Parameter Parameter, AdamW.State State)> Held(nn.Module model, AdamW optimizer)
-    {
-        var states = optimizer.parameters().Zip(optimizer.state_dict().State)
-            .ToDictionary(p => p.First.Handle, p => (AdamW.State)p.Second);
-        var held = new Dictionary<string, (Parameter, AdamW.State)>(StringComparer.Ordinal);
-        foreach (var (name, parameter) in model.named_parameters())
-            held[name] = (parameter, states.TryGetValue(parameter.Handle, out var state)
-                ? state
-                : throw new ArgumentException($"parameter '{name}' is not one the optimizer updates", nameof(optimizer)));
-        return held;
-    }
-
+    /// <summary>Each parameter of the model by name.</summary>
+    internal static Dictionary<string, Parameter> Held(nn.Module model) =>
+        model.named_parameters().ToDictionary(p => p.name, p => p.parameter, StringComparer.Ordinal);
     private static void Check(string name, string what, Parameter parameter, TensorBytes bytes)
     {
         var dtype = parameter.dtype.ToString();

@@ -5,6 +5,7 @@ using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Data;
 using ElasticTrain.Jobs;
 using ElasticTrain.Ranks.Pipeline;
+using ElasticTrain.Training;
 using static TorchSharp.torch;
 
 namespace ElasticTrain.Ranks;
@@ -25,7 +26,12 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
     /// <param name="Memory">What the rank may hold, in bytes (<c>elastictrain.parallel.rank-memory</c>), told to the mesh planner.</param>
     public sealed record Setup(
         RankId Id, int LocalIndex, JobConfig Job, string IdentityHash, string Device,
-        ExchangeSettings Exchange, RankPort Port, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule, long Memory = long.MaxValue);
+        ExchangeSettings Exchange, RankPort Port, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule, long Memory = long.MaxValue,
+        TrainingRecipe? Recipe = null)
+    {
+        /// <summary>The job's optimizer, schedule, clipping and micro-batch size; null: <see cref="TrainingRecipe.Default"/>.</summary>
+        public TrainingRecipe Training => Recipe ?? TrainingRecipe.Default;
+    }
 
     public static Props Props(Setup setup) => Akka.Actor.Props.Create(() => new Rank(setup));
 
@@ -134,7 +140,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
             {
                 var outcome = ((Replica)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, _exchange, group, cancellation);
                 return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum,
-                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs);
+                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs, GradientSquares: outcome.GradientSquares);
             };
         }
         else
@@ -145,7 +151,8 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
                 var outcome = ((PipelineStage)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, place, _stages, _exchange,
                     _setup.Exchange.Timeout, cancellation);
                 return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum ?? 0,
-                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs, outcome.SpanMs, outcome.WaitMs, outcome.PeakHeldBytes);
+                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs, outcome.SpanMs, outcome.WaitMs, outcome.PeakHeldBytes,
+                    outcome.GradientSquares);
             };
         }
         OnCompute(batch.Generation, batch.Step, pending.Coordinator, step);
@@ -158,7 +165,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         var self = Self;
         OnCompute(apply.Generation, apply.Step, Sender, () =>
         {
-            _part!.Apply(apply.Step);
+            _part!.Apply(apply.Step, apply.GradientSquares);
             _held = new Held(apply.Step, _part.Layers);
             if (copyHolder is not null) SendPeerCopy(apply.Generation, apply.Step, copyHolder, self);
             return null;

@@ -79,7 +79,8 @@ public sealed record RunStep(long Generation, StepPlan Plan, StepPlan? Next) : I
 /// <paramref name="PeerCopy"/> (pipelines without a second replica), the rank then keeps a snapshot
 /// of its stage at this step and sends a copy to the next stage's rank (<see cref="PeerCopyChunk"/>).
 /// </summary>
-public sealed record ApplyStep(long Generation, long Step, bool PeerCopy = false) : IWireMessage;
+/// <param name="GradientSquares">The squared norm of the whole model's mean gradient for the step, summed over the stages' reports: what clipping scales by.</param>
+public sealed record ApplyStep(long Generation, long Step, bool PeerCopy = false, double GradientSquares = 0) : IWireMessage;
 
 /// <summary>One piece of a stage's state at <paramref name="Step"/>, on its way to the rank that keeps a copy of it.</summary>
 public sealed record PeerCopyChunk(long Generation, long Step, RankId From, LayerRange Layers, int Index, int Count, byte[] Bytes) : IWireMessage;
@@ -120,8 +121,9 @@ public sealed record RankReady(long Generation, RankId Rank, long StateStep) : I
 /// <param name="SpanMs">A pipeline stage's time from the step's start to its last action; 0 for a whole replica.</param>
 /// <param name="WaitMs">The part of the span a pipeline stage waited for its neighbours: its share of the bubble.</param>
 /// <param name="PeakHeldBytes">The most bytes of activations a pipeline stage held for backward at once.</param>
+/// <param name="GradientSquares">The rank's share of the squared norm of the step's mean gradient: the whole model's for a replica, its layers' for a pipeline stage.</param>
 public sealed record StepExchanged(long Generation, long Step, RankId Rank, double LossSum, int[] SampleIds, double ComputeMs, double ExchangeMs, double ExposedMs,
-    double SpanMs = 0, double WaitMs = 0, long PeakHeldBytes = 0) : IWireMessage
+    double SpanMs = 0, double WaitMs = 0, long PeakHeldBytes = 0, double GradientSquares = 0) : IWireMessage
 {
     public int Samples => SampleIds.Length;
 }

@@ -3,6 +3,8 @@ using ElasticTrain.Checkpointing;
 using ElasticTrain.Collectives;
 using ElasticTrain.Jobs;
 using ElasticTrain.Models;
+using ElasticTrain.Ranks.Optimization;
+using ElasticTrain.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -22,21 +24,24 @@ public sealed class Replica : IModelPart
     private readonly string _identityHash;
     private readonly Device _device;
     private readonly nn.Module<Tensor, Tensor> _model;
-    private readonly AdamW _optimizer;
+    private readonly TrainingRecipe _recipe;
+    private readonly UpdateRule _update;
     private readonly GradientBuffer _gradients;
     private readonly IReportsBackwardProgress? _progress;
 
     /// <summary>Builds the model from the job's seed: every rank of every process gets the same parameters.</summary>
     /// <param name="bucketBytes">Gradient bucket size (0: one bucket, exchanged after backward).</param>
-    public Replica(JobConfig job, string identityHash, Device device, long bucketBytes)
+    /// <param name="recipe">The optimizer, schedule, clipping and micro-batch size; null: <see cref="TrainingRecipe.Default"/>.</param>
+    public Replica(JobConfig job, string identityHash, Device device, long bucketBytes, TrainingRecipe? recipe = null)
     {
         _job = job;
         _identityHash = identityHash;
         _device = device;
+        _recipe = recipe ?? TrainingRecipe.Default;
         _model = ModelFactory.Create(SpecOf(job), job.Seed);
         _model.to(device);
         var parameters = _model.parameters().ToList();
-        _optimizer = Optimizer(job, parameters);
+        _update = new UpdateRule(job, _recipe, parameters);
         _progress = _model as IReportsBackwardProgress;
         _gradients = new GradientBuffer(_progress?.BackwardStages() ?? [parameters], bucketBytes / sizeof(float));
     }
@@ -44,27 +49,11 @@ public sealed class Replica : IModelPart
     public static ModelSpec SpecOf(JobConfig job) =>
         new(job.Model, job.Layers, job.Heads, job.Width, job.Block);
 
-    /// <summary>The job's AdamW over <paramref name="parameters"/>: one definition for a whole replica and a pipeline stage, whose curves must agree.</summary>
-    internal static AdamW Optimizer(JobConfig job, IEnumerable<Parameter> parameters) =>
-        optim.AdamW(parameters, lr: job.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: job.WeightDecay);
-
-    /// <summary>
-    /// The update of a committed step, for a whole replica and a pipeline stage alike: the summed
-    /// gradient in <paramref name="gradients"/> divided by the global batch, then AdamW.
-    /// </summary>
-    internal static void Update(GradientBuffer gradients, AdamW optimizer, JobConfig job)
-    {
-        using (NewDisposeScope())
-        {
-            gradients.Scatter(1f / job.GlobalBatch);
-            optimizer.step();
-        }
-    }
-
     /// <param name="ComputeMs">Forward and backward, including the handing over of buckets.</param>
     /// <param name="ExchangeMs">Time the exchange thread spent all-reducing this step's buckets.</param>
     /// <param name="ExposedMs">Time the step waited for the exchange after backward: what overlap did not hide.</param>
-    public sealed record StepOutcome(double LossSum, double ComputeMs, double ExchangeMs, double ExposedMs);
+    /// <param name="GradientSquares">The squared norm of the step's mean gradient (the whole model's: a replica holds it all).</param>
+    public sealed record StepOutcome(double LossSum, double ComputeMs, double ExchangeMs, double ExposedMs, double GradientSquares);
 
     /// <summary>Every pipeline layer of the model.</summary>
     public LayerRange Layers => new(0, ((ILayeredModel)_model).Layers.Count);
@@ -99,18 +88,27 @@ public sealed class Replica : IModelPart
             }
         }
 
-        double lossSum;
+        double lossSum = 0;
         try
         {
-            if (_progress is not null) _progress.StageCompleted = SubmitReady;
-            using (NewDisposeScope())
+            // Passes of at most micro-batch-size samples, their gradients adding up in the
+            // parameters' .grad; only the last pass's backward hands buckets over as it goes.
+            _update.Optimizer.ZeroGrad();
+            var passes = Passes(samples, _recipe.MicroBatchSize);
+            int window = _job.Block + 1, done = 0;
+            for (int pass = 0; pass < passes.Count; pass++)
             {
-                var (input, target) = Batch.FromWindows(tokens, samples, _job.Block + 1);
-                var logits = _model.call(input.to(_device));
-                var loss = LanguageModelLoss.SumOfSampleMeans(logits, target.to(_device));
-                _optimizer.zero_grad();
-                loss.backward();
-                lossSum = loss.item<float>();
+                if (pass == passes.Count - 1 && _progress is not null) _progress.StageCompleted = SubmitReady;
+                using (NewDisposeScope())
+                {
+                    var passTokens = passes.Count == 1 ? tokens : tokens.AsSpan(done * window, passes[pass] * window).ToArray();
+                    var (input, target) = Batch.FromWindows(passTokens, passes[pass], window);
+                    var logits = _model.call(input.to(_device));
+                    var loss = LanguageModelLoss.SumOfSampleMeans(logits, target.to(_device));
+                    loss.backward();
+                    lossSum += loss.item<float>();
+                }
+                done += passes[pass];
             }
             SubmitReady(int.MaxValue);
         }
@@ -128,18 +126,40 @@ public sealed class Replica : IModelPart
 
         var exchangeMs = exchange.WaitAll();
         PendingStep = step;
-        return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs);
+        GradientSquares = _update.Squares(_gradients);
+        return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs, GradientSquares);
     }
 
-    /// <summary>Applies the committed step's update: the mean gradient over the global batch, then AdamW.</summary>
-    public void Apply(long step)
+    /// <summary>
+    /// How many samples each pass over a slice of <paramref name="samples"/> runs: one pass when no
+    /// micro-batch size is set or the slice fits, else passes as even as can be, none above the size.
+    /// </summary>
+    public static IReadOnlyList<int> Passes(int samples, int? microBatchSize)
+    {
+        if (microBatchSize is not { } size || samples <= size) return [samples];
+        int count = (samples + size - 1) / size;
+        return [.. Enumerable.Range(0, count).Select(i => samples / count + (i < samples % count ? 1 : 0))];
+    }
+
+    /// <summary>The squared norm of the pending step's mean gradient (see <see cref="UpdateRule.Squares"/>).</summary>
+    public double GradientSquares { get; private set; }
+
+    /// <summary>
+    /// Applies the committed step's update (see <see cref="UpdateRule"/>): clipped against
+    /// <paramref name="gradientSquares"/>, the whole model's squared gradient norm as the coordinator
+    /// summed it; a replica's own <see cref="GradientSquares"/> is that same figure.
+    /// </summary>
+    public void Apply(long step, double gradientSquares)
     {
         if (PendingStep != step)
             throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
-        Update(_gradients, _optimizer, _job);
+        _update.Apply(step, _gradients, gradientSquares);
         PendingStep = null;
         AppliedStep = step;
     }
+
+    /// <summary>Applies the committed step against this replica's own gradient norm (a whole replica holds the whole model).</summary>
+    public void Apply(long step) => Apply(step, GradientSquares);
 
     /// <summary>The summed gradient the last exchange left, before <see cref="Apply"/> scales it (to compare exchanges).</summary>
     internal float[] ExchangedGradient() => (float[])_gradients.Values.Clone();
@@ -158,14 +178,14 @@ public sealed class Replica : IModelPart
     public IReadOnlyList<string> ParameterNames => [.. _model.named_parameters().Select(p => p.name)];
 
     /// <summary>
-    /// The parameters and AdamW state of <paramref name="names"/> (all when null) as byte sections
+    /// The parameters and optimizer state of <paramref name="names"/> (all when null) as byte sections
     /// in the <see cref="NamedState"/> format: what checkpoints and state transfer carry.
     /// </summary>
     /// <exception cref="CheckpointException">A name this replica does not hold.</exception>
     public IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null) =>
-        ModelState.Export(_model, _optimizer, names).ToSections();
+        ModelState.Export(_model, _update.Optimizer, names).ToSections();
 
-    public StateSnapshot Snapshot() => new(_model, _optimizer);
+    public StateSnapshot Snapshot() => new(_model, _update.Optimizer);
 
     /// <summary>
     /// Loads state at <paramref name="step"/> for every parameter this replica holds, by name, from
@@ -177,9 +197,9 @@ public sealed class Replica : IModelPart
     public void ImportState(IReadOnlyDictionary<string, byte[]> sections, long step)
     {
         if (NamedState.IsNamed(sections))
-            ModelState.Import(_model, _optimizer, NamedState.FromSections(sections));
-        else if (sections.ContainsKey(LegacyModelSection) && sections.ContainsKey(LegacyOptimizerSection))
-            ImportLegacyState(sections);
+            ModelState.Import(_model, _update.Optimizer, NamedState.FromSections(sections));
+        else if (sections.ContainsKey(LegacyModelSection) && sections.ContainsKey(LegacyOptimizerSection) && _update.Optimizer is TorchOptimizer legacy)
+            ImportLegacyState(sections, legacy);
         else
             throw new CheckpointException($"the state has neither the named format nor the older '{LegacyModelSection}' and '{LegacyOptimizerSection}' sections (it has {string.Join(", ", sections.Keys)})");
         PendingStep = null;
@@ -187,15 +207,15 @@ public sealed class Replica : IModelPart
     }
 
     /// <summary>TorchSharp's own formats: parameters in module order, optimizer state in the optimizer's order.</summary>
-    private void ImportLegacyState(IReadOnlyDictionary<string, byte[]> sections)
+    private void ImportLegacyState(IReadOnlyDictionary<string, byte[]> sections, TorchOptimizer optimizer)
     {
         using (var reader = new BinaryReader(new MemoryStream(sections[LegacyModelSection])))
             _model.load(reader);
         using (var reader = new BinaryReader(new MemoryStream(sections[LegacyOptimizerSection])))
-            _optimizer.load_state_dict(reader);
+            optimizer.LoadTorchState(reader);
     }
 
-    /// <summary>Writes every parameter's values and AdamW state after <paramref name="step"/>, by name; returns the file's SHA-256.</summary>
+    /// <summary>Writes every parameter's values and optimizer state after <paramref name="step"/>, by name; returns the file's SHA-256.</summary>
     public string Save(string path, long step, int world, int epoch) => StateCheckpoint.Save(this, _job, _identityHash, path, step, world, epoch);
 
     /// <summary>
@@ -206,7 +226,7 @@ public sealed class Replica : IModelPart
 
     public void Dispose()
     {
-        _optimizer.Dispose();
+        _update.Dispose();
         _model.Dispose();
     }
 }

@@ -92,7 +92,8 @@ public static class PipelineWorker
             if (step == options.Warmup + 1) clock.Start();
             var tokens = Tokens(job, step).AsSpan(offset * window, count * window).ToArray();
             var outcome = stage.Exchange(step, tokens, count, place, stages, exchange, Timeout, CancellationToken.None);
-            stage.Apply(step);
+            // The benchmark's job does not clip, so the stage's own share of the norm will do.
+            stage.Apply(step, outcome.GradientSquares);
             if (step > options.Warmup)
                 measured.Add(new PipelineBenchmark.StageStep(outcome.SpanMs, outcome.WaitMs, outcome.PeakHeld, outcome.PeakHeldBytes));
         }

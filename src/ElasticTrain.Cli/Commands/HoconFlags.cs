@@ -45,9 +45,22 @@ public sealed class HoconFlags
     /// </summary>
     public HoconFlags AddTraining() => AddModel()
         .Add<int>("--global-batch", "elastictrain.job.global-batch", "Samples per step over all ranks")
-        .Add<double>("--lr", "elastictrain.job.learning-rate", "AdamW learning rate")
+        .Add<double>("--lr", "elastictrain.job.learning-rate", "Peak learning rate")
         .Add<long>("--seed", "elastictrain.job.seed", "Seed of the model init and the data order")
         .Add<string>("--data", "elastictrain.job.data", "Text file or folder (default: the .NET SDK's XML docs)");
+
+    /// <summary>
+    /// The flags that say how a step's gradient becomes an update: the optimizer, the learning-rate
+    /// schedule, clipping, and how many samples a rank runs at once. The rules' other
+    /// hyper-parameters are HOCON only (<c>elastictrain.job.optimizer</c>).
+    /// </summary>
+    public HoconFlags AddRecipe() => this
+        .Add<string>("--optimizer", "elastictrain.job.optimizer.name", "adamw (default), adam, sgd, lamb, adagrad or rmsprop")
+        .Add<string>("--lr-schedule", "elastictrain.job.lr-schedule.name", "constant (default), cosine, linear, polynomial, exponential, step or cosine-restarts")
+        .Add<long>("--warmup-steps", "elastictrain.job.lr-schedule.warmup-steps", "Linear warmup steps in front of the schedule (default 0)")
+        .Add<double>("--min-lr", "elastictrain.job.lr-schedule.min-lr", "The learning rate a decaying schedule ends at (default 0)")
+        .Add<string>("--clip-norm", "elastictrain.job.clip-norm", "Clip the gradient to this global L2 norm, or off (default)")
+        .Add<string>("--micro-batch-size", "elastictrain.job.micro-batch-size", "Most samples a rank runs at once; more accumulate over passes (default auto: all)");
 
     /// <summary>The flags that say which model: its architecture and shape (`bench pipeline` trains it on random tokens).</summary>
     public HoconFlags AddModel() => this

@@ -4,6 +4,7 @@ using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
 using ElasticTrain.Pipeline;
+using ElasticTrain.Training;
 
 namespace ElasticTrain.Cli.Hosting;
 
@@ -15,6 +16,7 @@ namespace ElasticTrain.Cli.Hosting;
 /// <param name="DataPlaneSecret">As given by the operator; empty: the job's secret from the store (<see cref="Store.JobSecret"/>).</param>
 /// <param name="HttpPort">The port of /metrics and /health (0: any free port); null: no HTTP server.</param>
 /// <param name="HttpHost">Where the HTTP server binds: as given, or the node's own hostname.</param>
+/// <param name="Recipe">The optimizer, learning-rate schedule, clipping and micro-batch size (<c>elastictrain.job.*</c>); `train` gives them to the job.</param>
 /// <param name="Mesh">The mesh the job asks for (<c>elastictrain.parallel.*</c>); what `train` gives the job, null values meaning auto.</param>
 public sealed record HostSettings(
     JobConfig Job,
@@ -36,7 +38,8 @@ public sealed record HostSettings(
     string DataPlaneSecret,
     int? HttpPort,
     string HttpHost,
-    MeshRequest Mesh)
+    MeshRequest Mesh,
+    TrainingRecipe Recipe)
 {
     public static HostSettings FromConfig(Config config)
     {
@@ -45,8 +48,9 @@ public sealed record HostSettings(
         var http = new SettingsReader(config, "elastictrain.http");
         var parallel = new SettingsReader(config, "elastictrain.parallel");
         var hostname = remote.String("hostname");
+        var job = JobConfig.FromConfig(config);
         var settings = new HostSettings(
-            Job: JobConfig.FromConfig(config),
+            Job: job,
             Ranks: root.Int("ranks", 1, 1024),
             Device: root.OneOf("device", "cpu", "cuda"),
             DataDirectory: root.String("data-directory"),
@@ -65,7 +69,8 @@ public sealed record HostSettings(
             DataPlaneSecret: root.String("data-plane-secret"),
             HttpPort: http.String("port") is "off" or "" ? null : http.Int("port", 0, 65535),
             HttpHost: http.String("host") is { Length: > 0 } httpHost ? httpHost : hostname,
-            Mesh: ReadMesh(parallel));
+            Mesh: ReadMesh(parallel),
+            Recipe: TrainingRecipe.FromConfig(config, job));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataPlaneSecret.Length > 0 && System.Text.Encoding.UTF8.GetByteCount(settings.DataPlaneSecret) < Collectives.Transport.DataPlaneHandshake.MinSecretBytes)

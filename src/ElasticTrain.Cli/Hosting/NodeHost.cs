@@ -48,7 +48,8 @@ public static class NodeHost
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
         await RefuseIfRunningElsewhere(store, settings.Job.Id);
-        var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint), data.Corpus.Fingerprint, settings.Mesh);
+        var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint, settings.Recipe), data.Corpus.Fingerprint,
+            settings.Mesh, settings.Recipe);
         return await RunAsync(settings, config, store, settings.Job.Id, reporters, readiness, cancellation, async (system, cluster) =>
         {
             await cluster.JoinAsync(cluster.SelfAddress, cancellation);
@@ -138,7 +139,7 @@ public static class NodeHost
             var coordinatorSetup = new CoordinatorSetup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
                 HoldsLease: () => StoreLease.Held(system, CoordinatorLease(jobId)) is not null, Outage: new StoreOutage(settings.StoreOutageLimit),
-                Parallel: job.Mesh);
+                Parallel: job.Mesh, Recipe: job.Recipe);
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
             var coordinator = system.ActorOf(CoordinatorProxy(system), "coordinator-proxy");
@@ -152,7 +153,7 @@ public static class NodeHost
                 ranks.Add(id);
                 var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule), $"loader-{i}");
                 system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
-                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes)), $"rank-{i}");
+                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe)), $"rank-{i}");
             }
             readiness.Attach(cluster, coordinator, ranks);
 

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Akka.Configuration;
 using ElasticTrain.Configuration;
+using ElasticTrain.Training;
 using ElasticTrain.Wire;
 
 namespace ElasticTrain.Jobs;
@@ -63,12 +64,14 @@ public sealed record JobConfig(
     /// batch, seed), and of nothing that may change between runs (steps, checkpoint period, ranks).
     /// A job id reused with another identity is refused rather than silently mixed.
     /// </summary>
-    public string IdentityHash(string dataFingerprint)
+    /// <param name="recipe">The optimizer, schedule and clipping (null: the defaults), which add to the hash only where they differ from the defaults.</param>
+    public string IdentityHash(string dataFingerprint, TrainingRecipe? recipe = null)
     {
         var canonical = string.Join(';',
             $"model={Model}", $"layers={Layers}", $"heads={Heads}", $"width={Width}", $"block={Block}",
             $"global-batch={GlobalBatch}", $"lr={LearningRate.ToString("R", CultureInfo.InvariantCulture)}",
             $"wd={WeightDecay.ToString("R", CultureInfo.InvariantCulture)}", $"seed={Seed}", $"data={dataFingerprint}");
+        if (recipe?.Canonical is { Length: > 0 } training) canonical += ";" + training;
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(canonical)))[..16];
     }
 

@@ -6,6 +6,8 @@ using ElasticTrain.Data;
 using ElasticTrain.Jobs;
 using ElasticTrain.Models;
 using ElasticTrain.Pipeline;
+using ElasticTrain.Ranks.Optimization;
+using ElasticTrain.Training;
 using TorchSharp;
 using TorchSharp.Modules;
 using static TorchSharp.torch;
@@ -13,7 +15,7 @@ using static TorchSharp.torch;
 namespace ElasticTrain.Ranks.Pipeline;
 
 /// <summary>
-/// One rank's pipeline stage: its layers of the model, their AdamW state and gradient buffer, and
+/// One rank's pipeline stage: its layers of the model, their optimizer state and gradient buffer, and
 /// the pipelined step it performs. The pipeline counterpart of <see cref="Replica"/>, with the
 /// same two-phase step (<see cref="Exchange"/>, then <see cref="Apply"/> once the step is
 /// committed) and the same scaling, so that the loss curve does not depend on the mesh. Lives on
@@ -40,7 +42,8 @@ public sealed class PipelineStage : IModelPart
     private readonly JobConfig _job;
     private readonly Device _device;
     private readonly ModelStage _stage;
-    private readonly AdamW _optimizer;
+    private readonly UpdateRule _update;
+    private readonly int? _microBatchSize;
     private readonly GradientBuffer _gradients;
     private TimeSpan _waiting; // this step's time blocked on neighbours
 
@@ -50,7 +53,8 @@ public sealed class PipelineStage : IModelPart
     /// </summary>
     /// <param name="bucketBytes">Gradient bucket size (0: one bucket, exchanged after the step's last backward).</param>
     /// <exception cref="ArgumentException">The partition is not of this job's model's pipeline layers.</exception>
-    public PipelineStage(JobConfig job, StagePartition partition, int stage, Device device, long bucketBytes)
+    /// <param name="recipe">The optimizer, schedule and clipping; null: <see cref="TrainingRecipe.Default"/>.</param>
+    public PipelineStage(JobConfig job, StagePartition partition, int stage, Device device, long bucketBytes, TrainingRecipe? recipe = null)
     {
         ArgumentNullException.ThrowIfNull(job);
         ArgumentNullException.ThrowIfNull(partition);
@@ -63,7 +67,8 @@ public sealed class PipelineStage : IModelPart
         Stages = partition.Stages;
         _stage = new ModelStage(spec, job.Seed, partition.FirstLayer(stage), partition.EndLayer(stage));
         _stage.to(device);
-        _optimizer = Replica.Optimizer(job, _stage.parameters());
+        _update = new UpdateRule(job, recipe ?? TrainingRecipe.Default, [.. _stage.parameters()]);
+        _microBatchSize = recipe?.MicroBatchSize;
         _gradients = new GradientBuffer(_stage.BackwardStages(), bucketBytes / sizeof(float));
     }
 
@@ -77,8 +82,9 @@ public sealed class PipelineStage : IModelPart
     /// averaged over stages gives the bubble over the step.</param>
     /// <param name="PeakHeld">The most micro-batches whose activations the stage held at once.</param>
     /// <param name="PeakHeldBytes">The most bytes of held boundary activations (each micro-batch's input and output) at once.</param>
+    /// <param name="GradientSquares">This stage's share of the squared norm of the step's mean gradient; the stages' shares add up to the model's.</param>
     public sealed record StepOutcome(double? LossSum, double ComputeMs, double ExchangeMs, double ExposedMs,
-        double SpanMs, double WaitMs, int PeakHeld, long PeakHeldBytes);
+        double SpanMs, double WaitMs, int PeakHeld, long PeakHeldBytes, double GradientSquares);
 
     public int Stage { get; }
 
@@ -117,8 +123,11 @@ public sealed class PipelineStage : IModelPart
         PendingStep = null;
         var clock = Stopwatch.StartNew();
 
-        // At least one sample per micro-batch: a slice smaller than M runs as many micro-batches as it has samples.
-        var slices = SliceSplit.Even(samples, Math.Min(place.MicroBatches, samples));
+        // At least one sample per micro-batch: a slice smaller than M runs as many micro-batches as it
+        // has samples. More than M where micro-batch-size caps a micro-batch's samples: every stage
+        // of the replica has the same slice and settings, so all count alike.
+        var wanted = _microBatchSize is { } size ? Math.Max(place.MicroBatches, (samples + size - 1) / size) : place.MicroBatches;
+        var slices = SliceSplit.Even(samples, Math.Min(wanted, samples));
         var actions = PipelineSchedule.For(place.Schedule, Stages, slices.Count, Stage);
         // The micro-batch whose backward comes last completes the step's gradients: only its graph
         // reports backward's progress, so each bucket goes to the exchange once it holds the sum
@@ -148,7 +157,7 @@ public sealed class PipelineStage : IModelPart
             using (NewDisposeScope())
             {
                 var (input, target) = Batch.FromWindows(tokens, samples, _job.Block + 1);
-                _optimizer.zero_grad();
+                _update.Optimizer.ZeroGrad();
                 foreach (var action in actions)
                 {
                     var m = action.MicroBatch;
@@ -194,15 +203,19 @@ public sealed class PipelineStage : IModelPart
         var exchangeMs = exchange.WaitAll();
         PendingStep = step;
         return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs,
-            spanMs, _waiting.TotalMilliseconds, peakHeld, peakHeldBytes);
+            spanMs, _waiting.TotalMilliseconds, peakHeld, peakHeldBytes, _update.Squares(_gradients));
     }
 
-    /// <summary>Applies the committed step's update: the mean gradient over the global batch, then AdamW, as <see cref="Replica.Apply"/> does.</summary>
-    public void Apply(long step)
+    /// <summary>
+    /// Applies the committed step's update as <see cref="Replica.Apply(long, double)"/> does, clipped against
+    /// <paramref name="gradientSquares"/>: the squared norm of the whole model's mean gradient, which
+    /// the coordinator summed over the stages.
+    /// </summary>
+    public void Apply(long step, double gradientSquares)
     {
         if (PendingStep != step)
             throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
-        Replica.Update(_gradients, _optimizer, _job);
+        _update.Apply(step, _gradients, gradientSquares);
         PendingStep = null;
         AppliedStep = step;
     }
@@ -217,13 +230,13 @@ public sealed class PipelineStage : IModelPart
     public void DiscardPending() => PendingStep = null;
 
     /// <summary>
-    /// The parameters and AdamW state of <paramref name="names"/> (all when null) in the
+    /// The parameters and optimizer state of <paramref name="names"/> (all when null) in the
     /// <see cref="Checkpointing.NamedState"/> format, by whole-model name, so any mesh can load them.
     /// </summary>
     public IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null) =>
-        ModelState.Export(_stage, _optimizer, names).ToSections();
+        ModelState.Export(_stage, _update.Optimizer, names).ToSections();
 
-    public StateSnapshot Snapshot() => new(_stage, _optimizer);
+    public StateSnapshot Snapshot() => new(_stage, _update.Optimizer);
 
     /// <summary>
     /// Loads every parameter this stage holds, by name, from sections that may hold more (the whole
@@ -232,14 +245,14 @@ public sealed class PipelineStage : IModelPart
     /// <exception cref="Checkpointing.CheckpointException">A parameter is missing or has another shape; the message names it.</exception>
     public void ImportState(IReadOnlyDictionary<string, byte[]> sections, long step)
     {
-        ModelState.Import(_stage, _optimizer, Checkpointing.NamedState.FromSections(sections));
+        ModelState.Import(_stage, _update.Optimizer, Checkpointing.NamedState.FromSections(sections));
         PendingStep = null;
         AppliedStep = step;
     }
 
     public void Dispose()
     {
-        _optimizer.Dispose();
+        _update.Dispose();
         _stage.Dispose();
     }
 

@@ -34,17 +34,38 @@ public class NamedStateTests
     }
 
     [Fact]
-    public void An_entry_is_its_step_then_three_tensors_each_dtype_rank_shape_and_bytes()
+    public void An_entry_is_its_step_its_value_then_each_named_slot_each_tensor_dtype_rank_shape_and_bytes()
     {
         var entry = new ParameterState("p", new TensorBytes("Float32", [2], [1, 2, 3, 4, 5, 6, 7, 8]), 5,
             new TensorBytes("Float32", [], [9, 9, 9, 9]), new TensorBytes("Int8", [1], [7])).Encode();
         byte[] expected = [
             5, 0, 0, 0, 0, 0, 0, 0,
             7, .. "Float32"u8, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8,
+            2, 0, 0, 0,
+            7, .. "exp_avg"u8,
             7, .. "Float32"u8, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9,
+            10, .. "exp_avg_sq"u8,
             4, .. "Int8"u8, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7,
         ];
         Assert.Equal(expected, entry);
+    }
+
+    [Fact]
+    public void Format_1_entries_written_before_named_slots_read_as_AdamW_moments()
+    {
+        byte[] format1 = [
+            5, 0, 0, 0, 0, 0, 0, 0,
+            7, .. "Float32"u8, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8,
+            7, .. "Float32"u8, 0, 0, 0, 0, 4, 0, 0, 0, 0, 0, 0, 0, 9, 9, 9, 9,
+            4, .. "Int8"u8, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 7,
+        ];
+        var sections = new Dictionary<string, byte[]> { ["format"] = Encoding.UTF8.GetBytes("elastictrain.named-state/1"), ["parameter/p"] = format1 };
+        var read = NamedState.FromSections(sections)["p"];
+        Assert.Equal(5, read.Step);
+        Assert.Equal(["exp_avg", "exp_avg_sq"], read.Slots.Select(s => s.Name));
+        Assert.Equal([7], read.Slot("exp_avg_sq")!.Data);
+        // A stage's selection keeps the format its bytes were written in.
+        Assert.Equal("elastictrain.named-state/1", Encoding.UTF8.GetString(NamedState.Select(sections, ["p"])["format"]));
     }
 
     [Fact]
@@ -64,8 +85,8 @@ public class NamedStateTests
         Assert.Contains("parameter 'scale' is damaged", Assert.Throws<CheckpointException>(() => NamedState.FromSections(sections)).Message);
 
         sections = State.ToSections().ToDictionary();
-        sections["format"] = Encoding.UTF8.GetBytes("elastictrain.named-state/2");
-        Assert.Contains("'elastictrain.named-state/2'", Assert.Throws<CheckpointException>(() => NamedState.FromSections(sections)).Message);
+        sections["format"] = Encoding.UTF8.GetBytes("elastictrain.named-state/3");
+        Assert.Contains("'elastictrain.named-state/3'", Assert.Throws<CheckpointException>(() => NamedState.FromSections(sections)).Message);
 
         var older = new Dictionary<string, byte[]> { ["model"] = [1], ["optimizer"] = [2] };
         Assert.False(NamedState.IsNamed(older));

@@ -1,3 +1,5 @@
+using ElasticTrain.Ranks.Optimization;
+using ElasticTrain.Training;
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Jobs;
 using ElasticTrain.Models;
@@ -69,7 +71,7 @@ public class ModelStateTests
         var spec = Replica.SpecOf(Job);
         // Layers: embedding, blocks.0, blocks.1, output; the stage [2, 3) holds blocks.1 alone.
         using var stage = new ModelStage(spec, Job.Seed, 2, 3);
-        using var optimizer = torch.optim.AdamW(stage.parameters(), lr: Job.LearningRate, weight_decay: Job.WeightDecay);
+        using var optimizer = PartOptimizer.Create(OptimizerSettings.Default, Job.WeightDecay, [.. stage.parameters()]);
         var names = stage.named_parameters().Select(p => p.name).ToList();
         Assert.All(names, n => Assert.StartsWith("blocks.1.", n));
         Assert.Equal(names.Order(), source.ParameterNames.Where(n => n.StartsWith("blocks.1.", StringComparison.Ordinal)).Order());

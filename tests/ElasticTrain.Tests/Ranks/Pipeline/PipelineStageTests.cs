@@ -100,7 +100,7 @@ public sealed class PipelineStageTests(ITestOutputHelper output) : IDisposable
                 // The activations held at once are what the schedule's in-flight bound says.
                 Assert.Equal(PipelineSchedule.PeakInFlight(PipelineSchedule.For(schedule, stages, Math.Min(microBatches, count), s)), outcome.PeakHeld);
                 Assert.True(outcome.PeakHeldBytes > 0 && outcome.WaitMs <= outcome.SpanMs, outcome.ToString());
-                stage.Apply(step);
+                stage.Apply(step, outcome.GradientSquares); // no clipping: the stage's own share will do
                 if (r == 0) gradients[step - 1, s] = stage.AppliedGradients();
             }
             states[r, s] = stage.ExportState();
