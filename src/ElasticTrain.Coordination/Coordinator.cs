@@ -129,7 +129,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         if (_state.IdentityHash is { } journaled && journaled != _setup.IdentityHash)
         {
             var differences = string.Join(", ", Job.IdentityDifferences(_state.Config!));
-            Fail($"job '{Job.Id}' exists with another configuration ({(differences.Length > 0 ? differences : "data changed")}); use a new --job id", badInput: true);
+            Fail($"job '{Job.Id}' exists with another configuration ({(differences.Length > 0 ? differences : "the data, or the optimizer, schedule or clipping changed")}); use a new --job id", badInput: true);
             return;
         }
         if (_state.CompletedAt >= Job.Steps && _state.CompletedAt > 0)

@@ -60,9 +60,6 @@ public sealed record OptimizerSettings(
         _ => 1e-8,
     };
 
-    /// <summary>Whether the rule keeps a per-parameter step count (its bias correction or decay depends on it).</summary>
-    public bool CountsSteps => Kind is not OptimizerKind.Sgd;
-
     /// <exception cref="SettingsException">A bad value, or a key that belongs elsewhere; the message names it.</exception>
     public static OptimizerSettings FromConfig(Config config)
     {
