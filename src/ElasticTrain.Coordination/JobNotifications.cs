@@ -12,8 +12,9 @@ namespace ElasticTrain.Coordination;
 /// keep a record of every step fill it in from these.</param>
 /// <param name="Mesh">Replicas x stages (e.g. 2x2); "" when not told.</param>
 /// <param name="Stages">Each stage's pipeline layers (e.g. "[0,3) [3,6)").</param>
+/// <param name="Recipe">What the optimizer, schedule and clipping are where they differ from the defaults (e.g. "lamb, cosine lr after 10 warmup steps, clip 1"); "" for the defaults.</param>
 public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom,
-    IReadOnlyList<JournaledStep> Journaled, string Mesh = "", string Stages = "");
+    IReadOnlyList<JournaledStep> Journaled, string Mesh = "", string Stages = "", string Recipe = "");
 
 /// <summary>The job cannot form a mesh of the ranks it has (e.g. fewer ranks than fixed stages): it waits for more.</summary>
 public sealed record JobWaiting(string JobId, string Reason);

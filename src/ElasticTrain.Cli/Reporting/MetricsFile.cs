@@ -25,7 +25,7 @@ public sealed class MetricsFile(string path) : IJobReporter
         {
             // resume: state loaded from a checkpoint; generation: a membership change that kept live state.
             type = r.ResumedFrom is not null ? "resume" : r.FromStep == 1 ? "start" : "generation",
-            job = r.JobId, from_step = r.FromStep, steps = r.TotalSteps, world = r.World, mesh = r.Mesh, stages = r.Stages, generation = r.Generation,
+            job = r.JobId, from_step = r.FromStep, steps = r.TotalSteps, world = r.World, mesh = r.Mesh, stages = r.Stages, recipe = r.Recipe, generation = r.Generation,
             checkpoint = r.ResumedFrom?.Path, time_ms = Now,
         });
     }

@@ -16,9 +16,12 @@ public sealed class PlainLog(TextWriter output, int everySteps = 10) : IJobRepor
         _total = r.TotalSteps;
         _rate.Reset();
         output.WriteLine(r.ResumedFrom is null
-            ? $"job {r.JobId}: starting at step {r.FromStep} of {r.TotalSteps} with {r.World} ranks{Mesh(r)} (generation {r.Generation})"
-            : $"job {r.JobId}: resuming at step {r.FromStep} of {r.TotalSteps} from {r.ResumedFrom.Path} with {r.World} ranks{Mesh(r)} (generation {r.Generation})");
+            ? $"job {r.JobId}: starting at step {r.FromStep} of {r.TotalSteps} with {r.World} ranks{Mesh(r)} (generation {r.Generation}){Recipe(r)}"
+            : $"job {r.JobId}: resuming at step {r.FromStep} of {r.TotalSteps} from {r.ResumedFrom.Path} with {r.World} ranks{Mesh(r)} (generation {r.Generation}){Recipe(r)}");
     }
+
+    /// <summary>"; lamb, clip 1" where the job's optimizer, schedule or clipping differ from the defaults.</summary>
+    internal static string Recipe(JobRunning r) => r.Recipe.Length > 0 ? $"; {r.Recipe}" : "";
 
     /// <summary>" as 2x2" for a pipeline mesh; nothing for plain data parallelism.</summary>
     internal static string Mesh(JobRunning r) => r.Mesh.Length > 0 && !r.Mesh.EndsWith("x1", StringComparison.Ordinal) ? $" as {r.Mesh} (stages {r.Stages})" : "";

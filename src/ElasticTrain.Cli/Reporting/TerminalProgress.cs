@@ -21,8 +21,8 @@ public sealed class TerminalProgress : IJobReporter
     {
         _rate.Reset();
         AnsiConsole.MarkupLine(Markup.Escape(r.ResumedFrom is null
-            ? $"job {r.JobId}: starting at step {r.FromStep} of {r.TotalSteps} with {r.World} ranks{PlainLog.Mesh(r)}"
-            : $"job {r.JobId}: resuming at step {r.FromStep} of {r.TotalSteps} from {r.ResumedFrom.Path} with {r.World} ranks{PlainLog.Mesh(r)}"));
+            ? $"job {r.JobId}: starting at step {r.FromStep} of {r.TotalSteps} with {r.World} ranks{PlainLog.Mesh(r)}{PlainLog.Recipe(r)}"
+            : $"job {r.JobId}: resuming at step {r.FromStep} of {r.TotalSteps} from {r.ResumedFrom.Path} with {r.World} ranks{PlainLog.Mesh(r)}{PlainLog.Recipe(r)}"));
         if (_loop is not null) return;
         _loop = AnsiConsole.Progress()
             .AutoClear(false)

@@ -62,7 +62,7 @@ public sealed record TrainingRecipe(
     public string Describe()
     {
         var parts = new List<string>();
-        if (Optimizer.Kind != OptimizerKind.AdamW) parts.Add(Optimizer.Name);
+        if (Optimizer.Canonical != OptimizerSettings.Default.Canonical) parts.Add(Optimizer.Name);
         if (!Schedule.IsConstant) parts.Add(Schedule.WarmupSteps > 0 ? $"{Schedule.Name} lr after {Schedule.WarmupSteps} warmup steps" : $"{Schedule.Name} lr");
         if (ClipNorm is { } clip) parts.Add($"clip {clip.ToString(CultureInfo.InvariantCulture)}");
         if (MicroBatchSize is { } size) parts.Add($"micro-batch {size}");

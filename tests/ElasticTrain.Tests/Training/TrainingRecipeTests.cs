@@ -91,6 +91,16 @@ public class TrainingRecipeTests
         Assert.Equal(plain, Hash("elastictrain.job.steps = 3000"));
     }
 
+    [Fact]
+    public void The_llama_recipe_example_reads_as_the_recipe_it_describes()
+    {
+        var path = Path.Combine(RepositoryRoot.Find(), "hocon", "examples", "llama-recipe.conf");
+        var recipe = HostSettings.FromConfig(HoconFiles.Load(path).WithFallback(NodeConfig.Defaults())).Recipe;
+        Assert.Equal(new OptimizerSettings(OptimizerKind.AdamW, Beta2: 0.95, DecayBiasesAndNorms: false), recipe.Optimizer);
+        Assert.Equal((ScheduleShape.Cosine, 50L, 1e-4, 1000L), (recipe.Schedule.Shape, recipe.Schedule.WarmupSteps, recipe.Schedule.MinLr, recipe.Schedule.DecaySteps));
+        Assert.Equal((1.0, 8), (recipe.ClipNorm, recipe.MicroBatchSize));
+    }
+
     [Theory]
     [InlineData(10, null, new[] { 10 })]
     [InlineData(10, 10, new[] { 10 })]
