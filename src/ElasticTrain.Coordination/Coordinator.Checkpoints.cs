@@ -50,7 +50,7 @@ public sealed partial class Coordinator
         {
             _state = _state.Updated(e);
             _samples.ForgetThrough(checkpoint.Step);
-            SaveSnapshot(_state);
+            SaveSnapshot(new JobSnapshot(_state, [.. _overflows]));
             _setup.Checkpoints.Prune(Job.Id, checkpoint.Path);
             Publish(new CheckpointNotice(checkpoint.Step, checkpoint.Path, _state.Generation));
             Continue(checkpoint.Step);

@@ -49,6 +49,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     private bool _awaitingGeneration;
     private int _required;                        // ranks to wait for before the next generation starts
     private readonly JournaledSamples _samples = new();
+    private SortedSet<long> _overflows = []; // every fp16 step whose gradient overflowed: the loss scale follows from them
     private readonly LayerCosts _costs;
 
     public Coordinator(CoordinatorSetup setup) : base(setup.HoldsLease, setup.Outage)
@@ -58,8 +59,16 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         _costs = new LayerCosts(ModelProfile.Estimate(Replica.SpecOf(setup.Requested)));
         PersistenceId = "job-" + setup.Requested.Id;
         Recover<StepSampled>(_samples.Add);
+        Recover<GradientOverflowed>(o => _overflows.Add(o.Step));
         Recover<IJobEvent>(e => _state = _state.Updated(e));
-        Recover<SnapshotOffer>(offer => { if (offer.Snapshot is JobState state) _state = state; });
+        Recover<SnapshotOffer>(offer =>
+        {
+            switch (offer.Snapshot)
+            {
+                case JobSnapshot snapshot: (_state, _overflows) = (snapshot.State, [.. snapshot.Overflows]); break;
+                case JobState state: _state = state; break; // written before JobSnapshot: no fp16 then
+            }
+        });
         Recover<RecoveryCompleted>(_ =>
         {
             _samples.ForgetThrough(_state.LastCheckpoint?.Step ?? 0);
@@ -151,8 +160,9 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         var plan = StepPlanner.Plan(step, _mesh!, Job.GlobalBatch, _roster.Speeds);
         var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _mesh!, Job.GlobalBatch, _roster.Speeds) : null;
         _step = new StepTally(plan);
+        var lossScale = _setup.Training.LossScaleAt(step, _overflows);
         foreach (var slice in plan.Slices)
-            _roster[slice.Rank].Endpoint.Tell(new RunStep(_state.Generation, plan, next));
+            _roster[slice.Rank].Endpoint.Tell(new RunStep(_state.Generation, plan, next, lossScale));
         _stepClock.Restart();
         Timers.StartSingleTimer("step-timeout", new StepTimedOut(_state.Generation, step), _setup.StepTimeout);
     }
@@ -172,6 +182,13 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         MeasureCosts(tally);
         var summary = tally.Summarize(Job.GlobalBatch);
         var stepMs = _stepClock.Elapsed.TotalMilliseconds;
+        var overflowed = !double.IsFinite(summary.GradientSquares);
+        if (overflowed && _setup.Training.Precision != Training.Precision.Fp16)
+        {
+            // Without a loss scaler there is nothing to back off: the job has diverged.
+            Fail($"step {summary.Step}: the gradient is not finite (inf or NaN): the job diverged; lower the learning rate or clip the gradient (--clip-norm)", badInput: false);
+            return;
+        }
         if (summary.Step <= _state.CommittedStep)
         {
             ApplyCommitted(summary.Step, summary.GradientSquares);
@@ -181,16 +198,20 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         }
         var committed = new StepCommitted(summary.Step, summary.Loss, _state.Generation, summary.World);
         var sampled = new StepSampled(summary.Step, [.. summary.Samples.Select(s => new RankSamples(s.Rank, s.SampleIds))]);
-        WriteAll<IJobEvent>([committed, sampled], () =>
+        var lossScale = _setup.Training.LossScaleAt(summary.Step, _overflows);
+        IJobEvent[] events = overflowed ? [committed, sampled, new GradientOverflowed(summary.Step, lossScale)] : [committed, sampled];
+        WriteAll(events, () =>
         {
             _state = _state.Updated(committed);
+            if (overflowed) _overflows.Add(summary.Step);
             _samples.Add(sampled);
             ApplyCommitted(summary.Step, summary.GradientSquares);
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             _throughput.Committed(summary.Step, now);
             Publish(new StepCommittedNotice(summary.Step, summary.Loss, summary.World, _state.Generation, now, stepMs, Job.GlobalBatch,
                 summary.MaxComputeMs, summary.MaxExchangeMs, summary.ExposedMs, summary.MaxWaitMs, summary.Bubble, summary.PeakHeldBytes,
-                summary.GradientNorm, _setup.Training.Schedule.At(summary.Step, Job.LearningRate)));
+                summary.GradientNorm, _setup.Training.Schedule.At(summary.Step, Job.LearningRate),
+                _setup.Training.LossScale is null ? null : lossScale, Skipped: overflowed));
             Publish(new StepSamples(summary.Step, _state.Generation, summary.Samples));
             AfterStep(summary.Step);
         });

@@ -29,4 +29,13 @@ public sealed record RankSamples(RankId Rank, int[] SampleIds) : IWireMessage;
 
 public sealed record CheckpointTaken(CheckpointRef Checkpoint) : IJobEvent;
 
+/// <summary>
+/// Under fp16, the step's gradient overflowed (an inf or NaN somewhere in the model): every rank
+/// skipped its update, and the loss scale of the steps after it halves. Journaled in one write with
+/// the step's <see cref="StepCommitted"/>; the loss scale of any step is a pure function of these
+/// (<see cref="Training.LossScaling.ScaleAt"/>).
+/// </summary>
+/// <param name="LossScale">The scale the step ran at, for the record.</param>
+public sealed record GradientOverflowed(long Step, double LossScale) : IJobEvent;
+
 public sealed record JobCompleted(long Step) : IJobEvent;

@@ -39,6 +39,7 @@ public sealed record JobState(
             LossesSinceCheckpoint = [.. LossesSinceCheckpoint.Where(s => s.Step > taken.Checkpoint.Step)],
         },
         JobCompleted completed => this with { CompletedAt = completed.Step },
+        GradientOverflowed => this, // kept beside the state, and in its snapshot (JobSnapshot): its shape stays
         StepSampled => this, // kept beside the state, for reporters (JournaledSamples)
         _ => throw new ArgumentException($"unknown job event {e.GetType().Name}"),
     };

@@ -61,6 +61,6 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IReportsBackwardProgress, I
 
     private static ModelLayer OutputLayer(LayerNorm ln, Linear head, long width) => new(
         "output", width, [("ln", ln), ("head", head)],
-        (x, _) => head.forward(ln.forward(x)),
+        (x, _) => Autocast.Fp32(Autocast.Linear(head, Autocast.Norm(ln, x))),
         () => [[.. ln.parameters(), .. head.parameters()]]);
 }

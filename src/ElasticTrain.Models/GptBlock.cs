@@ -64,7 +64,8 @@ public sealed class GptBlock : nn.Module<Tensor, Tensor>
         // Autograd keeps its own references to what backward needs, so disposing handles here is safe.
         using var scope = NewDisposeScope();
 
-        var split = qkv.forward(ln1.forward(x)).split(c, dim: 2);
+        // Under Autocast's low precision: the products in it, the norms and the softmax in fp32.
+        var split = Autocast.Linear(qkv, Autocast.Norm(ln1, x)).split(c, dim: 2);
         var q = Heads(split[0], b, t, c);
         var k = Heads(split[1], b, t, c);
         var v = Heads(split[2], b, t, c);
@@ -77,12 +78,12 @@ public sealed class GptBlock : nn.Module<Tensor, Tensor>
         // buffer would be). It also sidesteps TorchSharp re-registering buffers as persistent when a
         // module is moved with .to(device). True above the diagonal = a future position = masked out.
         var future = ones(t, t, dtype: ScalarType.Bool, device: x.device).triu(1);
-        att = att.masked_fill(future, double.NegativeInfinity).softmax(-1);
+        att = Autocast.Softmax(att.masked_fill(future, double.NegativeInfinity), -1);
 
         var y = att.matmul(v).transpose(1, 2).contiguous().view(b, t, c);
-        var h = x + proj.forward(y);
+        var h = x + Autocast.Linear(proj, y);
         if (mlpInput is not null) h = mlpInput(h);
-        var result = h + @out.forward(nn.functional.gelu(fc.forward(ln2.forward(h)), GELU.Approximate.none));
+        var result = h + Autocast.Linear(@out, nn.functional.gelu(Autocast.Linear(fc, Autocast.Norm(ln2, h)), GELU.Approximate.none));
         return result.MoveToOuterDisposeScope();
     }
 

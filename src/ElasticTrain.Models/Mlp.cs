@@ -48,11 +48,12 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, ILayeredModel
 
     private static ModelLayer HiddenLayer(Linear fc, long width) => new(
         "hidden", width, [("fc", fc)],
-        (x, _) => nn.functional.gelu(fc.forward(x), GELU.Approximate.none),
+        // Back to fp32 at the layer's end: what a pipeline stage boundary carries is fp32.
+        (x, _) => Autocast.Fp32(nn.functional.gelu(Autocast.Linear(fc, x), GELU.Approximate.none)),
         () => [[.. fc.parameters()]]);
 
     private static ModelLayer OutputLayer(Linear @out, long width) => new(
         "output", width, [("out", @out)],
-        (x, _) => @out.forward(x),
+        (x, _) => Autocast.Fp32(Autocast.Linear(@out, x)),
         () => [[.. @out.parameters()]]);
 }

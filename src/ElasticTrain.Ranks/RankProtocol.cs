@@ -71,7 +71,8 @@ public sealed record StateChunk(long Generation, long Step, RankId From, int Ind
 public sealed record RankEndpoint(RankId Rank, IActorRef Endpoint, string DataPlane) : IWireMessage;
 
 /// <summary>Compute a step's slice and join its exchange. <paramref name="Next"/> lets the loader prefetch.</summary>
-public sealed record RunStep(long Generation, StepPlan Plan, StepPlan? Next) : IWireMessage;
+/// <param name="LossScale">fp16's loss scale for the step (1 otherwise), which the coordinator derives from the journal.</param>
+public sealed record RunStep(long Generation, StepPlan Plan, StepPlan? Next, double LossScale = 1) : IWireMessage;
 
 /// <summary>
 /// The step is committed: apply its exchanged gradient. Until this arrives a rank holds the update,

@@ -27,6 +27,7 @@ public sealed class Replica : IModelPart
     private readonly TrainingRecipe _recipe;
     private readonly UpdateRule _update;
     private readonly GradientBuffer _gradients;
+    private double _lossScale = 1; // the pending step's
     private readonly IReportsBackwardProgress? _progress;
 
     /// <summary>Builds the model from the job's seed: every rank of every process gets the same parameters.</summary>
@@ -71,7 +72,9 @@ public sealed class Replica : IModelPart
     /// its gradients. The loss is a sum over the slice's samples, so the summed gradient divided by
     /// the global batch is the same whatever the split. The update itself waits for <see cref="Apply"/>.
     /// </summary>
-    public StepOutcome Exchange(long step, long[] tokens, int samples, BucketExchange exchange, ExchangeGroup group, CancellationToken cancellation)
+    /// <param name="lossScale">fp16's loss scale for the step (1 otherwise): the loss is multiplied by it before backward.</param>
+    public StepOutcome Exchange(long step, long[] tokens, int samples, BucketExchange exchange, ExchangeGroup group, CancellationToken cancellation,
+        double lossScale = 1)
     {
         if (step != AppliedStep + 1)
             throw new InvalidOperationException($"replica at step {AppliedStep} asked to compute step {step}");
@@ -103,9 +106,11 @@ public sealed class Replica : IModelPart
                 {
                     var passTokens = passes.Count == 1 ? tokens : tokens.AsSpan(done * window, passes[pass] * window).ToArray();
                     var (input, target) = Batch.FromWindows(passTokens, passes[pass], window);
-                    var logits = _model.call(input.to(_device));
+                    Tensor logits;
+                    using (Autocast.To(_update.Compute))
+                        logits = _model.call(input.to(_device));
                     var loss = LanguageModelLoss.SumOfSampleMeans(logits, target.to(_device));
-                    loss.backward();
+                    (lossScale == 1 ? loss : loss * lossScale).backward();
                     lossSum += loss.item<float>();
                 }
                 done += passes[pass];
@@ -126,7 +131,8 @@ public sealed class Replica : IModelPart
 
         var exchangeMs = exchange.WaitAll();
         PendingStep = step;
-        GradientSquares = _update.Squares(_gradients);
+        GradientSquares = _update.Squares(_gradients, lossScale);
+        _lossScale = lossScale;
         return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs, GradientSquares);
     }
 
@@ -153,7 +159,7 @@ public sealed class Replica : IModelPart
     {
         if (PendingStep != step)
             throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
-        _update.Apply(step, _gradients, gradientSquares);
+        _update.Apply(step, _gradients, gradientSquares, _lossScale);
         PendingStep = null;
         AppliedStep = step;
     }

@@ -18,11 +18,15 @@ namespace ElasticTrain.Training;
 /// whose gradients add up (accumulation). Null: the whole slice at once. Not part of the identity:
 /// the sum is the same, as it is for any split of the batch among ranks.
 /// </param>
+/// <param name="Precision">What forward and backward compute in; fp32 master weights and optimizer state whatever it is.</param>
+/// <param name="LossScale">fp16's dynamic loss scale; null for fp32 and bf16, which need none.</param>
 public sealed record TrainingRecipe(
     OptimizerSettings Optimizer,
     LearningRateSchedule Schedule,
     double? ClipNorm = null,
-    int? MicroBatchSize = null)
+    int? MicroBatchSize = null,
+    Precision Precision = Precision.Fp32,
+    LossScaling? LossScale = null)
 {
     /// <summary>Every job before these settings: AdamW at a constant rate, no clipping, the whole slice at once.</summary>
     public static readonly TrainingRecipe Default = new(OptimizerSettings.Default, LearningRateSchedule.Constant);
@@ -35,12 +39,26 @@ public sealed record TrainingRecipe(
         double? clip = reader.String("clip-norm").Trim() is "off" or "" ? null : reader.Double("clip-norm", 0, double.MaxValue);
         if (clip is <= 0)
             throw new SettingsException($"elastictrain.job.clip-norm must be greater than 0, or off, not {clip}");
+        var precision = reader.OneOf("precision", "fp32", "bf16", "fp16") switch
+        {
+            "bf16" => Precision.Bf16,
+            "fp16" => Precision.Fp16,
+            _ => Precision.Fp32,
+        };
+        var scaling = new SettingsReader(config, "elastictrain.job.loss-scale");
         return new TrainingRecipe(
             OptimizerSettings.FromConfig(config),
             LearningRateSchedule.FromConfig(config, job.Steps, job.LearningRate),
             clip,
-            reader.AutoInt("micro-batch-size", 1, int.MaxValue));
+            reader.AutoInt("micro-batch-size", 1, int.MaxValue),
+            precision,
+            precision == Precision.Fp16
+                ? new LossScaling(scaling.Double("initial", 1, 1e30), scaling.Int("growth-interval", 1))
+                : null);
     }
+
+    /// <summary>The loss scale of <paramref name="step"/> given the steps before it that overflowed; 1 without fp16.</summary>
+    public double LossScaleAt(long step, IEnumerable<long> overflows) => LossScale?.ScaleAt(step, overflows) ?? 1;
 
     /// <summary>
     /// The part of the job's identity these settings add: empty for <see cref="Default"/>'s math,
@@ -54,6 +72,8 @@ public sealed record TrainingRecipe(
             if (Optimizer.Canonical != OptimizerSettings.Default.Canonical) parts.Add($"optimizer={Optimizer.Canonical}");
             if (!Schedule.IsConstant) parts.Add($"lr-schedule={Schedule.Canonical}");
             if (ClipNorm is { } clip) parts.Add($"clip-norm={clip.ToString("R", CultureInfo.InvariantCulture)}");
+            if (Precision != Precision.Fp32) parts.Add($"precision={Precision.ToString().ToLowerInvariant()}");
+            if (LossScale is { } scale) parts.Add($"loss-scale={scale.Initial.ToString("R", CultureInfo.InvariantCulture)},{scale.GrowthInterval}");
             return string.Join(';', parts);
         }
     }
@@ -66,6 +86,7 @@ public sealed record TrainingRecipe(
         if (!Schedule.IsConstant) parts.Add(Schedule.WarmupSteps > 0 ? $"{Schedule.Name} lr after {Schedule.WarmupSteps} warmup steps" : $"{Schedule.Name} lr");
         if (ClipNorm is { } clip) parts.Add($"clip {clip.ToString(CultureInfo.InvariantCulture)}");
         if (MicroBatchSize is { } size) parts.Add($"micro-batch {size}");
+        if (Precision != Precision.Fp32) parts.Add(Precision.ToString().ToLowerInvariant());
         return string.Join(", ", parts);
     }
 }

@@ -9,7 +9,9 @@ namespace ElasticTrain.Ranks.Optimization;
 /// What a committed step does to a model part, the same for a whole replica and a pipeline stage
 /// so that their curves agree: the summed gradient divided by the global batch, scaled down to the
 /// clipping ceiling when the whole model's gradient norm exceeds it, then the optimizer's step at
-/// the schedule's learning rate for that step.
+/// the schedule's learning rate for that step. Under fp16 the gradient was computed from the loss
+/// times the step's loss scale: it is divided by the scale too, and a step whose gradient
+/// overflowed anywhere in the model is skipped.
 /// </summary>
 public sealed class UpdateRule : IDisposable
 {
@@ -28,32 +30,54 @@ public sealed class UpdateRule : IDisposable
 
     public PartOptimizer Optimizer { get; }
 
+    /// <summary>What forward and backward run in (<see cref="Models.Autocast"/>); null for fp32.</summary>
+    public ScalarType? Compute => _recipe.Precision switch
+    {
+        Precision.Bf16 => ScalarType.BFloat16,
+        Precision.Fp16 => ScalarType.Float16,
+        _ => null,
+    };
+
     /// <summary>
     /// This part's share of the squared norm of the step's mean gradient, from the summed gradient in
     /// <paramref name="gradients"/>: the parts' shares add up to the whole model's (each parameter is
-    /// held by one stage; the replicas of a stage hold the same sums).
+    /// held by one stage; the replicas of a stage hold the same sums). Not finite when the gradient
+    /// overflowed: the sum of the parts then is not finite either, and every part skips the step.
     /// </summary>
-    public double Squares(GradientBuffer gradients)
+    /// <param name="lossScale">What the loss was multiplied by before backward (1 unless fp16).</param>
+    public double Squares(GradientBuffer gradients, double lossScale = 1)
     {
         double sum = 0;
         foreach (var v in gradients.Values) sum += (double)v * v;
-        return sum / ((double)_job.GlobalBatch * _job.GlobalBatch);
+        var mean = (double)_job.GlobalBatch * lossScale;
+        return sum / (mean * mean);
     }
+
+    /// <summary>Whether a step with the whole model's squared gradient norm <paramref name="squares"/> is applied: not when the gradient overflowed.</summary>
+    public static bool Applies(double squares) => double.IsFinite(squares);
 
     /// <summary>PyTorch's clip_grad_norm_: max / (norm + 1e-6) when that is below 1, else 1 (no clipping configured: 1).</summary>
     public static double ClipCoefficient(double norm, double? max) =>
         max is { } ceiling && ceiling / (norm + NormGuard) is var coefficient && coefficient < 1 ? coefficient : 1;
 
-    /// <summary>Applies step <paramref name="step"/>: the mean gradient, clipped against the whole model's squared norm <paramref name="squares"/>.</summary>
-    public void Apply(long step, GradientBuffer gradients, double squares)
+    /// <summary>
+    /// Applies step <paramref name="step"/>: the mean gradient, clipped against the whole model's
+    /// squared norm <paramref name="squares"/>; nothing when that is not finite (an overflow).
+    /// </summary>
+    /// <param name="lossScale">What the loss was multiplied by before backward (1 unless fp16).</param>
+    /// <returns>Whether the step was applied.</returns>
+    public bool Apply(long step, GradientBuffer gradients, double squares, double lossScale = 1)
     {
+        if (!Applies(squares)) return false;
         var coefficient = ClipCoefficient(Math.Sqrt(squares), _recipe.ClipNorm);
         using (NewDisposeScope())
         {
-            // The division by B and the clip in one pass; unclipped, the very float scale of earlier jobs.
-            gradients.Scatter(coefficient == 1 ? 1f / _job.GlobalBatch : (float)(coefficient / _job.GlobalBatch));
+            // The division by B (and the scale) and the clip in one pass; unscaled and unclipped,
+            // the very float factor of earlier jobs.
+            gradients.Scatter(coefficient == 1 && lossScale == 1 ? 1f / _job.GlobalBatch : (float)(coefficient / (_job.GlobalBatch * lossScale)));
             Optimizer.Step(_recipe.Schedule.At(step, _job.LearningRate));
         }
+        return true;
     }
 
     public void Dispose() => Optimizer.Dispose();

@@ -44,6 +44,7 @@ public sealed class PipelineStage : IModelPart
     private readonly ModelStage _stage;
     private readonly UpdateRule _update;
     private readonly int? _microBatchSize;
+    private double _lossScale = 1; // the step's, for the last stage's backward and for Apply
     private readonly GradientBuffer _gradients;
     private TimeSpan _waiting; // this step's time blocked on neighbours
 
@@ -112,8 +113,9 @@ public sealed class PipelineStage : IModelPart
     /// <param name="tokens">The replica's slice: <paramref name="samples"/> windows of Block + 1 tokens (see the class remarks).</param>
     /// <param name="timeout">How long the step may wait for its sends to be taken at its end.</param>
     /// <exception cref="ExchangeFailedException">A neighbour or a replica of the stage failed, or did not answer in time.</exception>
+    /// <param name="lossScale">fp16's loss scale for the step (1 otherwise): the last stage multiplies its loss by it before backward.</param>
     public StepOutcome Exchange(long step, long[] tokens, int samples, MeshPlace place, PointToPoint stages, BucketExchange exchange,
-        TimeSpan timeout, CancellationToken cancellation)
+        TimeSpan timeout, CancellationToken cancellation, double lossScale = 1)
     {
         ArgumentNullException.ThrowIfNull(place);
         if (step != AppliedStep + 1)
@@ -121,6 +123,7 @@ public sealed class PipelineStage : IModelPart
         if (place.Stage != Stage || place.Stages != Stages)
             throw new ArgumentException($"The place is stage {place.Stage} of {place.Stages}; this is stage {Stage} of {Stages}.", nameof(place));
         PendingStep = null;
+        _lossScale = lossScale;
         var clock = Stopwatch.StartNew();
 
         // At least one sample per micro-batch: a slice smaller than M runs as many micro-batches as it
@@ -203,7 +206,7 @@ public sealed class PipelineStage : IModelPart
         var exchangeMs = exchange.WaitAll();
         PendingStep = step;
         return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs,
-            spanMs, _waiting.TotalMilliseconds, peakHeld, peakHeldBytes, _update.Squares(_gradients));
+            spanMs, _waiting.TotalMilliseconds, peakHeld, peakHeldBytes, _update.Squares(_gradients, lossScale));
     }
 
     /// <summary>
@@ -215,7 +218,7 @@ public sealed class PipelineStage : IModelPart
     {
         if (PendingStep != step)
             throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
-        _update.Apply(step, _gradients, gradientSquares);
+        _update.Apply(step, _gradients, gradientSquares, _lossScale);
         PendingStep = null;
         AppliedStep = step;
     }
@@ -273,7 +276,9 @@ public sealed class PipelineStage : IModelPart
             Receive(stages, previous.Rank, message, Floats(arrived), cancellation);
             leaf = arrived.to(_device).requires_grad_(true);
         }
-        var output = _stage.call(leaf ?? input[rows].to(_device));
+        Tensor output;
+        using (Autocast.To(_update.Compute))
+            output = _stage.call(leaf ?? input[rows].to(_device));
         if (place.Next is { } following)
         {
             stages.Send(following, message, HostCopy(output), sent, cancellation);
@@ -282,7 +287,8 @@ public sealed class PipelineStage : IModelPart
         // A sum over samples: divided once by the global batch in Apply, whatever the micro-batch sizes.
         var loss = LanguageModelLoss.SumOfSampleMeans(output, target[rows].to(_device));
         var value = loss.item<float>(); // a device sync on an accelerator; the backward needs the graph anyway
-        return (new HeldMicroBatch(leaf?.DetachFromDisposeScope(), loss.DetachFromDisposeScope()), value);
+        var scaled = _lossScale == 1 ? loss : loss * _lossScale;
+        return (new HeldMicroBatch(leaf?.DetachFromDisposeScope(), scaled.DetachFromDisposeScope()), value);
     }
 
     /// <summary>

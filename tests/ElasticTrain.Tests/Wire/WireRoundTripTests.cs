@@ -43,6 +43,8 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new ServeState(4, 12, [new ServeTarget(new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712"), new LayerRange(0, 6))]);
         yield return new JobOver("j", 4, false, "no ranks left");
         yield return GetJob.Instance;
+        yield return new GradientOverflowed(12, 32768);
+        yield return new JobSnapshot(JobState.Empty.Updated(new JobStarted(Job, "hash", "fp")), [12, 40]);
         yield return new JobDescription(Job, "hash", "fingerprint", new MeshRequest(2, 8, ElasticTrain.Pipeline.ScheduleKind.GPipe, 64L << 20, 3),
             new ElasticTrain.Training.TrainingRecipe(new(ElasticTrain.Training.OptimizerKind.Lamb, DecayBiasesAndNorms: false),
                 new(ElasticTrain.Training.ScheduleShape.Cosine, WarmupSteps: 10, MinLr: 3e-5, DecaySteps: 300), ClipNorm: 1.0, MicroBatchSize: 4));
