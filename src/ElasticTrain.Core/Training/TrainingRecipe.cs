@@ -18,16 +18,29 @@ namespace ElasticTrain.Training;
 /// whose gradients add up (accumulation). Null: the whole slice at once. Not part of the identity:
 /// the sum is the same, as it is for any split of the batch among ranks.
 /// </param>
+/// <param name="EvalEvery">
+/// Committed steps between evaluations on the held-out windows (and one at the end); null: none,
+/// and nothing is held out. When set, the held-out windows leave training, so the split (not the
+/// period) enters the identity.
+/// </param>
+/// <param name="EvalFraction">The share of the windows held out when <paramref name="EvalEvery"/> is set (capped, see HeldOutSplit).</param>
 public sealed record TrainingRecipe(
     OptimizerSettings Optimizer,
     LearningRateSchedule Schedule,
     double? ClipNorm = null,
-    int? MicroBatchSize = null)
+    int? MicroBatchSize = null,
+    long? EvalEvery = null,
+    double EvalFraction = TrainingRecipe.DefaultEvalFraction)
 {
+    public const double DefaultEvalFraction = 0.01;
+
+    /// <summary>Whether the job holds windows out of training to evaluate on.</summary>
+    public bool HoldsOut => EvalEvery is not null;
+
     /// <summary>Every job before these settings: AdamW at a constant rate, no clipping, the whole slice at once.</summary>
     public static readonly TrainingRecipe Default = new(OptimizerSettings.Default, LearningRateSchedule.Constant);
 
-    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c> and <c>micro-batch-size</c>.</summary>
+    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c>, <c>eval-every</c> and <c>eval-fraction</c>.</summary>
     /// <exception cref="SettingsException">A bad value; the message names the key.</exception>
     public static TrainingRecipe FromConfig(Config config, JobConfig job)
     {
@@ -39,7 +52,17 @@ public sealed record TrainingRecipe(
             OptimizerSettings.FromConfig(config),
             LearningRateSchedule.FromConfig(config, job.Steps, job.LearningRate),
             clip,
-            reader.AutoInt("micro-batch-size", 1, int.MaxValue));
+            reader.AutoInt("micro-batch-size", 1, int.MaxValue),
+            reader.String("eval-every").Trim() is "off" or "" ? null : reader.Long("eval-every", 1, long.MaxValue),
+            EvalFractionOf(reader));
+    }
+
+    private static double EvalFractionOf(SettingsReader reader)
+    {
+        var fraction = reader.Double("eval-fraction", 0, 1);
+        if (fraction is <= 0 or > 0.5)
+            throw new SettingsException($"elastictrain.job.eval-fraction must be greater than 0 and at most 0.5, not {fraction.ToString(CultureInfo.InvariantCulture)}");
+        return fraction;
     }
 
     /// <summary>
@@ -54,6 +77,8 @@ public sealed record TrainingRecipe(
             if (Optimizer.Canonical != OptimizerSettings.Default.Canonical) parts.Add($"optimizer={Optimizer.Canonical}");
             if (!Schedule.IsConstant) parts.Add($"lr-schedule={Schedule.Canonical}");
             if (ClipNorm is { } clip) parts.Add($"clip-norm={clip.ToString("R", CultureInfo.InvariantCulture)}");
+            // The windows held out are not trained on; how often they are evaluated changes nothing.
+            if (HoldsOut) parts.Add($"eval-fraction={EvalFraction.ToString("R", CultureInfo.InvariantCulture)}");
             return string.Join(';', parts);
         }
     }
@@ -66,6 +91,7 @@ public sealed record TrainingRecipe(
         if (!Schedule.IsConstant) parts.Add(Schedule.WarmupSteps > 0 ? $"{Schedule.Name} lr after {Schedule.WarmupSteps} warmup steps" : $"{Schedule.Name} lr");
         if (ClipNorm is { } clip) parts.Add($"clip {clip.ToString(CultureInfo.InvariantCulture)}");
         if (MicroBatchSize is { } size) parts.Add($"micro-batch {size}");
+        if (EvalEvery is { } every) parts.Add($"eval every {every} steps on {EvalFraction.ToString(CultureInfo.InvariantCulture)} of the windows held out");
         return string.Join(", ", parts);
     }
 }
