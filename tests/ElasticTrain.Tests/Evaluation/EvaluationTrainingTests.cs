@@ -15,11 +15,12 @@ public sealed class EvaluationTrainingTests
     private const int Steps = 30;
 
     private static readonly string[] Job =
-        [.. TrainRun.TinyGpt, "--global-batch", "10", "--steps", Steps.ToString(), "--checkpoint-every", "30", "--eval-every", "10"];
+        [.. TrainRun.TinyGpt, "--global-batch", "10", "--steps", Steps.ToString(), "--checkpoint-every", "30"];
 
-    private static async Task<TrainRun> Train(params string[] extra)
+    private static async Task<TrainRun> Train(int ranks, int evalEvery = 10)
     {
         var run = new TrainRun();
+        string[] extra = ["--ranks", ranks.ToString(), "--eval-every", evalEvery.ToString()];
         var (code, error) = await run.RunAsync([.. Job, .. extra]);
         Assert.True(code == 0, $"{string.Join(' ', extra)}: {error}");
         return run;
@@ -36,10 +37,10 @@ public sealed class EvaluationTrainingTests
     }
 
     [Fact]
-    public async Task One_rank_and_three_evaluate_alike_every_ten_steps_with_the_same_curve_and_eval_reads_the_last_from_the_checkpoint()
+    public async Task One_rank_and_three_evaluate_alike_every_ten_steps_evaluation_leaves_the_curve_alone_and_eval_reads_the_last_from_the_checkpoint()
     {
-        using var one = await Train("--ranks", "1");
-        using var three = await Train("--ranks", "3");
+        using var one = await Train(ranks: 1);
+        using var three = await Train(ranks: 3);
 
         var losses = EvalLosses(one);
         Assert.Equal([10L, 20L, 30L], losses.Keys);
@@ -49,6 +50,12 @@ public sealed class EvaluationTrainingTests
         var last = one.Records("eval").Last();
         Assert.Equal(20, last.GetProperty("samples").GetInt32()); // 1% of the tiny corpus's 2047 windows
         Assert.Equal(Math.Exp(losses[30]), last.GetProperty("perplexity").GetDouble(), 1e-9);
+
+        // Evaluating only at the end holds out the same windows: the training curve and the last evaluation are the same.
+        using var atEnd = await Train(ranks: 1, evalEvery: 1000);
+        Assert.Equal([30L], EvalLosses(atEnd).Keys);
+        LossCurves.AssertEquivalent(one.Losses(), atEnd.Losses(), relative: 1e-6);
+        Assert.Equal(losses[30], EvalLosses(atEnd)[30], 1e-6);
 
         var (code, output, error) = await Eval(one, "--eval-every", "10");
         Assert.True(code == 0, error);
@@ -78,7 +85,7 @@ public sealed class EvaluationTrainingTests
     public async Task A_pipeline_mesh_with_evaluation_is_refused_at_the_start_with_one_error_line()
     {
         using var run = new TrainRun();
-        var (code, error) = await run.RunAsync([.. Job, "--ranks", "2", "--stages", "2"]);
+        var (code, error) = await run.RunAsync([.. Job, "--eval-every", "10", "--ranks", "2", "--stages", "2"]);
         Assert.Equal(2, code);
         Assert.Equal("error: elastictrain.job.eval-every needs plain data parallelism: elastictrain.parallel.stages must be 1 or auto, not 2\n", error);
     }
