@@ -17,7 +17,7 @@ public sealed partial class Coordinator
     {
         if (EvaluationDue(step))
         {
-            Evaluate(step);
+            Evaluate(step, () => AfterStep(step));
             return; // comes back here once the ranks have answered
         }
         if (step % Job.CheckpointEvery == 0 || step == Job.Steps)
