@@ -13,16 +13,19 @@ namespace ElasticTrain.Cli;
 /// </summary>
 public static class CliApp
 {
-    public static async Task<int> RunAsync(string[] args, TextWriter error, CancellationToken cancellation = default)
+    /// <param name="output">Where commands that answer with text write it; null: the console.</param>
+    public static async Task<int> RunAsync(string[] args, TextWriter error, CancellationToken cancellation = default, TextWriter? output = null)
     {
+        output ??= Console.Out;
         var root = new RootCommand("ElasticTrain: elastic data-parallel training on an Akka.NET cluster")
         {
             TrainCommand.Create(error),
             NodeCommand.Create(error),
             BenchCommand.Create(error),
-            PlotCommand.Create(Console.Out, error),
+            PlotCommand.Create(output, error),
+            EvalCommand.Create(output),
         };
-        foreach (var command in OperatorCommands.Create(Console.Out, error)) root.Subcommands.Add(command);
+        foreach (var command in OperatorCommands.Create(output, error)) root.Subcommands.Add(command);
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
         {

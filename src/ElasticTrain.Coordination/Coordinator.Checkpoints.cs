@@ -15,6 +15,11 @@ public sealed partial class Coordinator
 
     private void AfterStep(long step)
     {
+        if (EvaluationDue(step))
+        {
+            Evaluate(step, () => AfterStep(step));
+            return; // comes back here once the ranks have answered
+        }
         if (step % Job.CheckpointEvery == 0 || step == Job.Steps)
         {
             var writers = _mesh!.Grid[0]; // any replica will do: they are identical

@@ -120,6 +120,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         Command<CopyHeld>(OnCopyHeld);
         Command<StepExchanged>(OnStepExchanged);
         Command<CheckpointWritten>(OnCheckpointWritten);
+        CommandsOfEvaluation();
         Command<CheckpointFailed>(failed =>
         {
             if (failed.Generation == _state.Generation) Fail($"cannot write checkpoint of step {failed.Step}: {failed.Reason}", badInput: false);

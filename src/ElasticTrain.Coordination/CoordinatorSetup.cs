@@ -25,11 +25,12 @@ namespace ElasticTrain.Coordination;
 /// </param>
 /// <param name="Outage">Shared by the coordinator instances of one node: how long the journal has been failing.</param>
 /// <param name="Parallel">The mesh the job asks for (<c>elastictrain.parallel.*</c>); null: <see cref="MeshRequest.Auto"/>.</param>
+/// <param name="HeldOut">The windows the job holds out for evaluation (0: none), as this node's data splits them.</param>
 public sealed record CoordinatorSetup(
     JobConfig Requested, string IdentityHash, string DataFingerprint, int ExpectedRanks,
     CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5, TimeSpan? JoinSettle = null,
     TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null, Func<bool>? HoldsLease = null, StoreOutage? Outage = null,
-    MeshRequest? Parallel = null, TrainingRecipe? Recipe = null)
+    MeshRequest? Parallel = null, TrainingRecipe? Recipe = null, int HeldOut = 0)
 {
     public MeshRequest Mesh => Parallel ?? MeshRequest.Auto;
 

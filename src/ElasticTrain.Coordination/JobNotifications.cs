@@ -43,6 +43,10 @@ public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(Rank
 /// <summary>A step before the journal's high-water mark ran again after a resume.</summary>
 public sealed record StepReplayed(long Step, double Loss, double? JournaledLoss, long Generation);
 
+/// <summary>The model after <paramref name="Step"/> on the held-out windows: mean per-window loss and its exponential.</summary>
+/// <param name="Samples">The held-out windows the loss is over.</param>
+public sealed record EvaluationNotice(long Step, double Loss, double Perplexity, int Samples, long Generation);
+
 public sealed record CheckpointNotice(long Step, string Path, long Generation);
 
 public sealed record JobFinished(string JobId, long Step, bool AlreadyFinished);

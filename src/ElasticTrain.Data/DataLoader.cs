@@ -21,15 +21,22 @@ public sealed class DataLoader : ReceiveActor
     /// <param name="Tokens">SampleIds.Length windows of block+1 bytes each, as token ids.</param>
     public sealed record SliceBatch(long Generation, long Step, int Offset, int[] SampleIds, long[] Tokens);
 
-    public static Props Props(WindowDataset dataset, EpochSchedule schedule) =>
-        Akka.Actor.Props.Create(() => new DataLoader(dataset, schedule));
+    /// <summary>Ask for positions [Offset, Offset + Count) of the held-out windows; the reply is a <see cref="HeldOutBatch"/>.</summary>
+    public sealed record FetchHeldOut(long Generation, long Step, int Offset, int Count);
+
+    /// <param name="Step">The committed step the evaluation is of.</param>
+    public sealed record HeldOutBatch(long Generation, long Step, int[] SampleIds, long[] Tokens);
+
+    /// <param name="heldOut">The windows held out of training for evaluation (see <see cref="HeldOutSplit"/>); null: none.</param>
+    public static Props Props(WindowDataset dataset, EpochSchedule schedule, IReadOnlyList<int>? heldOut = null) =>
+        Akka.Actor.Props.Create(() => new DataLoader(dataset, schedule, heldOut ?? Array.Empty<int>()));
 
     // Prefetched slices, keyed by what was asked for; a step's slice is used once, so the cache
     // never holds more than the one or two steps in flight.
     private readonly Dictionary<(long Step, int Offset, int Count), SliceBatch> _ready = [];
     private readonly ILoggingAdapter _log = Context.GetLogger();
 
-    public DataLoader(WindowDataset dataset, EpochSchedule schedule)
+    public DataLoader(WindowDataset dataset, EpochSchedule schedule, IReadOnlyList<int> heldOut)
     {
         SliceBatch Load(long generation, long step, int offset, int count)
         {
@@ -51,6 +58,13 @@ public sealed class DataLoader : ReceiveActor
             var batch = _ready.Remove(key, out var ready) ? ready with { Generation = f.Generation } : Load(f.Generation, f.Step, f.Offset, f.Count);
             _log.Debug("step {0}: slice [{1}, {2}) {3}", f.Step, f.Offset, f.Offset + f.Count, ready is null ? "loaded on demand" : "prefetched");
             Sender.Tell(batch);
+        });
+
+        // Not prefetched: an evaluation comes every few hundred steps and reads a few hundred windows.
+        Receive<FetchHeldOut>(f =>
+        {
+            var ids = heldOut.Skip(f.Offset).Take(f.Count).ToArray();
+            Sender.Tell(new HeldOutBatch(f.Generation, f.Step, ids, dataset.ReadWindows(ids)));
         });
     }
 }

@@ -12,12 +12,17 @@ namespace ElasticTrain.Data;
 ///
 /// Memory: the most recently used epoch's permutation is kept, 4 bytes per sample
 /// (40 MB for ten million samples); building it costs one pass of N random draws.
+///
+/// Over a subset of the windows (the training ids when some are held out for evaluation, see
+/// <see cref="HeldOutSplit"/>), the permutation of [0, N) picks positions in the subset: N is the
+/// subset's size, and the ids are the subset's. Over all windows it is the same as before.
 /// </summary>
 public sealed class EpochSchedule
 {
     private readonly object gate = new();
     private int cachedEpoch = -1;
     private int[]? cachedPermutation;
+    private readonly int[]? sampleIds; // null: the samples are [0, SampleCount)
 
     public EpochSchedule(long seed, int sampleCount, int globalBatch)
     {
@@ -32,6 +37,13 @@ public sealed class EpochSchedule
         SampleCount = sampleCount;
         GlobalBatch = globalBatch;
         StepsPerEpoch = sampleCount / globalBatch;
+    }
+
+    /// <summary>A schedule over the samples <paramref name="ids"/> only: the epochs permute them, and nothing else.</summary>
+    public EpochSchedule(long seed, IReadOnlyList<int> ids, int globalBatch)
+        : this(seed, ids.Count, globalBatch)
+    {
+        sampleIds = [.. ids];
     }
 
     public long Seed { get; }
@@ -83,7 +95,7 @@ public sealed class EpochSchedule
     /// <summary>The whole global batch of <paramref name="step"/>.</summary>
     public int[] StepSampleIds(long step) => SampleIds(step, 0, GlobalBatch);
 
-    /// <summary>A copy of epoch <paramref name="epoch"/>'s full permutation of [0, N).</summary>
+    /// <summary>A copy of epoch <paramref name="epoch"/>'s full permutation of the samples.</summary>
     public int[] EpochPermutation(int epoch)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(epoch);
@@ -106,6 +118,14 @@ public sealed class EpochSchedule
         }
 
         int[] built = Shuffle(Seed, epoch, SampleCount);
+        if (sampleIds is not null)
+        {
+            for (int i = 0; i < built.Length; i++)
+            {
+                built[i] = sampleIds[built[i]];
+            }
+        }
+
         lock (gate)
         {
             cachedEpoch = epoch;

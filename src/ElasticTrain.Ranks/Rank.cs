@@ -72,6 +72,8 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         Receive<PeerCopyChunk>(OnPeerCopyChunk);
         Receive<CopiesComplete>(OnCopiesComplete);
         Receive<WriteCheckpoint>(OnWriteCheckpoint);
+        Receive<EvaluateHeldOut>(OnEvaluate);
+        Receive<DataLoader.HeldOutBatch>(OnHeldOutBatch);
         Receive<Reregister>(_ => Register());
         Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Id, _generation, _droppedStale)));
         // The node hosting this rank learns here that the job is over.

@@ -137,6 +137,37 @@ public sealed class Replica : IModelPart
     }
 
     /// <summary>
+    /// The summed per-sample loss of <paramref name="samples"/> windows, forward only: no gradient is
+    /// kept and the model is in eval mode meanwhile, so nothing of the training state changes. The
+    /// windows run in passes of at most micro-batch-size (else the global batch), so an evaluation
+    /// never holds more activations than a step.
+    /// </summary>
+    public double Evaluate(long[] tokens, int samples)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        if (samples == 0) return 0;
+        int window = _job.Block + 1, done = 0;
+        double lossSum = 0;
+        using var noGrad = no_grad();
+        _model.eval();
+        try
+        {
+            foreach (var pass in Passes(samples, _recipe.MicroBatchSize ?? _job.GlobalBatch))
+            {
+                using var scope = NewDisposeScope();
+                var (input, target) = Batch.FromWindows(tokens.AsSpan(done * window, pass * window).ToArray(), pass, window);
+                lossSum += LanguageModelLoss.SumOfSampleMeans(_model.call(input.to(_device)), target.to(_device)).item<float>();
+                done += pass;
+            }
+        }
+        finally
+        {
+            _model.train();
+        }
+        return lossSum;
+    }
+
+    /// <summary>
     /// How many samples each pass over a slice of <paramref name="samples"/> runs: one pass when no
     /// micro-batch size is set or the slice fits, else passes as even as can be, none above the size.
     /// </summary>

@@ -69,7 +69,7 @@ public static class BenchTrainCommand
     {
         using var folder = new BenchFolder();
         Console.WriteLine($"bench train --plain: global batch {job.GlobalBatch}, 1 thread, {steps} steps of which {warmup} warmup");
-        var data = JobData.Load(job.DataPath, job, folder.Path);
+        var data = JobData.Load(job.DataPath, job, folder.Path, recipe: null);
         var records = PlainTrainingLoop.Run(job, data, steps, Console.Out, cancellation);
         return TrainMeasurement.Of(TrainMeasurement.Window(records, world: 1, warmup, steps)!, nodes: 1, job.GlobalBatch);
     }

@@ -51,7 +51,7 @@ public sealed class HoconFlags
 
     /// <summary>
     /// The flags that say how a step's gradient becomes an update: the optimizer, the learning-rate
-    /// schedule, clipping, and how many samples a rank runs at once. The rules' other
+    /// schedule, clipping, how many samples a rank runs at once, and evaluation on held-out windows. The rules' other
     /// hyper-parameters are HOCON only (<c>elastictrain.job.optimizer</c>).
     /// </summary>
     public HoconFlags AddRecipe() => this
@@ -61,7 +61,8 @@ public sealed class HoconFlags
         .Add<double>("--min-lr", "elastictrain.job.lr-schedule.min-lr", "The learning rate a decaying schedule ends at (default 0)")
         .Add<string>("--clip-norm", "elastictrain.job.clip-norm", "Clip the gradient to this global L2 norm, or off (default)")
         .Add<string>("--micro-batch-size", "elastictrain.job.micro-batch-size", "Most samples a rank runs at once; more accumulate over passes (default auto: all)")
-        .Add<string>("--precision", "elastictrain.job.precision", "fp32 (default), bf16 or fp16 (with a dynamic loss scale); master weights stay fp32");
+        .Add<string>("--precision", "elastictrain.job.precision", "fp32 (default), bf16 or fp16 (with a dynamic loss scale); master weights stay fp32")
+        .Add<string>("--eval-every", "elastictrain.job.eval-every", "Validation loss on held-out windows every N steps, or off (default)");
 
     /// <summary>The flags that say which model: its architecture and shape (`bench pipeline` trains it on random tokens).</summary>
     public HoconFlags AddModel() => this

@@ -79,6 +79,13 @@ public sealed record HostSettings(
             throw new SettingsException("elastictrain.data-directory must not be empty");
         if (settings.Job.GlobalBatch < settings.Ranks)
             throw new SettingsException($"global batch {settings.Job.GlobalBatch} is smaller than the {settings.Ranks} ranks: every rank needs at least one sample per step");
+        if (settings.Recipe.HoldsOut)
+        {
+            // Evaluation runs whole replicas forward; pipeline stages cannot yet.
+            if (settings.Mesh.Stages is > 1)
+                throw new SettingsException($"elastictrain.job.eval-every needs plain data parallelism: elastictrain.parallel.stages must be 1 or auto, not {settings.Mesh.Stages}");
+            settings = settings with { Mesh = settings.Mesh with { Stages = 1 } };
+        }
         return settings;
     }
 

@@ -44,7 +44,7 @@ public static class NodeHost
     {
         // Everything that can be refused is checked before the actor system exists, so bad input
         // never reaches the journal or the checkpoints.
-        var data = JobData.Load(settings.Job.DataPath, settings.Job, settings.DataDirectory);
+        var data = JobData.Load(settings.Job.DataPath, settings.Job, settings.DataDirectory, settings.Recipe);
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
         await RefuseIfRunningElsewhere(store, settings.Job.Id);
@@ -97,7 +97,7 @@ public static class NodeHost
         RunAsync(settings, config, store, job.Config.Id, reporters, readiness, cancellation, async (system, cluster) =>
         {
             var joined = await ClusterAccess.JoinAnyAsync(cluster, seeds, patience);
-            var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory);
+            var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory, job.Recipe);
             if (data.Corpus.Fingerprint != job.DataFingerprint)
                 throw new SettingsException($"the data at '{data.Corpus.Source}' differs from the job's (fingerprint {data.Corpus.Fingerprint[..12]}, job {job.DataFingerprint[..12]}); pass --data with the job's data");
             Console.WriteLine($"joined job {job.Config.Id} at {joined} with {settings.Ranks} rank(s); they enter at the next step boundary");
@@ -139,7 +139,7 @@ public static class NodeHost
             var coordinatorSetup = new CoordinatorSetup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
                 HoldsLease: () => StoreLease.Held(system, CoordinatorLease(jobId)) is not null, Outage: new StoreOutage(settings.StoreOutageLimit),
-                Parallel: job.Mesh, Recipe: job.Recipe);
+                Parallel: job.Mesh, Recipe: job.Recipe, HeldOut: data.Split.HeldOut.Count);
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
             var coordinator = system.ActorOf(CoordinatorProxy(system), "coordinator-proxy");
@@ -151,7 +151,7 @@ public static class NodeHost
             {
                 var id = new RankId(new NodeAddress(node.Host!, node.Port!.Value), i);
                 ranks.Add(id);
-                var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule), $"loader-{i}");
+                var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule, data.Split.HeldOut), $"loader-{i}");
                 system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
                     exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe)), $"rank-{i}");
             }

@@ -15,6 +15,7 @@ public interface IJobReporter : IDisposable
     void Sampled(StepSamples samples) { }
     void Replayed(StepReplayed step) { }
     void Checkpointed(CheckpointNotice checkpoint) { }
+    void Evaluated(EvaluationNotice evaluation) { }
     void Finished(JobFinished finished) { }
     void Failed(JobFailed failed) { }
     void IDisposable.Dispose() { }

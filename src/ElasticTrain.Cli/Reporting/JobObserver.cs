@@ -21,6 +21,7 @@ public sealed class JobObserver : ReceiveActor
         Receive<StepSamples>(s => Each(reporters, x => x.Sampled(s)));
         Receive<StepReplayed>(s => Each(reporters, x => x.Replayed(s)));
         Receive<CheckpointNotice>(c => Each(reporters, x => x.Checkpointed(c)));
+        Receive<EvaluationNotice>(e => Each(reporters, x => x.Evaluated(e)));
         // The first outcome is the one reported: a coordinator started again while the node shuts down only repeats it.
         Receive<JobFinished>(f => { if (!outcome.Task.IsCompleted) Each(reporters, x => x.Finished(f)); outcome.TrySetResult(f); });
         Receive<JobFailed>(f => { if (!outcome.Task.IsCompleted) Each(reporters, x => x.Failed(f)); outcome.TrySetResult(f); });
@@ -30,7 +31,7 @@ public sealed class JobObserver : ReceiveActor
 
     protected override void PreStart()
     {
-        foreach (var type in new[] { typeof(JobWaiting), typeof(JobRunning), typeof(StepCommittedNotice), typeof(StepSamples), typeof(StepReplayed), typeof(CheckpointNotice), typeof(JobFinished), typeof(JobFailed), typeof(JobOver) })
+        foreach (var type in new[] { typeof(JobWaiting), typeof(JobRunning), typeof(StepCommittedNotice), typeof(StepSamples), typeof(StepReplayed), typeof(CheckpointNotice), typeof(EvaluationNotice), typeof(JobFinished), typeof(JobFailed), typeof(JobOver) })
             Context.System.EventStream.Subscribe(Self, type);
     }
 

@@ -7,7 +7,8 @@ namespace ElasticTrain.Cli.Reporting;
 /// (<c>{"type":"step","step":k,"loss":x,"world":n,"generation":g,"time_ms":unix_ms,"samples":B,...}</c>, with the
 /// step's wall time, the slowest rank's compute and exchange times, the exchange's exposed tail
 /// and the longest wait after backward (tail plus load imbalance)) and
-/// "resume", "replay", "checkpoint" and "finish" records. Flushed per line, so a job killed with
+/// "resume", "replay", "checkpoint", "eval" (<c>{"type":"eval","step":k,"loss":x,"perplexity":p,"samples":n}</c>:
+/// the model after step k on the held-out windows) and "finish" records. Flushed per line, so a job killed with
 /// -9 leaves every committed step it reported. A kill between a commit and its line leaves the file
 /// a step short; the next generation (a resume, or a failover to another node writing the same file)
 /// fills such steps in from the journal, marked <c>"recovered":true</c>. Each step has one record
@@ -58,6 +59,11 @@ public sealed class MetricsFile(string path) : IJobReporter
     });
 
     public void Checkpointed(CheckpointNotice c) => _file.Append(new { type = "checkpoint", step = c.Step, path = c.Path, generation = c.Generation, time_ms = Now });
+
+    public void Evaluated(EvaluationNotice e) => _file.Append(new
+    {
+        type = "eval", step = e.Step, loss = e.Loss, perplexity = e.Perplexity, samples = e.Samples, generation = e.Generation, time_ms = Now,
+    });
 
     public void Finished(JobFinished f) => _file.Append(new { type = "finish", job = f.JobId, step = f.Step, already_finished = f.AlreadyFinished, time_ms = Now });
 

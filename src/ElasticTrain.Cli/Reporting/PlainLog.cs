@@ -8,6 +8,7 @@ public sealed class PlainLog(TextWriter output, int everySteps = 10) : IJobRepor
 {
     private readonly SamplesRate _rate = new();
     private long _total;
+    private double? _validation; // the last evaluation's loss, shown on the step lines after it
 
     public void Waiting(JobWaiting w) => output.WriteLine($"job {w.JobId}: waiting for ranks: {w.Reason}");
 
@@ -31,7 +32,17 @@ public sealed class PlainLog(TextWriter output, int everySteps = 10) : IJobRepor
         _rate.Add(s.Samples);
         if (s.Step % everySteps != 0 && s.Step != _total && s.Step != 1) return;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"step {s.Step}/{_total} loss {s.Loss:0.0000} world {s.World} {_rate.PerSecond:0.0} samples/s eta {_rate.Eta(_total - s.Step, s.Samples)}"));
+            $"step {s.Step}/{_total} loss {s.Loss:0.0000} world {s.World} {_rate.PerSecond:0.0} samples/s eta {_rate.Eta(_total - s.Step, s.Samples)}{Validation(_validation)}"));
+    }
+
+    /// <summary>" val 1.234" once the job has evaluated; nothing before.</summary>
+    internal static string Validation(double? loss) => loss is { } v ? string.Create(CultureInfo.InvariantCulture, $" val {v:0.000}") : "";
+
+    public void Evaluated(EvaluationNotice e)
+    {
+        _validation = e.Loss;
+        output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"eval at step {e.Step}/{_total}: val {e.Loss:0.000} perplexity {e.Perplexity:0.00} over {e.Samples} held-out windows"));
     }
 
     public void Replayed(StepReplayed s)

@@ -28,6 +28,7 @@ public sealed class PrometheusReporter : IJobReporter
     private readonly Counter _replayed;
     private readonly Counter _checkpoints;
     private readonly Gauge _checkpointStep;
+    private readonly Gauge _validationLoss;
 
     /// <param name="localRanks">The ranks this node hosts: a per-node gauge, set at once.</param>
     public PrometheusReporter(CollectorRegistry registry, int localRanks)
@@ -50,6 +51,7 @@ public sealed class PrometheusReporter : IJobReporter
         _replayed = metrics.CreateCounter("elastictrain_steps_replayed_total", "Steps run again after a resume from a checkpoint.");
         _checkpoints = metrics.CreateCounter("elastictrain_checkpoints_total", "Checkpoints written.");
         _checkpointStep = metrics.CreateGauge("elastictrain_checkpoint_step", "The step of the last checkpoint written.");
+        _validationLoss = metrics.CreateGauge("elastictrain_validation_loss", "The last evaluation's mean loss on the held-out windows (eval-every).");
         metrics.CreateGauge("elastictrain_node_ranks", "Ranks hosted by this node.").Set(localRanks);
         // The process's own CPU, memory, GC and thread figures (process_*, dotnet_*), per node and collected only at a scrape.
         DotNetStats.Register(registry);
@@ -81,6 +83,8 @@ public sealed class PrometheusReporter : IJobReporter
     }
 
     public void Replayed(StepReplayed s) => _replayed.Inc();
+
+    public void Evaluated(EvaluationNotice e) => _validationLoss.Set(e.Loss);
 
     public void Checkpointed(CheckpointNotice c)
     {

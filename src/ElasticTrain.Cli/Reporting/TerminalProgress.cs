@@ -14,6 +14,7 @@ public sealed class TerminalProgress : IJobReporter
     private readonly TaskCompletionSource<ProgressTask> _task = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly SamplesRate _rate = new();
     private Task? _loop;
+    private double? _validation;
 
     public void Waiting(JobWaiting w) => AnsiConsole.MarkupLine(Markup.Escape($"job {w.JobId}: waiting for ranks: {w.Reason}"));
 
@@ -43,8 +44,10 @@ public sealed class TerminalProgress : IJobReporter
         var task = _task.Task.Result;
         task.Value = s.Step;
         task.Description = string.Create(CultureInfo.InvariantCulture,
-            $"step {s.Step} loss {s.Loss:0.0000} world {s.World} {_rate.PerSecond:0.0} samples/s");
+            $"step {s.Step} loss {s.Loss:0.0000} world {s.World} {_rate.PerSecond:0.0} samples/s{PlainLog.Validation(_validation)}");
     }
+
+    public void Evaluated(EvaluationNotice e) => _validation = e.Loss;
 
     public void Replayed(StepReplayed s)
     {

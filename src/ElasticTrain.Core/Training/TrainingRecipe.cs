@@ -20,18 +20,31 @@ namespace ElasticTrain.Training;
 /// </param>
 /// <param name="Precision">What forward and backward compute in; fp32 master weights and optimizer state whatever it is.</param>
 /// <param name="LossScale">fp16's dynamic loss scale; null for fp32 and bf16, which need none.</param>
+/// <param name="EvalEvery">
+/// Committed steps between evaluations on the held-out windows (and one at the end); null: none,
+/// and nothing is held out. When set, the held-out windows leave training, so the split (not the
+/// period) enters the identity.
+/// </param>
+/// <param name="EvalFraction">The share of the windows held out when <paramref name="EvalEvery"/> is set (capped, see HeldOutSplit).</param>
 public sealed record TrainingRecipe(
     OptimizerSettings Optimizer,
     LearningRateSchedule Schedule,
     double? ClipNorm = null,
     int? MicroBatchSize = null,
     Precision Precision = Precision.Fp32,
-    LossScaling? LossScale = null)
+    LossScaling? LossScale = null,
+    long? EvalEvery = null,
+    double EvalFraction = TrainingRecipe.DefaultEvalFraction)
 {
+    public const double DefaultEvalFraction = 0.01;
+
+    /// <summary>Whether the job holds windows out of training to evaluate on.</summary>
+    public bool HoldsOut => EvalEvery is not null;
+
     /// <summary>Every job before these settings: AdamW at a constant rate, no clipping, the whole slice at once.</summary>
     public static readonly TrainingRecipe Default = new(OptimizerSettings.Default, LearningRateSchedule.Constant);
 
-    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c> and <c>micro-batch-size</c>.</summary>
+    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c>, <c>eval-every</c> and <c>eval-fraction</c>.</summary>
     /// <exception cref="SettingsException">A bad value; the message names the key.</exception>
     public static TrainingRecipe FromConfig(Config config, JobConfig job)
     {
@@ -54,7 +67,17 @@ public sealed record TrainingRecipe(
             precision,
             precision == Precision.Fp16
                 ? new LossScaling(scaling.Double("initial", 1, 1e30), scaling.Int("growth-interval", 1))
-                : null);
+                : null,
+            reader.String("eval-every").Trim() is "off" or "" ? null : reader.Long("eval-every", 1, long.MaxValue),
+            EvalFractionOf(reader));
+    }
+
+    private static double EvalFractionOf(SettingsReader reader)
+    {
+        var fraction = reader.Double("eval-fraction", 0, 1);
+        if (fraction is <= 0 or > 0.5)
+            throw new SettingsException($"elastictrain.job.eval-fraction must be greater than 0 and at most 0.5, not {fraction.ToString(CultureInfo.InvariantCulture)}");
+        return fraction;
     }
 
     /// <summary>The loss scale of <paramref name="step"/> given the steps before it that overflowed; 1 without fp16.</summary>
@@ -74,6 +97,8 @@ public sealed record TrainingRecipe(
             if (ClipNorm is { } clip) parts.Add($"clip-norm={clip.ToString("R", CultureInfo.InvariantCulture)}");
             if (Precision != Precision.Fp32) parts.Add($"precision={Precision.ToString().ToLowerInvariant()}");
             if (LossScale is { } scale) parts.Add($"loss-scale={scale.Initial.ToString("R", CultureInfo.InvariantCulture)},{scale.GrowthInterval}");
+            // The windows held out are not trained on; how often they are evaluated changes nothing.
+            if (HoldsOut) parts.Add($"eval-fraction={EvalFraction.ToString("R", CultureInfo.InvariantCulture)}");
             return string.Join(';', parts);
         }
     }
@@ -87,6 +112,7 @@ public sealed record TrainingRecipe(
         if (ClipNorm is { } clip) parts.Add($"clip {clip.ToString(CultureInfo.InvariantCulture)}");
         if (MicroBatchSize is { } size) parts.Add($"micro-batch {size}");
         if (Precision != Precision.Fp32) parts.Add(Precision.ToString().ToLowerInvariant());
+        if (EvalEvery is { } every) parts.Add($"eval every {every} steps on {EvalFraction.ToString(CultureInfo.InvariantCulture)} of the windows held out");
         return string.Join(", ", parts);
     }
 }

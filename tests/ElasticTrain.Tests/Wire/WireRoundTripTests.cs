@@ -47,7 +47,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new JobSnapshot(JobState.Empty.Updated(new JobStarted(Job, "hash", "fp")), [12, 40]);
         yield return new JobDescription(Job, "hash", "fingerprint", new MeshRequest(2, 8, ElasticTrain.Pipeline.ScheduleKind.GPipe, 64L << 20, 3),
             new ElasticTrain.Training.TrainingRecipe(new(ElasticTrain.Training.OptimizerKind.Lamb, DecayBiasesAndNorms: false),
-                new(ElasticTrain.Training.ScheduleShape.Cosine, WarmupSteps: 10, MinLr: 3e-5, DecaySteps: 300), ClipNorm: 1.0, MicroBatchSize: 4));
+                new(ElasticTrain.Training.ScheduleShape.Cosine, WarmupSteps: 10, MinLr: 3e-5, DecaySteps: 300), ClipNorm: 1.0, MicroBatchSize: 4, EvalEvery: 25, EvalFraction: 0.02));
         yield return MeshRequest.Auto;
         yield return GetStatus.Instance;
         yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0"), R("b:2/r0")], [R("b:2/r1")], [], 2, 123.5);
@@ -62,6 +62,8 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new RankReady(2, R("n/r0"), 9);
         yield return new StepExchanged(2, 3, R("n/r0"), 12.5, [4, 8, 15, 16, 23], 100.25, 3.5, 0.75);
         yield return new StepFailed(2, 3, R("n/r0"), "peer gone");
+        yield return new EvaluateHeldOut(2, 30, 7, 7);
+        yield return new HeldOutEvaluated(2, 30, R("n/r1"), 14.25, 7, 3.5);
         yield return new CheckpointWritten(2, 10, "/ckpt/x", "ff00", new ElasticTrain.Checkpointing.CheckpointMetadata("j", 10, "hash", 80, 1, 7, 4, 1234), ["blocks.0.ln1.weight"]);
         yield return new CheckpointFailed(2, 10, "disk full");
         yield return new RankStatus(R("n/r0"), 2, 4);
