@@ -18,16 +18,21 @@ namespace ElasticTrain.Training;
 /// whose gradients add up (accumulation). Null: the whole slice at once. Not part of the identity:
 /// the sum is the same, as it is for any split of the batch among ranks.
 /// </param>
+/// <param name="Dropout">
+/// The chance that dropout zeroes an activation, in [0, 1); 0: no dropout. Each sample's masks are
+/// its own (see ElasticTrain.Models.SampleMasks), so the curve still does not depend on the mesh.
+/// </param>
 public sealed record TrainingRecipe(
     OptimizerSettings Optimizer,
     LearningRateSchedule Schedule,
     double? ClipNorm = null,
-    int? MicroBatchSize = null)
+    int? MicroBatchSize = null,
+    double Dropout = 0)
 {
     /// <summary>Every job before these settings: AdamW at a constant rate, no clipping, the whole slice at once.</summary>
     public static readonly TrainingRecipe Default = new(OptimizerSettings.Default, LearningRateSchedule.Constant);
 
-    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c> and <c>micro-batch-size</c>.</summary>
+    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c> and <c>dropout</c>.</summary>
     /// <exception cref="SettingsException">A bad value; the message names the key.</exception>
     public static TrainingRecipe FromConfig(Config config, JobConfig job)
     {
@@ -39,7 +44,8 @@ public sealed record TrainingRecipe(
             OptimizerSettings.FromConfig(config),
             LearningRateSchedule.FromConfig(config, job.Steps, job.LearningRate),
             clip,
-            reader.AutoInt("micro-batch-size", 1, int.MaxValue));
+            reader.AutoInt("micro-batch-size", 1, int.MaxValue),
+            ReadDropout(reader));
     }
 
     /// <summary>
@@ -54,6 +60,7 @@ public sealed record TrainingRecipe(
             if (Optimizer.Canonical != OptimizerSettings.Default.Canonical) parts.Add($"optimizer={Optimizer.Canonical}");
             if (!Schedule.IsConstant) parts.Add($"lr-schedule={Schedule.Canonical}");
             if (ClipNorm is { } clip) parts.Add($"clip-norm={clip.ToString("R", CultureInfo.InvariantCulture)}");
+            if (Dropout > 0) parts.Add($"dropout={Dropout.ToString("R", CultureInfo.InvariantCulture)}");
             return string.Join(';', parts);
         }
     }
@@ -66,6 +73,15 @@ public sealed record TrainingRecipe(
         if (!Schedule.IsConstant) parts.Add(Schedule.WarmupSteps > 0 ? $"{Schedule.Name} lr after {Schedule.WarmupSteps} warmup steps" : $"{Schedule.Name} lr");
         if (ClipNorm is { } clip) parts.Add($"clip {clip.ToString(CultureInfo.InvariantCulture)}");
         if (MicroBatchSize is { } size) parts.Add($"micro-batch {size}");
+        if (Dropout > 0) parts.Add($"dropout {Dropout.ToString(CultureInfo.InvariantCulture)}");
         return string.Join(", ", parts);
+    }
+
+    /// <summary><c>dropout</c>: a probability below 1 (1 would zero every activation).</summary>
+    private static double ReadDropout(SettingsReader reader)
+    {
+        var p = reader.Double("dropout", 0, 1);
+        if (p >= 1) throw new SettingsException($"elastictrain.job.dropout must be at least 0 and below 1, not {p}");
+        return p;
     }
 }
