@@ -5,10 +5,11 @@ namespace ElasticTrain.Data;
 /// lives here. It is used instead of <see cref="System.Random"/> because the algorithm behind
 /// System.Random is not part of its contract and has changed between .NET versions; the
 /// sample order of a training run must be identical on every machine and every runtime so that
-/// a job resumed elsewhere, or by a newer build, replays exactly the same batches.
-/// Not thread-safe (it is a mutable struct); each shuffle owns its own instance.
+/// a job resumed elsewhere, or by a newer build, replays exactly the same batches (and the same
+/// dropout masks, see ElasticTrain.Models.SampleMasks).
+/// Not thread-safe (it is a mutable struct); each shuffle or mask row owns its own instance.
 /// </summary>
-internal struct SplitMix64
+public struct SplitMix64
 {
     private const ulong Gamma = 0x9E3779B97F4A7C15UL;
 

@@ -6,14 +6,16 @@ namespace ElasticTrain.Models;
 
 /// <summary>
 /// Byte-level decoder-only transformer: token + learned position embeddings, pre-LN blocks, a final
-/// LayerNorm and an untied, bias-free output head. No dropout, so forward is a pure function of the
-/// parameters and the input, which is what lets replicas on different ranks stay identical.
+/// LayerNorm and an untied, bias-free output head. Dropout as GPT-2's (the embeddings' sum, each
+/// block's attention and MLP outputs) only with <see cref="Masks"/> set, and then per sample, so
+/// forward stays a pure function of the parameters, the input and the masks' (seed, step, sample
+/// ids): what lets replicas on different ranks stay identical whatever their slices.
 /// </summary>
 /// <remarks>
 /// Parameter names read tok.weight, pos.weight, blocks.0.ln1.weight, ..., ln.weight, head.weight, in
 /// the same order as the PyTorch reference; the default spec has exactly 3,323,392 parameters.
 /// </remarks>
-public sealed class Gpt : nn.Module<Tensor, Tensor>, IReportsBackwardProgress, ILayeredModel
+public sealed class Gpt : nn.Module<Tensor, Tensor>, IReportsBackwardProgress, ILayeredModel, ISampleDropout
 {
     private readonly Embedding tok;
     private readonly Embedding pos;
@@ -31,7 +33,7 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IReportsBackwardProgress, I
         tok = nn.Embedding(spec.Vocab, spec.Width);
         pos = nn.Embedding(spec.Block, spec.Width);
         blocks = nn.ModuleList(Enumerable.Range(0, spec.Layers)
-            .Select(_ => new GptBlock(spec.Width, spec.Heads, spec.Block)).ToArray());
+            .Select(i => new GptBlock(spec.Width, spec.Heads, spec.Block, i)).ToArray());
         ln = nn.LayerNorm(spec.Width);
         head = nn.Linear(spec.Width, spec.Vocab, hasBias: false);
         RegisterComponents();
@@ -40,12 +42,14 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IReportsBackwardProgress, I
 
     /// <summary>idx: int64 [B, T] with T &lt;= Block; returns float32 logits [B, T, Vocab].</summary>
     public override Tensor forward(Tensor idx) =>
-        LayerStack.Forward(layers, idx, StageCompleted is { } completed && is_grad_enabled() ? completed : null);
+        LayerStack.Forward(layers, idx, training ? Masks : null, StageCompleted is { } completed && is_grad_enabled() ? completed : null);
 
     /// <summary>The embeddings, each block, then the final LayerNorm with the head: <see cref="ModelSpec.Layers"/> + 2 layers.</summary>
     public IReadOnlyList<ModelLayer> Layers => layers;
 
     public Action<int>? StageCompleted { get; set; }
+
+    public SampleMasks? Masks { get; set; }
 
     /// <summary>The output layers first, then each block's MLP and attention halves from the last block to the first, then the embeddings.</summary>
     public IReadOnlyList<IReadOnlyList<Parameter>> BackwardStages() => LayerStack.BackwardStages(layers);
@@ -56,11 +60,11 @@ public sealed class Gpt : nn.Module<Tensor, Tensor>, IReportsBackwardProgress, I
     /// </summary>
     private static ModelLayer BlockLayer(GptBlock block, int i, long width) => new(
         $"blocks.{i}", width, [($"blocks.{i}", block)],
-        (x, groupInput) => block.forward(x, groupInput is null ? null : h => groupInput(0, h)),
+        (x, masks, groupInput) => block.forward(x, masks, groupInput is null ? null : h => groupInput(0, h)),
         () => [block.MlpParameters(), block.AttentionParameters()]);
 
     private static ModelLayer OutputLayer(LayerNorm ln, Linear head, long width) => new(
         "output", width, [("ln", ln), ("head", head)],
-        (x, _) => Autocast.Fp32(Autocast.Linear(head, Autocast.Norm(ln, x))),
+        (x, _, _) => Autocast.Fp32(Autocast.Linear(head, Autocast.Norm(ln, x))),
         () => [[.. ln.parameters(), .. head.parameters()]]);
 }

@@ -6,7 +6,8 @@ namespace ElasticTrain.Models;
 
 /// <summary>
 /// One pre-LayerNorm transformer block: causal multi-head self-attention then a 4x GELU MLP, each
-/// added back to the residual stream.
+/// added back to the residual stream, each through dropout when masks are given
+/// (<see cref="DropoutSite.Attention"/> and <see cref="DropoutSite.Mlp"/> of the block's index).
 /// </summary>
 /// <remarks>
 /// Field names and declaration order mirror the PyTorch reference (ln1, ln2, qkv, proj, fc, out) because
@@ -25,14 +26,16 @@ public sealed class GptBlock : nn.Module<Tensor, Tensor>
     // Plain ints are not tensors, so RegisterComponents ignores them.
     private readonly long heads;
     private readonly long block;
+    private readonly int index;
 
-    /// <summary>Builds a block of the given width, head count and context length.</summary>
-    public GptBlock(long width, long heads, long block) : base(nameof(GptBlock))
+    /// <summary>Builds block <paramref name="index"/> (its dropout sites' number) of the given width, head count and context length.</summary>
+    public GptBlock(long width, long heads, long block, int index) : base(nameof(GptBlock))
     {
         if (heads <= 0 || width % heads != 0)
             throw new ArgumentException($"Width {width} is not divisible by heads {heads}.", nameof(heads));
         this.heads = heads;
         this.block = block;
+        this.index = index;
         // Construction order is initialization order: it decides which draws of the global generator
         // each parameter gets, so it follows the reference exactly.
         ln1 = nn.LayerNorm(width);
@@ -45,14 +48,14 @@ public sealed class GptBlock : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>x: float [B, T, C] with T &lt;= block; returns the same shape.</summary>
-    public override Tensor forward(Tensor x) => forward(x, mlpInput: null);
+    public override Tensor forward(Tensor x) => forward(x, masks: null, mlpInput: null);
 
     /// <summary>
-    /// As <see cref="forward(Tensor)"/>, passing the MLP's input (the attention's residual sum)
+    /// As <see cref="forward(Tensor)"/>, with <paramref name="masks"/>' dropout (none when null), passing the MLP's input (the attention's residual sum)
     /// through <paramref name="mlpInput"/> on the way: where <see cref="Gpt"/> marks the point at
     /// which backward has finished the MLP's parameters.
     /// </summary>
-    public Tensor forward(Tensor x, Func<Tensor, Tensor>? mlpInput)
+    public Tensor forward(Tensor x, SampleMasks? masks, Func<Tensor, Tensor>? mlpInput)
     {
         if (x.dim() != 3)
             throw new ArgumentException($"Block input must be [B, T, C], got [{string.Join(", ", x.shape)}].", nameof(x));
@@ -81,9 +84,10 @@ public sealed class GptBlock : nn.Module<Tensor, Tensor>
         att = Autocast.Softmax(att.masked_fill(future, double.NegativeInfinity), -1);
 
         var y = att.matmul(v).transpose(1, 2).contiguous().view(b, t, c);
-        var h = x + Autocast.Linear(proj, y);
+        var h = x + DropoutSite.Attention(index).Apply(Autocast.Linear(proj, y), masks);
         if (mlpInput is not null) h = mlpInput(h);
-        var result = h + Autocast.Linear(@out, nn.functional.gelu(Autocast.Linear(fc, Autocast.Norm(ln2, h)), GELU.Approximate.none));
+        var result = h + DropoutSite.Mlp(index).Apply(
+            Autocast.Linear(@out, nn.functional.gelu(Autocast.Linear(fc, Autocast.Norm(ln2, h)), GELU.Approximate.none)), masks);
         return result.MoveToOuterDisposeScope();
     }
 

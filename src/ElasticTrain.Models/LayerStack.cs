@@ -11,12 +11,12 @@ namespace ElasticTrain.Models;
 internal static class LayerStack
 {
     /// <summary>
-    /// Runs <paramref name="layers"/> in order. With <paramref name="report"/>, marks the input of
+    /// Runs <paramref name="layers"/> in order, with <paramref name="masks"/>' dropout (none when null). With <paramref name="report"/>, marks the input of
     /// every backward group but the run's earliest so that backward calls it with the group's index
     /// in <see cref="BackwardStages"/> once that group's gradients are final; the earliest group
     /// ends only when backward returns, so it has nothing to mark.
     /// </summary>
-    public static Tensor Forward(IReadOnlyList<ModelLayer> layers, Tensor input, Action<int>? report)
+    public static Tensor Forward(IReadOnlyList<ModelLayer> layers, Tensor input, SampleMasks? masks, Action<int>? report)
     {
         // Intermediates die with this scope; autograd keeps its own references to what backward needs.
         using var scope = NewDisposeScope();
@@ -28,7 +28,7 @@ internal static class LayerStack
             groupsAfter -= layer.BackwardGroupCount;
             if (report is null)
             {
-                x = layer.Forward(x, null);
+                x = layer.Forward(x, masks, null);
                 continue;
             }
             // Backward numbers groups from the output: this layer's groups follow those of every later layer.
@@ -38,7 +38,7 @@ internal static class LayerStack
                 int earliest = first + layer.BackwardGroupCount - 1;
                 x = GradientBoundary.Mark(x, () => report(earliest));
             }
-            x = layer.Forward(x, (group, t) => GradientBoundary.Mark(t, () => report(first + group)));
+            x = layer.Forward(x, masks, (group, t) => GradientBoundary.Mark(t, () => report(first + group)));
         }
         return x.MoveToOuterDisposeScope();
     }

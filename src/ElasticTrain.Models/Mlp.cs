@@ -11,9 +11,10 @@ namespace ElasticTrain.Models;
 /// <remarks>
 /// Each position is predicted from its own token and position only, so it learns bigram statistics at
 /// best. It exists so that tests and smoke runs of the training system exercise the full data, loss and
-/// gradient path in milliseconds. Layers and heads of the spec are ignored.
+/// gradient path in milliseconds. Layers and heads of the spec are ignored. Dropout, when masks are
+/// set, applies to the embeddings' sum and to the hidden activations after the GELU.
 /// </remarks>
-public sealed class Mlp : nn.Module<Tensor, Tensor>, ILayeredModel
+public sealed class Mlp : nn.Module<Tensor, Tensor>, ILayeredModel, ISampleDropout
 {
     private readonly Embedding tok;
     private readonly Embedding pos;
@@ -36,7 +37,9 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, ILayeredModel
     }
 
     /// <summary>idx: int64 [B, T] with T &lt;= Block; returns float32 logits [B, T, Vocab].</summary>
-    public override Tensor forward(Tensor idx) => LayerStack.Forward(layers, idx, report: null);
+    public override Tensor forward(Tensor idx) => LayerStack.Forward(layers, idx, training ? Masks : null, report: null);
+
+    public SampleMasks? Masks { get; set; }
 
     /// <summary>
     /// embedding, hidden (fc then GELU), output (out): one layer per parameterized module, so the
@@ -49,11 +52,11 @@ public sealed class Mlp : nn.Module<Tensor, Tensor>, ILayeredModel
     private static ModelLayer HiddenLayer(Linear fc, long width) => new(
         "hidden", width, [("fc", fc)],
         // Back to fp32 at the layer's end: what a pipeline stage boundary carries is fp32.
-        (x, _) => Autocast.Fp32(nn.functional.gelu(Autocast.Linear(fc, x), GELU.Approximate.none)),
+        (x, masks, _) => Autocast.Fp32(DropoutSite.Hidden.Apply(nn.functional.gelu(Autocast.Linear(fc, x), GELU.Approximate.none), masks)),
         () => [[.. fc.parameters()]]);
 
     private static ModelLayer OutputLayer(Linear @out, long width) => new(
         "output", width, [("out", @out)],
-        (x, _) => Autocast.Fp32(Autocast.Linear(@out, x)),
+        (x, _, _) => Autocast.Fp32(Autocast.Linear(@out, x)),
         () => [[.. @out.parameters()]]);
 }

@@ -18,15 +18,16 @@ namespace ElasticTrain.Models;
 /// </remarks>
 public sealed class ModelLayer
 {
-    private readonly Func<Tensor, Func<int, Tensor, Tensor>?, Tensor> _forward;
+    private readonly Func<Tensor, SampleMasks?, Func<int, Tensor, Tensor>?, Tensor> _forward;
     private readonly Func<IReadOnlyList<IReadOnlyList<Parameter>>> _backwardGroups;
 
     /// <param name="name">What the layer is called in messages and tables (embedding, blocks.0, output).</param>
     /// <param name="inputWidth">C of the float [B, T, C] activations the layer takes; null for int64 token ids.</param>
     /// <param name="modules">The layer's modules under their names in the whole model, in its registration order.</param>
     /// <param name="forward">
-    /// The layer's computation. When its second argument is not null, the layer passes the tensor that
-    /// enters each of its backward groups but the last through it, with that group's index.
+    /// The layer's computation: the input, the pass's dropout masks (null: none), and a function that,
+    /// when not null, the layer passes the tensor that enters each of its backward groups but the
+    /// last through, with that group's index.
     /// </param>
     /// <param name="backwardGroups">
     /// Every parameter of the layer once, grouped as in <see cref="IReportsBackwardProgress.BackwardStages"/>:
@@ -34,7 +35,7 @@ public sealed class ModelLayer
     /// device replaces its Parameter objects.
     /// </param>
     internal ModelLayer(string name, long? inputWidth, IReadOnlyList<(string Name, nn.Module Module)> modules,
-        Func<Tensor, Func<int, Tensor, Tensor>?, Tensor> forward, Func<IReadOnlyList<IReadOnlyList<Parameter>>> backwardGroups)
+        Func<Tensor, SampleMasks?, Func<int, Tensor, Tensor>?, Tensor> forward, Func<IReadOnlyList<IReadOnlyList<Parameter>>> backwardGroups)
     {
         Name = name;
         InputWidth = inputWidth;
@@ -71,24 +72,24 @@ public sealed class ModelLayer
     internal IReadOnlyList<IReadOnlyList<Parameter>> BackwardGroups() => _backwardGroups();
 
     /// <summary>
-    /// Runs the layer. <paramref name="groupInput"/> (may be null) receives the tensor entering each
+    /// Runs the layer, with <paramref name="masks"/>' dropout at its sites (none when null). <paramref name="groupInput"/> (may be null) receives the tensor entering each
     /// backward group but the layer's earliest, with the group's index in <see cref="BackwardGroups"/>,
     /// and returns the tensor to go on with.
     /// </summary>
-    internal Tensor Forward(Tensor x, Func<int, Tensor, Tensor>? groupInput) => _forward(x, groupInput);
+    internal Tensor Forward(Tensor x, SampleMasks? masks, Func<int, Tensor, Tensor>? groupInput) => _forward(x, masks, groupInput);
 
     /// <summary>
     /// Token plus learned position embeddings, the first layer of both models: int64 ids [B, T] in,
-    /// float [B, T, W] out.
+    /// float [B, T, W] out, with dropout on the sum (<see cref="DropoutSite.Embedding"/>).
     /// </summary>
     internal static ModelLayer Embedding(Embedding tok, Embedding pos, long block) => new(
         "embedding", null, [("tok", tok), ("pos", pos)],
-        (idx, _) =>
+        (idx, masks, _) =>
         {
             SequenceInput.Check(idx, block);
             // Positions live on the input's device so the layer runs wherever its parameters were moved.
             var positions = arange(idx.shape[1], dtype: ScalarType.Int64, device: idx.device);
-            return tok.forward(idx) + pos.forward(positions);
+            return DropoutSite.Embedding.Apply(tok.forward(idx) + pos.forward(positions), masks);
         },
         () => [[.. tok.parameters(), .. pos.parameters()]]);
 }

@@ -16,7 +16,7 @@ namespace ElasticTrain.Models;
 /// operation (the same <see cref="LayerStack"/> runs both), so gradients summed over micro-batches
 /// match the whole batch's up to the order of floating-point sums.
 /// </remarks>
-public sealed class ModelStage : nn.Module<Tensor, Tensor>, IReportsBackwardProgress
+public sealed class ModelStage : nn.Module<Tensor, Tensor>, IReportsBackwardProgress, ISampleDropout
 {
     // Not modules, parameters or tensors, so RegisterComponents ignores them; the modules the
     // layers hold are registered explicitly under their whole-model names.
@@ -78,10 +78,13 @@ public sealed class ModelStage : nn.Module<Tensor, Tensor>, IReportsBackwardProg
     public override Tensor forward(Tensor input)
     {
         if (InputWidth is { } width) SequenceInput.CheckActivations(input, width, block);
-        return LayerStack.Forward(layers, input, StageCompleted is { } completed && is_grad_enabled() ? completed : null);
+        return LayerStack.Forward(layers, input, training ? Masks : null, StageCompleted is { } completed && is_grad_enabled() ? completed : null);
     }
 
     public Action<int>? StageCompleted { get; set; }
+
+    /// <summary>The masks of the rows the next forwards run; the sites are the whole model's, so a stage drops what the whole model drops.</summary>
+    public SampleMasks? Masks { get; set; }
 
     /// <summary>
     /// The stage's layers from its last to its first, each as in the whole model: the output layer,

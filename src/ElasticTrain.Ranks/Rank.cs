@@ -140,7 +140,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
                 pending.Run.Plan.Slices.Select(s => RingMember(s.Rank)).ToList());
             step = () =>
             {
-                var outcome = ((Replica)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, _exchange, group, cancellation,
+                var outcome = ((Replica)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds, _exchange, group, cancellation,
                     pending.Run.LossScale);
                 return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum,
                     batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs, GradientSquares: outcome.GradientSquares);
@@ -151,7 +151,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
             var place = mesh.PlaceOf(_setup.Id, batch.Generation, RingMember);
             step = () =>
             {
-                var outcome = ((PipelineStage)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds.Length, place, _stages, _exchange,
+                var outcome = ((PipelineStage)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds, place, _stages, _exchange,
                     _setup.Exchange.Timeout, cancellation, pending.Run.LossScale);
                 return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum ?? 0,
                     batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs, outcome.SpanMs, outcome.WaitMs, outcome.PeakHeldBytes,

@@ -29,10 +29,11 @@ public sealed class Replica : IModelPart
     private readonly GradientBuffer _gradients;
     private double _lossScale = 1; // the pending step's
     private readonly IReportsBackwardProgress? _progress;
+    private readonly ISampleDropout? _dropout;
 
     /// <summary>Builds the model from the job's seed: every rank of every process gets the same parameters.</summary>
     /// <param name="bucketBytes">Gradient bucket size (0: one bucket, exchanged after backward).</param>
-    /// <param name="recipe">The optimizer, schedule, clipping and micro-batch size; null: <see cref="TrainingRecipe.Default"/>.</param>
+    /// <param name="recipe">The optimizer, schedule, clipping, micro-batch size and dropout; null: <see cref="TrainingRecipe.Default"/>.</param>
     public Replica(JobConfig job, string identityHash, Device device, long bucketBytes, TrainingRecipe? recipe = null)
     {
         _job = job;
@@ -44,6 +45,7 @@ public sealed class Replica : IModelPart
         var parameters = _model.parameters().ToList();
         _update = new UpdateRule(job, _recipe, parameters);
         _progress = _model as IReportsBackwardProgress;
+        _dropout = _model as ISampleDropout;
         _gradients = new GradientBuffer(_progress?.BackwardStages() ?? [parameters], bucketBytes / sizeof(float));
     }
 
@@ -72,10 +74,13 @@ public sealed class Replica : IModelPart
     /// its gradients. The loss is a sum over the slice's samples, so the summed gradient divided by
     /// the global batch is the same whatever the split. The update itself waits for <see cref="Apply"/>.
     /// </summary>
+    /// <param name="tokens">The slice: one window of Block + 1 tokens per sample of <paramref name="sampleIds"/>, in that order.</param>
+    /// <param name="sampleIds">The slice's samples: each row's dropout masks are its sample's (see <see cref="SampleMasks"/>).</param>
     /// <param name="lossScale">fp16's loss scale for the step (1 otherwise): the loss is multiplied by it before backward.</param>
-    public StepOutcome Exchange(long step, long[] tokens, int samples, BucketExchange exchange, ExchangeGroup group, CancellationToken cancellation,
+    public StepOutcome Exchange(long step, long[] tokens, int[] sampleIds, BucketExchange exchange, ExchangeGroup group, CancellationToken cancellation,
         double lossScale = 1)
     {
+        ArgumentNullException.ThrowIfNull(sampleIds);
         if (step != AppliedStep + 1)
             throw new InvalidOperationException($"replica at step {AppliedStep} asked to compute step {step}");
         PendingStep = null;
@@ -97,7 +102,7 @@ public sealed class Replica : IModelPart
             // Passes of at most micro-batch-size samples, their gradients adding up in the
             // parameters' .grad; only the last pass's backward hands buckets over as it goes.
             _update.Optimizer.ZeroGrad();
-            var passes = Passes(samples, _recipe.MicroBatchSize);
+            var passes = Passes(sampleIds.Length, _recipe.MicroBatchSize);
             int window = _job.Block + 1, done = 0;
             for (int pass = 0; pass < passes.Count; pass++)
             {
@@ -106,6 +111,7 @@ public sealed class Replica : IModelPart
                 {
                     var passTokens = passes.Count == 1 ? tokens : tokens.AsSpan(done * window, passes[pass] * window).ToArray();
                     var (input, target) = Batch.FromWindows(passTokens, passes[pass], window);
+                    if (_dropout is not null) _dropout.Masks = SampleMasks.For(_recipe.Dropout, _job.Seed, step, sampleIds[done..(done + passes[pass])]);
                     Tensor logits;
                     using (Autocast.To(_update.Compute))
                         logits = _model.call(input.to(_device));
@@ -126,6 +132,7 @@ public sealed class Replica : IModelPart
         finally
         {
             if (_progress is not null) _progress.StageCompleted = null;
+            if (_dropout is not null) _dropout.Masks = null;
         }
         var computeMs = clock.Elapsed.TotalMilliseconds;
 

@@ -91,7 +91,7 @@ public static class PipelineWorker
         {
             if (step == options.Warmup + 1) clock.Start();
             var tokens = Tokens(job, step).AsSpan(offset * window, count * window).ToArray();
-            var outcome = stage.Exchange(step, tokens, count, place, stages, exchange, Timeout, CancellationToken.None);
+            var outcome = stage.Exchange(step, tokens, [.. Enumerable.Range(offset, count)], place, stages, exchange, Timeout, CancellationToken.None);
             // The benchmark's job does not clip, so the stage's own share of the norm will do.
             stage.Apply(step, outcome.GradientSquares);
             if (step > options.Warmup)

@@ -26,6 +26,10 @@ namespace ElasticTrain.Training;
 /// period) enters the identity.
 /// </param>
 /// <param name="EvalFraction">The share of the windows held out when <paramref name="EvalEvery"/> is set (capped, see HeldOutSplit).</param>
+/// <param name="Dropout">
+/// The chance that dropout zeroes an activation, in [0, 1); 0: no dropout. Each sample's masks are
+/// its own (see ElasticTrain.Models.SampleMasks), so the curve still does not depend on the mesh.
+/// </param>
 public sealed record TrainingRecipe(
     OptimizerSettings Optimizer,
     LearningRateSchedule Schedule,
@@ -34,7 +38,8 @@ public sealed record TrainingRecipe(
     Precision Precision = Precision.Fp32,
     LossScaling? LossScale = null,
     long? EvalEvery = null,
-    double EvalFraction = TrainingRecipe.DefaultEvalFraction)
+    double EvalFraction = TrainingRecipe.DefaultEvalFraction,
+    double Dropout = 0)
 {
     public const double DefaultEvalFraction = 0.01;
 
@@ -44,7 +49,7 @@ public sealed record TrainingRecipe(
     /// <summary>Every job before these settings: AdamW at a constant rate, no clipping, the whole slice at once.</summary>
     public static readonly TrainingRecipe Default = new(OptimizerSettings.Default, LearningRateSchedule.Constant);
 
-    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c>, <c>eval-every</c> and <c>eval-fraction</c>.</summary>
+    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c>, <c>precision</c>, <c>loss-scale</c>, <c>eval-every</c>, <c>eval-fraction</c> and <c>dropout</c>.</summary>
     /// <exception cref="SettingsException">A bad value; the message names the key.</exception>
     public static TrainingRecipe FromConfig(Config config, JobConfig job)
     {
@@ -69,7 +74,8 @@ public sealed record TrainingRecipe(
                 ? new LossScaling(scaling.Double("initial", 1, 1e30), scaling.Int("growth-interval", 1))
                 : null,
             reader.String("eval-every").Trim() is "off" or "" ? null : reader.Long("eval-every", 1, long.MaxValue),
-            EvalFractionOf(reader));
+            EvalFractionOf(reader),
+            ReadDropout(reader));
     }
 
     private static double EvalFractionOf(SettingsReader reader)
@@ -99,6 +105,7 @@ public sealed record TrainingRecipe(
             if (LossScale is { } scale) parts.Add($"loss-scale={scale.Initial.ToString("R", CultureInfo.InvariantCulture)},{scale.GrowthInterval}");
             // The windows held out are not trained on; how often they are evaluated changes nothing.
             if (HoldsOut) parts.Add($"eval-fraction={EvalFraction.ToString("R", CultureInfo.InvariantCulture)}");
+            if (Dropout > 0) parts.Add($"dropout={Dropout.ToString("R", CultureInfo.InvariantCulture)}");
             return string.Join(';', parts);
         }
     }
@@ -113,6 +120,15 @@ public sealed record TrainingRecipe(
         if (MicroBatchSize is { } size) parts.Add($"micro-batch {size}");
         if (Precision != Precision.Fp32) parts.Add(Precision.ToString().ToLowerInvariant());
         if (EvalEvery is { } every) parts.Add($"eval every {every} steps on {EvalFraction.ToString(CultureInfo.InvariantCulture)} of the windows held out");
+        if (Dropout > 0) parts.Add($"dropout {Dropout.ToString(CultureInfo.InvariantCulture)}");
         return string.Join(", ", parts);
+    }
+
+    /// <summary><c>dropout</c>: a probability below 1 (1 would zero every activation).</summary>
+    private static double ReadDropout(SettingsReader reader)
+    {
+        var p = reader.Double("dropout", 0, 1);
+        if (p >= 1) throw new SettingsException($"elastictrain.job.dropout must be at least 0 and below 1, not {p}");
+        return p;
     }
 }

@@ -45,6 +45,7 @@ public sealed class PipelineStage : IModelPart
     private readonly UpdateRule _update;
     private readonly int? _microBatchSize;
     private double _lossScale = 1; // the step's, for the last stage's backward and for Apply
+    private readonly double _dropout;
     private readonly GradientBuffer _gradients;
     private TimeSpan _waiting; // this step's time blocked on neighbours
 
@@ -54,7 +55,7 @@ public sealed class PipelineStage : IModelPart
     /// </summary>
     /// <param name="bucketBytes">Gradient bucket size (0: one bucket, exchanged after the step's last backward).</param>
     /// <exception cref="ArgumentException">The partition is not of this job's model's pipeline layers.</exception>
-    /// <param name="recipe">The optimizer, schedule and clipping; null: <see cref="TrainingRecipe.Default"/>.</param>
+    /// <param name="recipe">The optimizer, schedule, clipping, micro-batch size and dropout; null: <see cref="TrainingRecipe.Default"/>.</param>
     public PipelineStage(JobConfig job, StagePartition partition, int stage, Device device, long bucketBytes, TrainingRecipe? recipe = null)
     {
         ArgumentNullException.ThrowIfNull(job);
@@ -70,6 +71,7 @@ public sealed class PipelineStage : IModelPart
         _stage.to(device);
         _update = new UpdateRule(job, recipe ?? TrainingRecipe.Default, [.. _stage.parameters()]);
         _microBatchSize = recipe?.MicroBatchSize;
+        _dropout = recipe?.Dropout ?? 0;
         _gradients = new GradientBuffer(_stage.BackwardStages(), bucketBytes / sizeof(float));
     }
 
@@ -110,14 +112,17 @@ public sealed class PipelineStage : IModelPart
     /// gradient sums accumulated over the micro-batches and all-reduced among the stage's
     /// replicas. The update waits for <see cref="Apply"/>.
     /// </summary>
-    /// <param name="tokens">The replica's slice: <paramref name="samples"/> windows of Block + 1 tokens (see the class remarks).</param>
+    /// <param name="tokens">The replica's slice: one window of Block + 1 tokens per sample of <paramref name="sampleIds"/> (see the class remarks).</param>
+    /// <param name="sampleIds">The slice's samples, in row order: every stage takes micro-batch m's for its dropout masks, so the stages of a replica drop alike.</param>
     /// <param name="timeout">How long the step may wait for its sends to be taken at its end.</param>
     /// <exception cref="ExchangeFailedException">A neighbour or a replica of the stage failed, or did not answer in time.</exception>
     /// <param name="lossScale">fp16's loss scale for the step (1 otherwise): the last stage multiplies its loss by it before backward.</param>
-    public StepOutcome Exchange(long step, long[] tokens, int samples, MeshPlace place, PointToPoint stages, BucketExchange exchange,
+    public StepOutcome Exchange(long step, long[] tokens, int[] sampleIds, MeshPlace place, PointToPoint stages, BucketExchange exchange,
         TimeSpan timeout, CancellationToken cancellation, double lossScale = 1)
     {
         ArgumentNullException.ThrowIfNull(place);
+        ArgumentNullException.ThrowIfNull(sampleIds);
+        int samples = sampleIds.Length;
         if (step != AppliedStep + 1)
             throw new InvalidOperationException($"stage at step {AppliedStep} asked to compute step {step}");
         if (place.Stage != Stage || place.Stages != Stages)
@@ -167,6 +172,7 @@ public sealed class PipelineStage : IModelPart
                     if (action.Kind == PipelineActionKind.Forward)
                     {
                         _stage.StageCompleted = m == finishing ? SubmitReady : null;
+                        _stage.Masks = SampleMasks.For(_dropout, _job.Seed, step, sampleIds[slices[m].Offset..(slices[m].Offset + slices[m].Count)]);
                         var message = new StageMessage(place.Generation, step, PipelinePass.Forward, m);
                         var (kept, loss) = Forward(place, message, slices[m], input, target, stages, sent, cancellation);
                         held[m] = kept;
@@ -199,6 +205,7 @@ public sealed class PipelineStage : IModelPart
         finally
         {
             _stage.StageCompleted = null;
+            _stage.Masks = null;
             foreach (var kept in held) kept?.Dispose();
         }
         var computeMs = clock.Elapsed.TotalMilliseconds;

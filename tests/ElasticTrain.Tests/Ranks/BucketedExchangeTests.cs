@@ -32,7 +32,7 @@ public sealed class BucketedExchangeTests : IDisposable
             Parallel.For(0, Members, new ParallelOptions { MaxDegreeOfParallelism = Members }, p =>
             {
                 var mine = ids.Skip(p * 2).Take(2).ToArray();
-                replicas[p].Exchange(step, dataset.ReadWindows(mine), mine.Length, exchanges[p], new ExchangeGroup(1, step, p, members), CancellationToken.None);
+                replicas[p].Exchange(step, dataset.ReadWindows(mine), mine, exchanges[p], new ExchangeGroup(1, step, p, members), CancellationToken.None);
             });
         }
 

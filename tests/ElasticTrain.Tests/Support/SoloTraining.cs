@@ -26,7 +26,7 @@ public static class SoloTraining
         for (long step = first; step <= last; step++)
         {
             var tokens = TestTensors.RandomBytes((int)step, job.GlobalBatch * (job.Block + 1));
-            replica.Exchange(step, tokens, job.GlobalBatch, exchange, new ExchangeGroup(1, step, 0, [Self]), CancellationToken.None);
+            replica.Exchange(step, tokens, [.. Enumerable.Range(0, job.GlobalBatch)], exchange, new ExchangeGroup(1, step, 0, [Self]), CancellationToken.None);
             replica.Apply(step);
         }
     }

@@ -18,7 +18,7 @@ public class TrainingRecipeTests
         var recipe = Read().Recipe;
         Assert.Equal(OptimizerSettings.Default, recipe.Optimizer);
         Assert.True(recipe.Schedule.IsConstant);
-        Assert.Equal((null, null), (recipe.ClipNorm, recipe.MicroBatchSize));
+        Assert.Equal((null, null, 0.0), (recipe.ClipNorm, recipe.MicroBatchSize, recipe.Dropout));
         Assert.Equal("", recipe.Canonical);
         var job = Read().Job;
         // The hash every job started before these settings journaled: the defaults must not move it.
@@ -35,11 +35,13 @@ public class TrainingRecipeTests
               lr-schedule { name = cosine, warmup-steps = 100, min-lr = 3e-5, decay-steps = 1000 }
               clip-norm = 1.0
               micro-batch-size = 4
+              dropout = 0.1
             }
             """).Recipe;
         Assert.Equal(new OptimizerSettings(OptimizerKind.Lamb, Beta1: 0.8, Beta2: 0.99, Eps: 1e-6, DecayBiasesAndNorms: false), recipe.Optimizer);
         Assert.Equal(new LearningRateSchedule(ScheduleShape.Cosine, WarmupSteps: 100, MinLr: 3e-5, DecaySteps: 1000, StepSize: 1000, RestartSteps: 1000), recipe.Schedule);
-        Assert.Equal((1.0, 4), (recipe.ClipNorm, recipe.MicroBatchSize));
+        Assert.Equal((1.0, 4, 0.1), (recipe.ClipNorm, recipe.MicroBatchSize, recipe.Dropout));
+        Assert.Equal("lamb, cosine lr after 100 warmup steps, clip 1, micro-batch 4, dropout 0.1", recipe.Describe());
 
         Assert.True(Read("elastictrain.job.optimizer.name = adamw").Recipe.Optimizer.DecayBiasesAndNorms);
         Assert.False(Read("elastictrain.job.optimizer { name = adamw, no-decay = biases-and-norms }").Recipe.Optimizer.DecayBiasesAndNorms);
@@ -61,6 +63,8 @@ public class TrainingRecipeTests
     [InlineData("elastictrain.job.clip-norm = 0", "elastictrain.job.clip-norm must be greater than 0, or off")]
     [InlineData("elastictrain.job.clip-norm = lots", "elastictrain.job.clip-norm must be a number")]
     [InlineData("elastictrain.job.micro-batch-size = 0", "elastictrain.job.micro-batch-size must be")]
+    [InlineData("elastictrain.job.dropout = 1", "elastictrain.job.dropout must be at least 0 and below 1")]
+    [InlineData("elastictrain.job.dropout = -0.1", "elastictrain.job.dropout must be between")]
     public void A_bad_value_is_refused_with_its_key(string hocon, string message)
     {
         var refused = Assert.Throws<SettingsException>(() => Read(hocon));
@@ -81,6 +85,7 @@ public class TrainingRecipeTests
             "elastictrain.job.lr-schedule.name = cosine",
             "elastictrain.job.lr-schedule.warmup-steps = 10",
             "elastictrain.job.clip-norm = 1",
+            "elastictrain.job.dropout = 0.1",
         ];
         Assert.Equal(changes.Length, changes.Select(Hash).Append(plain).Distinct().Count() - 1);
         Assert.Equal(plain, Hash("elastictrain.job.micro-batch-size = 2"));

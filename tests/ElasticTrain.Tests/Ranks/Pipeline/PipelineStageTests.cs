@@ -94,7 +94,7 @@ public sealed class PipelineStageTests(ITestOutputHelper output) : IDisposable
             for (int step = 1; step <= Steps; step++)
             {
                 var tokens = batches[step - 1].AsSpan(offset * window, count * window).ToArray();
-                var outcome = stage.Exchange(step, tokens, count, place, stagePort, exchange, Timeout, CancellationToken.None);
+                var outcome = stage.Exchange(step, tokens, [.. Enumerable.Range(offset, count)], place, stagePort, exchange, Timeout, CancellationToken.None);
                 if (place.IsLastStage) losses[step - 1, r] = outcome.LossSum!.Value;
                 else Assert.Null(outcome.LossSum);
                 // The activations held at once are what the schedule's in-flight bound says.
@@ -168,7 +168,7 @@ public sealed class PipelineStageTests(ITestOutputHelper output) : IDisposable
         var place = new MeshPlace(1, grid, 0, survivor, ScheduleKind.OneFOneB, 2);
         var tokens = TestTensors.RandomBytes(1, job.GlobalBatch * (job.Block + 1));
         var failure = await Assert.ThrowsAsync<ExchangeFailedException>(() => Task.Factory.StartNew(
-            () => stage.Exchange(1, tokens, job.GlobalBatch, place, new PointToPoint(ports[survivor], wait), exchange, wait, CancellationToken.None),
+            () => stage.Exchange(1, tokens, [.. Enumerable.Range(0, job.GlobalBatch)], place, new PointToPoint(ports[survivor], wait), exchange, wait, CancellationToken.None),
             TaskCreationOptions.LongRunning).WaitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains($"r0s{1 - survivor}", failure.Message);
         Assert.Null(stage.PendingStep);
@@ -194,7 +194,7 @@ public sealed class PipelineStageTests(ITestOutputHelper output) : IDisposable
         for (int step = 1; step <= Steps; step++)
         {
             var group = new ExchangeGroup(1, step, 0, [new ExchangeMember(port.Rank, port.Address)]);
-            losses[step - 1] = replica.Exchange(step, batches[step - 1], job.GlobalBatch, exchange, group, CancellationToken.None).LossSum;
+            losses[step - 1] = replica.Exchange(step, batches[step - 1], [.. Enumerable.Range(0, job.GlobalBatch)], exchange, group, CancellationToken.None).LossSum;
             replica.Apply(step);
             gradients[step - 1] = replica.AppliedGradients();
         }
