@@ -63,11 +63,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         Recover<IJobEvent>(e => _state = _state.Updated(e));
         Recover<SnapshotOffer>(offer =>
         {
-            switch (offer.Snapshot)
-            {
-                case JobSnapshot snapshot: (_state, _overflows) = (snapshot.State, [.. snapshot.Overflows]); break;
-                case JobState state: _state = state; break; // written before JobSnapshot: no fp16 then
-            }
+            if (JobSnapshot.Of(offer.Snapshot) is { } snapshot) (_state, _overflows) = (snapshot.State, [.. snapshot.Overflows]);
         });
         Recover<RecoveryCompleted>(_ =>
         {

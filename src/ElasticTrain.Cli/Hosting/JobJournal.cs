@@ -39,7 +39,7 @@ public static class JobJournal
         {
             _read = read;
             PersistenceId = "job-" + jobId; // the coordinator's
-            Recover<SnapshotOffer>(offer => { if (offer.Snapshot is JobState state) _state = state; });
+            Recover<SnapshotOffer>(offer => { if (JobSnapshot.Of(offer.Snapshot) is { } snapshot) _state = snapshot.State; });
             Recover<IJobEvent>(e => _state = _state.Updated(e));
             Recover<RecoveryCompleted>(_ =>
             {
