@@ -103,7 +103,7 @@ public class TrainingRecipeTests
         var recipe = HostSettings.FromConfig(HoconFiles.Load(path).WithFallback(NodeConfig.Defaults())).Recipe;
         Assert.Equal(new OptimizerSettings(OptimizerKind.AdamW, Beta2: 0.95, DecayBiasesAndNorms: false), recipe.Optimizer);
         Assert.Equal((ScheduleShape.Cosine, 50L, 1e-4, 1000L), (recipe.Schedule.Shape, recipe.Schedule.WarmupSteps, recipe.Schedule.MinLr, recipe.Schedule.DecaySteps));
-        Assert.Equal((1.0, 8, Precision.Bf16), (recipe.ClipNorm, recipe.MicroBatchSize, recipe.Precision));
+        Assert.Equal((1.0, 8, Precision.Bf16, 100L), (recipe.ClipNorm, recipe.MicroBatchSize, recipe.Precision, recipe.EvalEvery));
     }
 
     [Theory]
