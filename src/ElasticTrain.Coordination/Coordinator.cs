@@ -190,7 +190,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             _throughput.Committed(summary.Step, now);
             Publish(new StepCommittedNotice(summary.Step, summary.Loss, summary.World, _state.Generation, now, stepMs, Job.GlobalBatch,
                 summary.MaxComputeMs, summary.MaxExchangeMs, summary.ExposedMs, summary.MaxWaitMs, summary.Bubble, summary.PeakHeldBytes,
-                summary.GradientNorm, _setup.Training.Schedule.At(summary.Step, Job.LearningRate)));
+                summary.GradientNorm, _setup.Training.Schedule.At(summary.Step, Job.LearningRate), summary.BytesSent));
             Publish(new StepSamples(summary.Step, _state.Generation, summary.Samples));
             AfterStep(summary.Step);
         });

@@ -31,8 +31,9 @@ public sealed record JournaledStep(StepCommitted Committed, RankSamples[]? Sampl
 /// <param name="PeakHeldBytes">The most activation bytes a pipeline stage held for backward; 0 without stages.</param>
 /// <param name="GradientNorm">The L2 norm of the step's mean gradient over the whole model, before clipping.</param>
 /// <param name="LearningRate">The rate the schedule gave the step.</param>
+/// <param name="BytesSent">What the ranks' gradient exchanges sent for the step, summed over the ranks.</param>
 public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs,
-    double? Bubble = null, long PeakHeldBytes = 0, double? GradientNorm = null, double? LearningRate = null);
+    double? Bubble = null, long PeakHeldBytes = 0, double? GradientNorm = null, double? LearningRate = null, long BytesSent = 0);
 
 /// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>
 public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(RankId Rank, int[] SampleIds)> Slices);

@@ -60,7 +60,8 @@ public sealed class HoconFlags
         .Add<long>("--warmup-steps", "elastictrain.job.lr-schedule.warmup-steps", "Linear warmup steps in front of the schedule (default 0)")
         .Add<double>("--min-lr", "elastictrain.job.lr-schedule.min-lr", "The learning rate a decaying schedule ends at (default 0)")
         .Add<string>("--clip-norm", "elastictrain.job.clip-norm", "Clip the gradient to this global L2 norm, or off (default)")
-        .Add<string>("--micro-batch-size", "elastictrain.job.micro-batch-size", "Most samples a rank runs at once; more accumulate over passes (default auto: all)");
+        .Add<string>("--micro-batch-size", "elastictrain.job.micro-batch-size", "Most samples a rank runs at once; more accumulate over passes (default auto: all)")
+        .Add<string>("--compression", "elastictrain.job.compression", "Gradients on the wire: none (default), fp16, bf16, topk:RATIO or powersgd:RANK");
 
     /// <summary>The flags that say which model: its architecture and shape (`bench pipeline` trains it on random tokens).</summary>
     public HoconFlags AddModel() => this

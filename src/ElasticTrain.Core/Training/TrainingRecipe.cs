@@ -22,12 +22,16 @@ public sealed record TrainingRecipe(
     OptimizerSettings Optimizer,
     LearningRateSchedule Schedule,
     double? ClipNorm = null,
-    int? MicroBatchSize = null)
+    int? MicroBatchSize = null,
+    CompressionSettings? Compression = null)
 {
+    /// <summary>How gradients travel (<see cref="CompressionSettings"/>); null reads as none.</summary>
+    public CompressionSettings Exchange => Compression ?? CompressionSettings.None;
+
     /// <summary>Every job before these settings: AdamW at a constant rate, no clipping, the whole slice at once.</summary>
     public static readonly TrainingRecipe Default = new(OptimizerSettings.Default, LearningRateSchedule.Constant);
 
-    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c> and <c>micro-batch-size</c>.</summary>
+    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c> and <c>compression</c>.</summary>
     /// <exception cref="SettingsException">A bad value; the message names the key.</exception>
     public static TrainingRecipe FromConfig(Config config, JobConfig job)
     {
@@ -39,7 +43,8 @@ public sealed record TrainingRecipe(
             OptimizerSettings.FromConfig(config),
             LearningRateSchedule.FromConfig(config, job.Steps, job.LearningRate),
             clip,
-            reader.AutoInt("micro-batch-size", 1, int.MaxValue));
+            reader.AutoInt("micro-batch-size", 1, int.MaxValue),
+            config.HasPath(CompressionSettings.Key) ? CompressionSettings.Parse(config.GetString(CompressionSettings.Key)) : null);
     }
 
     /// <summary>
@@ -54,6 +59,7 @@ public sealed record TrainingRecipe(
             if (Optimizer.Canonical != OptimizerSettings.Default.Canonical) parts.Add($"optimizer={Optimizer.Canonical}");
             if (!Schedule.IsConstant) parts.Add($"lr-schedule={Schedule.Canonical}");
             if (ClipNorm is { } clip) parts.Add($"clip-norm={clip.ToString("R", CultureInfo.InvariantCulture)}");
+            if (!Exchange.IsNone) parts.Add($"compression={Exchange.Canonical}");
             return string.Join(';', parts);
         }
     }
@@ -66,6 +72,7 @@ public sealed record TrainingRecipe(
         if (!Schedule.IsConstant) parts.Add(Schedule.WarmupSteps > 0 ? $"{Schedule.Name} lr after {Schedule.WarmupSteps} warmup steps" : $"{Schedule.Name} lr");
         if (ClipNorm is { } clip) parts.Add($"clip {clip.ToString(CultureInfo.InvariantCulture)}");
         if (MicroBatchSize is { } size) parts.Add($"micro-batch {size}");
+        if (!Exchange.IsNone) parts.Add($"{Exchange.Canonical} gradients");
         return string.Join(", ", parts);
     }
 }
