@@ -9,4 +9,7 @@ namespace ElasticTrain.Collectives;
 public interface ICollective
 {
     void AllReduceSum(Memory<float> values, ExchangeGroup group, int bucket, CancellationToken cancellation);
+
+    /// <summary>Bytes this collective has posted to its links so far (headers included): what the metrics count per step.</summary>
+    long BytesSent => 0;
 }

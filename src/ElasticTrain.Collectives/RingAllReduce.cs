@@ -9,7 +9,7 @@ namespace ElasticTrain.Collectives;
 /// (what a member receives in one round is what it sends in the next), so the rounds overlap and
 /// the links stay busy. Sends go out on the link's own thread while this one receives and adds.
 /// </summary>
-public sealed class RingAllReduce(RankPort port, TimeSpan timeout) : ICollective
+public sealed partial class RingAllReduce(RankPort port, TimeSpan timeout) : ICollective
 {
     public const int ReduceScatter = 0, AllGather = 1;
 
@@ -23,14 +23,8 @@ public sealed class RingAllReduce(RankPort port, TimeSpan timeout) : ICollective
     {
         int n = group.Size, p = group.Position;
         if (n == 1) return;
-        cancellation.ThrowIfCancellationRequested();
-        // A new generation cancels the exchange: closing the links unblocks it at once.
-        using var abortOnCancel = cancellation.Register(port.Abort);
-        try
+        RunOnRing(group, cancellation, (right, left, sent) =>
         {
-            var right = port.Outbound(group.Generation, group.Right, DataChannel.RingAllReduce, timeout, cancellation);
-            var left = port.Inbound(group.Generation, group.Left.Rank, DataChannel.RingAllReduce, timeout, cancellation);
-            var sent = new SendTracker();
             int hops = 2 * (n - 1);
             PostChunk(right, sent, values, group.Step, bucket, hop: 0, n, p);
             for (int hop = 0; hop < hops; hop++)
@@ -45,29 +39,47 @@ public sealed class RingAllReduce(RankPort port, TimeSpan timeout) : ICollective
                     if (hop + 1 < hops)
                     {
                         var (nextPhase, nextRound) = PhaseAndRound(hop + 1, n);
-                        right.Post(new FrameHeader(group.Step, bucket, nextPhase, nextRound, part, length), target, sent);
+                        Post(right, new FrameHeader(group.Step, bucket, nextPhase, nextRound, part, length), target, sent);
                     }
                 }
             }
+        });
+    }
+
+    /// <summary>
+    /// Runs one exchange on this member's ring links and waits until every frame it posted is
+    /// taken. A failure aborts the port, so the neighbours fail too instead of waiting for frames
+    /// that will not come; a new generation cancels the exchange by closing the links at once.
+    /// </summary>
+    private void RunOnRing(ExchangeGroup group, CancellationToken cancellation, Action<IOutboundLink, IInboundLink, SendTracker> exchange)
+    {
+        cancellation.ThrowIfCancellationRequested();
+        using var abortOnCancel = cancellation.Register(port.Abort);
+        try
+        {
+            var right = port.Outbound(group.Generation, group.Right, DataChannel.RingAllReduce, timeout, cancellation);
+            var left = port.Inbound(group.Generation, group.Left.Rank, DataChannel.RingAllReduce, timeout, cancellation);
+            var sent = new SendTracker();
+            exchange(right, left, sent);
             sent.WaitAll(timeout);
         }
         catch (Exception e) when (e is ExchangeFailedException or ObjectDisposedException)
         {
-            port.Abort(); // the neighbours fail too, instead of waiting for frames that will not come
+            port.Abort();
             cancellation.ThrowIfCancellationRequested();
             throw e as ExchangeFailedException ?? new ExchangeFailedException(e.Message.ReplaceLineEndings(" "));
         }
     }
 
     /// <summary>The first hop sends this member's own chunk; every later hop forwards what arrived.</summary>
-    private static void PostChunk(IOutboundLink right, SendTracker sent, Memory<float> values, long step, int bucket, int hop, int n, int p)
+    private void PostChunk(IOutboundLink right, SendTracker sent, Memory<float> values, long step, int bucket, int hop, int n, int p)
     {
         var (phase, round) = PhaseAndRound(hop, n);
         var (offset, count) = RingSchedule.Chunk(values.Length, n, RingSchedule.SendIndex(phase, round, p, n));
         for (int part = 0; part < PartsOf(count); part++)
         {
             var (start, length) = PartOf(count, part);
-            right.Post(new FrameHeader(step, bucket, phase, round, part, length), values.Slice(offset + start, length), sent);
+            Post(right, new FrameHeader(step, bucket, phase, round, part, length), values.Slice(offset + start, length), sent);
         }
     }
 

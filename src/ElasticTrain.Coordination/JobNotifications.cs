@@ -33,9 +33,10 @@ public sealed record JournaledStep(StepCommitted Committed, RankSamples[]? Sampl
 /// <param name="LearningRate">The rate the schedule gave the step.</param>
 /// <param name="LossScale">fp16's loss scale for the step; null without fp16.</param>
 /// <param name="Skipped">The step's gradient overflowed under fp16: every rank skipped its update.</param>
+/// <param name="BytesSent">What the ranks' gradient exchanges sent for the step, summed over the ranks.</param>
 public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs,
     double? Bubble = null, long PeakHeldBytes = 0, double? GradientNorm = null, double? LearningRate = null,
-    double? LossScale = null, bool Skipped = false);
+    double? LossScale = null, bool Skipped = false, long BytesSent = 0);
 
 /// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>
 public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(RankId Rank, int[] SampleIds)> Slices);

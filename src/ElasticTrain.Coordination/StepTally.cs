@@ -54,14 +54,15 @@ public sealed class StepTally(StepPlan plan)
             // Each stage's replicas hold the same summed gradient: one report per stage, in stage order.
             GradientSquares: Plan.Slices.GroupBy(s => s.Stage).OrderBy(g => g.Key).Sum(g => _reports[g.First().Rank].GradientSquares),
             // The first stage of each replica consumes its slice; the other stages only see it.
-            Samples: Plan.Slices.Where(s => s.Stage == 0).Select(s => (s.Rank, _reports[s.Rank].SampleIds)).ToArray());
+            Samples: Plan.Slices.Where(s => s.Stage == 0).Select(s => (s.Rank, _reports[s.Rank].SampleIds)).ToArray(),
+            BytesSent: reports.Sum(d => d.BytesSent));
     }
 }
 
-/// <summary>A complete step as the coordinator commits it.</summary>
+/// <summary>A complete step as the coordinator commits it; <c>BytesSent</c>: what every rank's gradient exchange sent, summed.</summary>
 public sealed record StepSummary(
     long Step, double Loss, int World, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs,
-    double? Bubble, long PeakHeldBytes, double GradientSquares, IReadOnlyList<(RankId Rank, int[] SampleIds)> Samples)
+    double? Bubble, long PeakHeldBytes, double GradientSquares, IReadOnlyList<(RankId Rank, int[] SampleIds)> Samples, long BytesSent = 0)
 {
     /// <summary>The L2 norm of the step's mean gradient over the whole model, before clipping.</summary>
     public double GradientNorm => Math.Sqrt(GradientSquares);

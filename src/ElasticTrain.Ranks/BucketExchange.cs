@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using ElasticTrain.Collectives;
+using ElasticTrain.Ranks.Compression;
+using ElasticTrain.Training;
 
 namespace ElasticTrain.Ranks;
 
@@ -7,7 +9,8 @@ namespace ElasticTrain.Ranks;
 /// Overlaps the gradient exchange with backward, as DDP does: the compute thread hands over each
 /// bucket as soon as backward has finished its gradients, and this exchange thread all-reduces the
 /// buckets in order while backward goes on. Every member submits the same buckets in the same
-/// order, so the exchanges pair up across the ring.
+/// order, so the exchanges pair up across the ring. With a job's compression each bucket goes
+/// through its <see cref="IGradientCompressor"/> instead of the float32 all-reduce.
 /// </summary>
 public sealed class BucketExchange : IDisposable
 {
@@ -17,11 +20,38 @@ public sealed class BucketExchange : IDisposable
     private int _pending;
     private Exception? _failure;
     private double _busyMs;
+    private readonly IGradientCompressor? _compressor;
+    private long _bytesReported;
 
     public BucketExchange(ICollective collective, string name)
     {
         _collective = collective;
         _thread = new ComputeThread($"exchange {name}");
+    }
+
+    /// <summary>An exchange that sends buckets as <paramref name="compression"/> says (none: float32 sums).</summary>
+    public BucketExchange(ICollective collective, string name, CompressionSettings compression) : this(collective, name)
+    {
+        _compressor = GradientCompressor.Create(compression, collective);
+    }
+
+    /// <summary>
+    /// The step last exchanged is committed: what compression left over in its exchange (the
+    /// error-feedback residuals) becomes the rank's. Until then a step that is aborted and run
+    /// again starts from the residuals before it. Call when the exchange is idle (after <see cref="WaitAll"/>).
+    /// </summary>
+    public void CommitResiduals() => _compressor?.Commit();
+
+    /// <summary>
+    /// The bytes the collective posted since the last call: one step's, when called after
+    /// <see cref="WaitAll"/> on the thread that runs the steps.
+    /// </summary>
+    public long TakeBytesSent()
+    {
+        var total = _collective.BytesSent;
+        var step = total - _bytesReported;
+        _bytesReported = total;
+        return step;
     }
 
     /// <summary>Starts all-reducing one bucket of <paramref name="values"/>; returns at once.</summary>
@@ -35,8 +65,9 @@ public sealed class BucketExchange : IDisposable
             try
             {
                 // After a failure the ring is closed; the remaining buckets only report back.
-                if (Volatile.Read(ref _failure) is null)
-                    _collective.AllReduceSum(values.Slice(bucket.Offset, bucket.Count), group, bucket.Index, cancellation);
+                if (Volatile.Read(ref _failure) is not null) { }
+                else if (_compressor is not null) _compressor.Exchange(values, bucket, group, cancellation);
+                else _collective.AllReduceSum(values.Slice(bucket.Offset, bucket.Count), group, bucket.Index, cancellation);
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {
@@ -66,6 +97,7 @@ public sealed class BucketExchange : IDisposable
             if (_failure is { } failure)
             {
                 _failure = null;
+                _bytesReported = _collective.BytesSent; // a failed step's bytes are not the next step's
                 System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(failure).Throw();
             }
             return busy;

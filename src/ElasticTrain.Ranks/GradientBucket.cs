@@ -6,7 +6,9 @@ namespace ElasticTrain.Ranks;
 /// [<paramref name="Offset"/>, Offset + <paramref name="Count"/>) in the flat gradient buffer. It
 /// can go once backward has completed stage <paramref name="ReadyStage"/>.
 /// </summary>
-public sealed record GradientBucket(int Index, int FirstParameter, int EndParameter, int Offset, int Count, int ReadyStage)
+/// <param name="Shapes">The shape of each of its parameters, in order (what compression by matrices needs); null when unknown.</param>
+public sealed record GradientBucket(int Index, int FirstParameter, int EndParameter, int Offset, int Count, int ReadyStage,
+    IReadOnlyList<long[]>? Shapes = null)
 {
     /// <summary>
     /// Cuts parameters (in the order backward finishes them) into buckets of at least

@@ -24,7 +24,9 @@ public sealed class GradientBuffer
         _offsets = new int[_parameters.Count + 1];
         for (int i = 0; i < _parameters.Count; i++) _offsets[i + 1] = checked(_offsets[i] + (int)_parameters[i].numel());
         Values = new float[_offsets[^1]];
-        Buckets = GradientBucket.Plan(_parameters.Select(p => (int)p.numel()).ToList(), stageOf, bucketValues);
+        var shapes = _parameters.Select(p => p.shape).ToList();
+        Buckets = [.. GradientBucket.Plan(_parameters.Select(p => (int)p.numel()).ToList(), stageOf, bucketValues)
+            .Select(b => b with { Shapes = shapes[b.FirstParameter..b.EndParameter] })];
     }
 
     public float[] Values { get; }

@@ -60,7 +60,8 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
     {
         _setup = setup;
         _compute = new ComputeThread($"rank-{setup.LocalIndex}");
-        _exchange = new BucketExchange(Collective.Create(setup.Exchange.Collective, setup.Port, setup.Exchange.Timeout), setup.Id.ToString());
+        _exchange = new BucketExchange(Collective.Create(setup.Exchange.Collective, setup.Port, setup.Exchange.Timeout), setup.Id.ToString(),
+            setup.Training.Exchange);
         _stages = new PointToPoint(setup.Port, setup.Exchange.Timeout);
 
         Receive<PrepareRank>(OnPrepare);
@@ -143,7 +144,8 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
                 var outcome = ((Replica)_part!).Exchange(batch.Step, batch.Tokens, batch.SampleIds, _exchange, group, cancellation,
                     pending.Run.LossScale);
                 return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum,
-                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs, GradientSquares: outcome.GradientSquares);
+                    batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs, GradientSquares: outcome.GradientSquares,
+                    BytesSent: _exchange.TakeBytesSent());
             };
         }
         else
@@ -155,7 +157,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
                     _setup.Exchange.Timeout, cancellation, pending.Run.LossScale);
                 return new StepExchanged(batch.Generation, batch.Step, _setup.Id, outcome.LossSum ?? 0,
                     batch.SampleIds, outcome.ComputeMs, outcome.ExchangeMs, outcome.ExposedMs, outcome.SpanMs, outcome.WaitMs, outcome.PeakHeldBytes,
-                    outcome.GradientSquares);
+                    outcome.GradientSquares, _exchange.TakeBytesSent());
             };
         }
         OnCompute(batch.Generation, batch.Step, pending.Coordinator, step);
@@ -169,6 +171,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         OnCompute(apply.Generation, apply.Step, Sender, () =>
         {
             _part!.Apply(apply.Step, apply.GradientSquares);
+            _exchange.CommitResiduals();
             _held = new Held(apply.Step, _part.Layers);
             if (copyHolder is not null) SendPeerCopy(apply.Generation, apply.Step, copyHolder, self);
             return null;

@@ -63,7 +63,8 @@ public sealed class HoconFlags
         .Add<string>("--micro-batch-size", "elastictrain.job.micro-batch-size", "Most samples a rank runs at once; more accumulate over passes (default auto: all)")
         .Add<string>("--precision", "elastictrain.job.precision", "fp32 (default), bf16 or fp16 (with a dynamic loss scale); master weights stay fp32")
         .Add<string>("--eval-every", "elastictrain.job.eval-every", "Validation loss on held-out windows every N steps, or off (default)")
-        .Add<double>("--dropout", "elastictrain.job.dropout", "Dropout probability in [0, 1), the same masks per sample on any mesh (default 0: off)");
+        .Add<double>("--dropout", "elastictrain.job.dropout", "Dropout probability in [0, 1), the same masks per sample on any mesh (default 0: off)")
+        .Add<string>("--compression", "elastictrain.job.compression", "Gradients on the wire: none (default), fp16, bf16, topk:RATIO or powersgd:RANK");
 
     /// <summary>The flags that say which model: its architecture and shape (`bench pipeline` trains it on random tokens).</summary>
     public HoconFlags AddModel() => this

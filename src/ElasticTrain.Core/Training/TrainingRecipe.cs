@@ -30,6 +30,7 @@ namespace ElasticTrain.Training;
 /// The chance that dropout zeroes an activation, in [0, 1); 0: no dropout. Each sample's masks are
 /// its own (see ElasticTrain.Models.SampleMasks), so the curve still does not depend on the mesh.
 /// </param>
+/// <param name="Compression">How gradients travel between replicas; null: none (exact float32 sums).</param>
 public sealed record TrainingRecipe(
     OptimizerSettings Optimizer,
     LearningRateSchedule Schedule,
@@ -39,17 +40,21 @@ public sealed record TrainingRecipe(
     LossScaling? LossScale = null,
     long? EvalEvery = null,
     double EvalFraction = TrainingRecipe.DefaultEvalFraction,
-    double Dropout = 0)
+    double Dropout = 0,
+    CompressionSettings? Compression = null)
 {
     public const double DefaultEvalFraction = 0.01;
 
     /// <summary>Whether the job holds windows out of training to evaluate on.</summary>
     public bool HoldsOut => EvalEvery is not null;
 
+    /// <summary>How gradients travel (<see cref="CompressionSettings"/>); null reads as none.</summary>
+    public CompressionSettings Exchange => Compression ?? CompressionSettings.None;
+
     /// <summary>Every job before these settings: AdamW at a constant rate, no clipping, the whole slice at once.</summary>
     public static readonly TrainingRecipe Default = new(OptimizerSettings.Default, LearningRateSchedule.Constant);
 
-    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c>, <c>precision</c>, <c>loss-scale</c>, <c>eval-every</c>, <c>eval-fraction</c> and <c>dropout</c>.</summary>
+    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c>, <c>precision</c>, <c>loss-scale</c>, <c>eval-every</c>, <c>eval-fraction</c>, <c>dropout</c> and <c>compression</c>.</summary>
     /// <exception cref="SettingsException">A bad value; the message names the key.</exception>
     public static TrainingRecipe FromConfig(Config config, JobConfig job)
     {
@@ -75,7 +80,8 @@ public sealed record TrainingRecipe(
                 : null,
             reader.String("eval-every").Trim() is "off" or "" ? null : reader.Long("eval-every", 1, long.MaxValue),
             EvalFractionOf(reader),
-            ReadDropout(reader));
+            ReadDropout(reader),
+            config.HasPath(CompressionSettings.Key) ? CompressionSettings.Parse(config.GetString(CompressionSettings.Key)) : null);
     }
 
     private static double EvalFractionOf(SettingsReader reader)
@@ -106,6 +112,7 @@ public sealed record TrainingRecipe(
             // The windows held out are not trained on; how often they are evaluated changes nothing.
             if (HoldsOut) parts.Add($"eval-fraction={EvalFraction.ToString("R", CultureInfo.InvariantCulture)}");
             if (Dropout > 0) parts.Add($"dropout={Dropout.ToString("R", CultureInfo.InvariantCulture)}");
+            if (!Exchange.IsNone) parts.Add($"compression={Exchange.Canonical}");
             return string.Join(';', parts);
         }
     }
@@ -121,6 +128,7 @@ public sealed record TrainingRecipe(
         if (Precision != Precision.Fp32) parts.Add(Precision.ToString().ToLowerInvariant());
         if (EvalEvery is { } every) parts.Add($"eval every {every} steps on {EvalFraction.ToString(CultureInfo.InvariantCulture)} of the windows held out");
         if (Dropout > 0) parts.Add($"dropout {Dropout.ToString(CultureInfo.InvariantCulture)}");
+        if (!Exchange.IsNone) parts.Add($"{Exchange.Canonical} gradients");
         return string.Join(", ", parts);
     }
 

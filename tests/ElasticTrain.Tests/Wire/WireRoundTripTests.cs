@@ -48,7 +48,8 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new JobDescription(Job, "hash", "fingerprint", new MeshRequest(2, 8, ElasticTrain.Pipeline.ScheduleKind.GPipe, 64L << 20, 3),
             new ElasticTrain.Training.TrainingRecipe(new(ElasticTrain.Training.OptimizerKind.Lamb, DecayBiasesAndNorms: false),
                 new(ElasticTrain.Training.ScheduleShape.Cosine, WarmupSteps: 10, MinLr: 3e-5, DecaySteps: 300), ClipNorm: 1.0, MicroBatchSize: 4,
-                Precision: ElasticTrain.Training.Precision.Fp16, LossScale: new(), EvalEvery: 25, EvalFraction: 0.02, Dropout: 0.1));
+                Precision: ElasticTrain.Training.Precision.Fp16, LossScale: new(), EvalEvery: 25, EvalFraction: 0.02, Dropout: 0.1,
+                Compression: ElasticTrain.Training.CompressionSettings.Parse("powersgd:4")));
         yield return MeshRequest.Auto;
         yield return GetStatus.Instance;
         yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0"), R("b:2/r0")], [R("b:2/r1")], [], 2, 123.5);
