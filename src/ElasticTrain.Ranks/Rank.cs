@@ -4,6 +4,7 @@ using ElasticTrain.Collectives;
 using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Data;
 using ElasticTrain.Jobs;
+using ElasticTrain.Ranks.Optimization;
 using ElasticTrain.Ranks.Pipeline;
 using ElasticTrain.Training;
 using static TorchSharp.torch;
@@ -171,7 +172,9 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         OnCompute(apply.Generation, apply.Step, Sender, () =>
         {
             _part!.Apply(apply.Step, apply.GradientSquares);
-            _exchange.CommitResiduals();
+            // A step skipped for an overflow (fp16) keeps the residuals it started from: an inf
+            // kept in them would overflow every step after it.
+            if (UpdateRule.Applies(apply.GradientSquares)) _exchange.CommitResiduals();
             _held = new Held(apply.Step, _part.Layers);
             if (copyHolder is not null) SendPeerCopy(apply.Generation, apply.Step, copyHolder, self);
             return null;
