@@ -34,7 +34,8 @@ public sealed class PartitionTests(ReferenceRun reference, ITestOutputHelper out
     public async Task Three_nodes_split_2_1_with_the_coordinator_on_the_1_side()
     {
         using var network = TestNetwork.Create(3);
-        using var job = new ClusterJob();
+        // Long enough that the cut-off coordinator, stepping alone until it is downed, cannot finish the job first.
+        using var job = new ClusterJob(steps: 2400);
         var (train, nodes) = await Start(job, network, workers: 2);
         using var _ = train;
         using var b = nodes[0];

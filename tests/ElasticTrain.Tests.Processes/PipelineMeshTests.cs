@@ -65,6 +65,9 @@ public sealed class PipelineMeshTests(ReferenceRun reference, ITestOutputHelper 
         using var spare = job.StartNode(port, ranks: 1, "spare");
         await Task.Delay(TimeSpan.FromSeconds(5)); // the spare registers and idles: 1x2 with three ranks is still 1x2
 
+        // Not within a few steps of a checkpoint (every 50): a checkpoint newer than the last complete
+        // copy round is rightly preferred to it, and this test is about the copy.
+        await job.WaitFor(j => j.LastStep() % 50 is >= 10 and <= 35, "a step away from a checkpoint", train, a, spare);
         var killedAt = job.LastStep();
         a.KillHard();
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("step").GetInt64() > killedAt + 2) >= 10,
