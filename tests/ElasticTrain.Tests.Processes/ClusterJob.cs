@@ -106,7 +106,7 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
         return string.Concat(tails);
     }
 
-    public static int FreePort() => ElasticTrain.Cli.Benchmarks.LoopbackCluster.FreePort();
+    public static int FreePort() => ElasticTrain.Cli.Benchmarks.LocalCluster.FreePort();
 
     public void Dispose()
     {

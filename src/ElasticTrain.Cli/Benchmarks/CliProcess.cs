@@ -4,7 +4,8 @@ namespace ElasticTrain.Cli.Benchmarks;
 
 /// <summary>
 /// Another <c>elastictrain</c> process started the way this one was (the apphost, or
-/// <c>dotnet elastictrain.dll</c>), with its standard streams redirected. Disposing kills it.
+/// <c>dotnet elastictrain.dll</c>), with its standard streams redirected; in a network namespace
+/// when one is named (<c>ip netns exec</c>, which becomes the process itself). Disposing kills it.
 /// </summary>
 public sealed class CliProcess : IDisposable
 {
@@ -12,7 +13,7 @@ public sealed class CliProcess : IDisposable
 
     private CliProcess(Process process) => _process = process;
 
-    public static CliProcess Start(IEnumerable<string> args, bool redirectInput = false)
+    public static CliProcess Start(IEnumerable<string> args, bool redirectInput = false, string? networkNamespace = null)
     {
         var self = Environment.ProcessPath ?? "dotnet";
         var info = new ProcessStartInfo
@@ -22,15 +23,12 @@ public sealed class CliProcess : IDisposable
             RedirectStandardInput = redirectInput,
             UseShellExecute = false,
         };
-        if (Path.GetFileNameWithoutExtension(self) == "elastictrain")
-        {
-            info.FileName = self;
-        }
-        else
-        {
-            info.FileName = Path.GetFileNameWithoutExtension(self) == "dotnet" ? self : "dotnet";
-            info.ArgumentList.Add(typeof(CliApp).Assembly.Location);
-        }
+        var command = Path.GetFileNameWithoutExtension(self) == "elastictrain"
+            ? [self]
+            : new[] { Path.GetFileNameWithoutExtension(self) == "dotnet" ? self : "dotnet", typeof(CliApp).Assembly.Location };
+        if (networkNamespace is not null) command = ["ip", "netns", "exec", networkNamespace, .. command];
+        info.FileName = command[0];
+        foreach (var arg in command.Skip(1)) info.ArgumentList.Add(arg);
         foreach (var arg in args) info.ArgumentList.Add(arg);
         return new CliProcess(Process.Start(info) ?? throw new InvalidOperationException("could not start elastictrain"));
     }

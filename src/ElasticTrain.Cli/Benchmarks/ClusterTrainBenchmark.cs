@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace ElasticTrain.Cli.Benchmarks;
 
 /// <summary>
-/// <c>bench train</c> without <c>--plain</c>: a job on a <see cref="LoopbackCluster"/> of N processes.
+/// <c>bench train</c> without <c>--plain</c>: a job on a <see cref="LocalCluster"/> of N processes.
 /// The train node starts alone; once it has committed a step the other nodes join, and the world
 /// grows to N at later step boundaries. The job is told to run far longer than needed; the metrics
 /// file is watched, and as soon as it holds the measured window (<see cref="TrainMeasurement.Window"/>)
@@ -14,9 +14,11 @@ public static class ClusterTrainBenchmark
     /// <summary>How long the job may go without committing a step (startup, joins included) before the benchmark gives up.</summary>
     public static readonly TimeSpan StallLimit = TimeSpan.FromMinutes(3);
 
-    public static async Task<TrainMeasurement> RunAsync(int nodes, int steps, int warmup, int globalBatch, string settings, TextWriter output, CancellationToken cancellation)
+    /// <param name="network">Hosts for the processes, or null for loopback.</param>
+    public static async Task<TrainMeasurement> RunAsync(int nodes, int steps, int warmup, int globalBatch, string settings, NamespaceNetwork? network,
+        TextWriter output, CancellationToken cancellation)
     {
-        using var cluster = new LoopbackCluster(globalBatch, settings);
+        using var cluster = new LocalCluster(globalBatch, settings, network);
         output.WriteLine($"bench train: {nodes} process(es) with 1 rank and 1 thread each, global batch {globalBatch}, in {cluster.Folder}");
         output.WriteLine($"measuring {steps - warmup} steps at world {nodes} after {warmup} warmup steps at that world");
         var train = cluster.StartTrain();

@@ -8,6 +8,8 @@ using ElasticTrain.Ranks;
 using ElasticTrain.Ranks.Pipeline;
 using TorchSharp;
 
+using ElasticTrain.Models;
+
 namespace ElasticTrain.Cli.Benchmarks;
 
 /// <summary>
@@ -66,7 +68,7 @@ public static class PipelineWorker
     {
         var (job, options) = (setup.Job, setup.Options);
         var (r, s) = (setup.Replica, setup.Stage);
-        torch.set_num_threads(1);
+        TorchRuntime.Configure(1, MklKernelChoice.Auto);
         var partition = new StagePartition(Replica.SpecOf(job).PipelineLayers, setup.FirstLayers);
         using var transport = new TensorTransport("127.0.0.1", Convert.FromBase64String(setup.Secret));
         using var port = transport.Open(RankName(r, s));

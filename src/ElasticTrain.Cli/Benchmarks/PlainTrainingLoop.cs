@@ -20,7 +20,7 @@ public static class PlainTrainingLoop
     /// <summary>Runs steps 1..<paramref name="steps"/>; <paramref name="progress"/> gets a line every tenth step.</summary>
     public static IReadOnlyList<BenchStep> Run(JobConfig job, JobData data, int steps, TextWriter progress, CancellationToken cancellation)
     {
-        torch.set_num_threads(1);
+        TorchRuntime.Configure(1, MklKernelChoice.Auto);
         using var model = ModelFactory.Create(Replica.SpecOf(job), job.Seed);
         var parameters = model.parameters().ToList();
         using var optimizer = optim.AdamW(parameters, lr: job.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: job.WeightDecay);

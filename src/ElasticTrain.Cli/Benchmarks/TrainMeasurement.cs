@@ -7,7 +7,8 @@ namespace ElasticTrain.Cli.Benchmarks;
 /// <param name="TimeMs">When the step was committed, in milliseconds on any one clock.</param>
 /// <param name="StepMs">The step's own duration.</param>
 /// <param name="ExposedMs">Communication time the step waited on (0 where not reported).</param>
-public readonly record struct BenchStep(long Step, int World, double TimeMs, double StepMs, double ExposedMs)
+/// <param name="BytesSent">What the ranks' gradient exchanges sent for the step, summed (0 where not reported).</param>
+public readonly record struct BenchStep(long Step, int World, double TimeMs, double StepMs, double ExposedMs, long BytesSent = 0)
 {
     /// <summary>A metrics file line's step record, or null for any other record or a line cut off by a kill.</summary>
     public static BenchStep? FromMetricsLine(string line)
@@ -18,7 +19,8 @@ public readonly record struct BenchStep(long Step, int World, double TimeMs, dou
             if (record.GetProperty("type").GetString() != "step") return null;
             return new BenchStep(record.GetProperty("step").GetInt64(), record.GetProperty("world").GetInt32(),
                 record.GetProperty("time_ms").GetDouble(), record.GetProperty("step_ms").GetDouble(),
-                record.TryGetProperty("exposed_ms", out var exposed) ? exposed.GetDouble() : 0);
+                record.TryGetProperty("exposed_ms", out var exposed) ? exposed.GetDouble() : 0,
+                record.TryGetProperty("bytes_sent", out var bytes) ? bytes.GetInt64() : 0);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -34,7 +36,8 @@ public readonly record struct BenchStep(long Step, int World, double TimeMs, dou
 /// <param name="SamplesPerSecond">Global batch times the intervals between the first and last measured commits, over that time.</param>
 /// <param name="StepMs">Median step duration over the measured steps.</param>
 /// <param name="CommExposedMs">Mean exposed communication time over the measured steps.</param>
-public sealed record TrainMeasurement(int Nodes, double SamplesPerSecond, double StepMs, double CommExposedMs)
+/// <param name="BytesPerRank">Mean bytes one rank's gradient exchange sent per measured step.</param>
+public sealed record TrainMeasurement(int Nodes, double SamplesPerSecond, double StepMs, double CommExposedMs, double BytesPerRank = 0)
 {
     /// <summary>
     /// The measured steps, or null while there are not enough yet: in commit order, the first run of
@@ -65,10 +68,10 @@ public sealed record TrainMeasurement(int Nodes, double SamplesPerSecond, double
         var rate = seconds > 0 ? globalBatch * (window.Count - 1) / seconds : double.PositiveInfinity;
         var sorted = window.Select(s => s.StepMs).Order().ToList();
         var median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-        return new TrainMeasurement(nodes, rate, median, window.Average(s => s.ExposedMs));
+        return new TrainMeasurement(nodes, rate, median, window.Average(s => s.ExposedMs), window.Average(s => (double)s.BytesSent / s.World));
     }
 
     /// <summary>The benchmark's result line.</summary>
     public string Line => string.Create(CultureInfo.InvariantCulture,
-        $"train nodes={Nodes} samples_per_s={SamplesPerSecond:0.0} step_ms={StepMs:0.00} comm_exposed_ms={CommExposedMs:0.00}");
+        $"train nodes={Nodes} samples_per_s={SamplesPerSecond:0.0} step_ms={StepMs:0.00} comm_exposed_ms={CommExposedMs:0.00} bytes_per_rank={BytesPerRank:0}");
 }

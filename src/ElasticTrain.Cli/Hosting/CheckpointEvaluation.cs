@@ -3,6 +3,8 @@ using ElasticTrain.Checkpointing;
 using ElasticTrain.Configuration;
 using ElasticTrain.Ranks;
 
+using ElasticTrain.Models;
+
 namespace ElasticTrain.Cli.Hosting;
 
 /// <summary>
@@ -34,7 +36,7 @@ public static class CheckpointEvaluation
                 ? $"job '{id}' holds no windows out to evaluate on: it was trained without --eval-every"
                 : $"job '{id}' was trained with other settings: give the data and the recipe flags it was trained with (optimizer, schedule, clipping, eval-fraction)");
 
-        TorchSharp.torch.set_num_threads(settings.TorchThreads);
+        TorchRuntime.Configure(settings.TorchThreads, settings.MklKernels);
         using var replica = new Replica(job, identity, TorchSharp.torch.CPU, bucketBytes: 0, recipe);
         replica.Restore(checkpoint);
         var ids = data.Split.HeldOut;

@@ -3,6 +3,7 @@ using ElasticTrain.Collectives;
 using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
+using ElasticTrain.Models;
 using ElasticTrain.Pipeline;
 using ElasticTrain.Training;
 
@@ -34,6 +35,7 @@ public sealed record HostSettings(
     int Port,
     string Join,
     int IntraOpThreads,
+    MklKernelChoice MklKernels,
     TimeSpan StoreOutageLimit,
     string DataPlaneSecret,
     int? HttpPort,
@@ -65,6 +67,7 @@ public sealed record HostSettings(
             Port: remote.Int("port", 0, 65535),
             Join: root.String("join"),
             IntraOpThreads: root.Int("intra-op-threads", 0, 1024),
+            MklKernels: Models.MklKernels.Parse(root.String("mkl-kernels")),
             StoreOutageLimit: root.Duration("store-outage-limit"),
             DataPlaneSecret: root.String("data-plane-secret"),
             HttpPort: http.String("port") is "off" or "" ? null : http.Int("port", 0, 65535),

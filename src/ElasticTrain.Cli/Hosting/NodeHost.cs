@@ -12,6 +12,7 @@ using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Data;
 using ElasticTrain.Jobs;
+using ElasticTrain.Models;
 using ElasticTrain.Ranks;
 
 namespace ElasticTrain.Cli.Hosting;
@@ -107,6 +108,9 @@ public static class NodeHost
     private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, string jobId, IReadOnlyList<IJobReporter> reporters,
         NodeReadiness readiness, CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
     {
+        // libtorch's intra-op pool is per process, shared by the local ranks; MKL's kernels are
+        // chosen before any tensor work.
+        Console.WriteLine(TorchRuntime.Configure(settings.TorchThreads, settings.MklKernels));
         var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
         var secret = settings.DataPlaneSecret.Length > 0
             ? System.Text.Encoding.UTF8.GetBytes(settings.DataPlaneSecret)
@@ -127,9 +131,6 @@ public static class NodeHost
             var (job, data) = await join(system, cluster);
             try { await up.Task.WaitAsync(TimeSpan.FromSeconds(30), cancellation); }
             catch (TimeoutException) { throw new SettingsException("joined the cluster but was not admitted as a member within 30 s"); }
-
-            // libtorch's intra-op pool is per process, shared by the local ranks.
-            TorchSharp.torch.set_num_threads(settings.TorchThreads);
 
             system.ActorOf(JournalWarmup.Props(), "journal-warmup");
             var outcome = new TaskCompletionSource<object>(TaskCreationOptions.RunContinuationsAsynchronously);

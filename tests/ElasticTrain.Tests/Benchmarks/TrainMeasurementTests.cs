@@ -31,26 +31,28 @@ public class TrainMeasurementTests
     }
 
     [Fact]
-    public void The_summary_is_the_rate_between_first_and_last_commit_the_median_step_and_the_mean_exposure()
+    public void The_summary_is_the_rate_between_first_and_last_commit_the_median_step_the_mean_exposure_and_bytes_per_rank()
     {
         BenchStep[] window =
         [
-            new(10, 2, 1_000, 400, 10), new(11, 2, 1_500, 100, 20), new(12, 2, 2_000, 300, 30), new(13, 2, 3_000, 200, 60),
+            new(10, 2, 1_000, 400, 10, 2_000), new(11, 2, 1_500, 100, 20, 2_000), new(12, 2, 2_000, 300, 30, 4_000), new(13, 2, 3_000, 200, 60, 4_000),
         ];
         var result = TrainMeasurement.Of(window, nodes: 2, globalBatch: 16);
         Assert.Equal(16 * 3 / 2.0, result.SamplesPerSecond, 9);
         Assert.Equal(250, result.StepMs, 9);
         Assert.Equal(30, result.CommExposedMs, 9);
-        Assert.Equal("train nodes=2 samples_per_s=24.0 step_ms=250.00 comm_exposed_ms=30.00", result.Line);
+        Assert.Equal(1_500, result.BytesPerRank, 9); // (2000 + 2000 + 4000 + 4000) / 4 steps / 2 ranks
+        Assert.Equal("train nodes=2 samples_per_s=24.0 step_ms=250.00 comm_exposed_ms=30.00 bytes_per_rank=1500", result.Line);
         Assert.Equal(300, TrainMeasurement.Of(window[..3], nodes: 2, globalBatch: 16).StepMs, 9);
     }
 
     [Fact]
-    public void Step_records_are_read_from_metrics_lines_with_exposure_optional()
+    public void Step_records_are_read_from_metrics_lines_with_exposure_and_bytes_optional()
     {
         Assert.Equal(new BenchStep(7, 2, 1_700_000_000_123, 612.5, 0),
             BenchStep.FromMetricsLine("""{"type":"step","step":7,"loss":3.1,"world":2,"generation":3,"time_ms":1700000000123,"step_ms":612.5,"exchange_ms":40.25}"""));
         Assert.Equal(12.5, BenchStep.FromMetricsLine("""{"type":"step","step":7,"world":2,"time_ms":1,"step_ms":2,"exposed_ms":12.5}""")!.Value.ExposedMs);
+        Assert.Equal(26_589_936, BenchStep.FromMetricsLine("""{"type":"step","step":7,"world":2,"time_ms":1,"step_ms":2,"bytes_sent":26589936}""")!.Value.BytesSent);
         Assert.Null(BenchStep.FromMetricsLine("""{"type":"checkpoint","step":50,"path":"x","generation":1,"time_ms":1}"""));
         Assert.Null(BenchStep.FromMetricsLine("""{"type":"step","step":7,"wor"""));
     }

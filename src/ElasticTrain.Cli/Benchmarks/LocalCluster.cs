@@ -5,12 +5,13 @@ using System.Net.Sockets;
 namespace ElasticTrain.Cli.Benchmarks;
 
 /// <summary>
-/// One job in <c>elastictrain</c> processes on loopback (<see cref="CliProcess"/>): a <c>train</c>
+/// One job in <c>elastictrain</c> processes on this machine (<see cref="CliProcess"/>): a <c>train</c>
 /// node and any number of <c>node --join</c> nodes, each with one rank and one libtorch thread,
-/// sharing a SQLite journal and a metrics file in a fresh temporary folder. Disposing it kills every
-/// process it started (also when this process exits first) and removes the folder.
+/// sharing a SQLite journal and a metrics file in a fresh temporary folder. They talk over loopback,
+/// or, given a <see cref="NamespaceNetwork"/>, each from a host of its own on that network. Disposing
+/// it kills every process it started (also when this process exits first) and removes the folder.
 /// </summary>
-public sealed class LoopbackCluster : IDisposable
+public sealed class LocalCluster : IDisposable
 {
     /// <summary>Steps the job is told to run: more than any benchmark waits for; it is killed when measured.</summary>
     private const int JobSteps = 1_000_000;
@@ -18,12 +19,15 @@ public sealed class LoopbackCluster : IDisposable
     private readonly List<Member> _members = [];
     private readonly int _globalBatch;
     private readonly BenchFolder _folder = new();
+    private readonly NamespaceNetwork? _network;
     private int _port;
 
     /// <param name="settings">HOCON every process runs with (e.g. a bucket size), under the benchmark's one-thread setting.</param>
-    public LoopbackCluster(int globalBatch, string settings = "")
+    /// <param name="network">Hosts for the processes, the n-th process on host n; null for loopback.</param>
+    public LocalCluster(int globalBatch, string settings = "", NamespaceNetwork? network = null)
     {
         _globalBatch = globalBatch;
+        _network = network;
         File.WriteAllText(ConfigFile, settings + "\nelastictrain.intra-op-threads = 1\n");
         AppDomain.CurrentDomain.ProcessExit += KillAll;
     }
@@ -46,7 +50,7 @@ public sealed class LoopbackCluster : IDisposable
     {
         if (_members.Count > 0) throw new InvalidOperationException("the job's train node is already started");
         _port = FreePort();
-        return Start("train", ["train", "--job", "bench", "--port", Invariant(_port),
+        return Start("train", ["train", "--job", "bench", "--port", Invariant(_port), .. HostFlag(0),
             "--global-batch", Invariant(_globalBatch), "--steps", Invariant(JobSteps), "--checkpoint-every", Invariant(JobSteps)]);
     }
 
@@ -54,15 +58,19 @@ public sealed class LoopbackCluster : IDisposable
     public Member StartNode()
     {
         if (_members.Count == 0) throw new InvalidOperationException("start the train node first");
-        return Start($"node {_members.Count + 1}", ["node", "--join", $"127.0.0.1:{Invariant(_port)}"]);
+        var host = _members.Count;
+        return Start($"node {host + 1}", ["node", "--join", $"{_network?.Address(0) ?? "127.0.0.1"}:{Invariant(_port)}", .. HostFlag(host)]);
     }
+
+    /// <summary>On a network, where the n-th process listens; on loopback nothing (the default host).</summary>
+    private string[] HostFlag(int host) => _network is null ? [] : ["--host", _network.Address(host)];
 
     private Member Start(string name, string[] args)
     {
         var member = new Member(name, CliProcess.Start(
             [.. args, "--plain", "--ranks", "1", "--config", ConfigFile, "--data-dir", Path.Combine(Folder, $"node{_members.Count + 1}"),
              "--store", Path.Combine(Folder, "journal.db"), "--metrics", Metrics],
-            redirectInput: true));
+            redirectInput: true, networkNamespace: _network?.Namespace(_members.Count)));
         _members.Add(member);
         return member;
     }
