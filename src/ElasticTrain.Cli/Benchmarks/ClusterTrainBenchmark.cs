@@ -15,11 +15,11 @@ public static class ClusterTrainBenchmark
     public static readonly TimeSpan StallLimit = TimeSpan.FromMinutes(3);
 
     /// <param name="network">Hosts for the processes, or null for loopback.</param>
-    public static async Task<TrainMeasurement> RunAsync(int nodes, int steps, int warmup, int globalBatch, string settings, NamespaceNetwork? network,
-        TextWriter output, CancellationToken cancellation)
+    public static async Task<TrainMeasurement> RunAsync(int nodes, int threads, int steps, int warmup, int globalBatch, string settings,
+        NamespaceNetwork? network, TextWriter output, CancellationToken cancellation)
     {
-        using var cluster = new LocalCluster(globalBatch, settings, network);
-        output.WriteLine($"bench train: {nodes} process(es) with 1 rank and 1 thread each, global batch {globalBatch}, in {cluster.Folder}");
+        using var cluster = new LocalCluster(globalBatch, settings, network, threads);
+        output.WriteLine($"bench train: {nodes} process(es) with 1 rank and {threads} libtorch thread(s) each, global batch {globalBatch}, in {cluster.Folder}");
         output.WriteLine($"measuring {steps - warmup} steps at world {nodes} after {warmup} warmup steps at that world");
         var train = cluster.StartTrain();
         output.WriteLine($"started {train.Name} (pid {train.Process.Id})");

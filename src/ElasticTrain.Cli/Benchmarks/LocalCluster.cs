@@ -6,7 +6,7 @@ namespace ElasticTrain.Cli.Benchmarks;
 
 /// <summary>
 /// One job in <c>elastictrain</c> processes on this machine (<see cref="CliProcess"/>): a <c>train</c>
-/// node and any number of <c>node --join</c> nodes, each with one rank and one libtorch thread,
+/// node and any number of <c>node --join</c> nodes, each with one rank and the same libtorch threads,
 /// sharing a SQLite journal and a metrics file in a fresh temporary folder. They talk over loopback,
 /// or, given a <see cref="NamespaceNetwork"/>, each from a host of its own on that network. Disposing
 /// it kills every process it started (also when this process exits first) and removes the folder.
@@ -22,13 +22,14 @@ public sealed class LocalCluster : IDisposable
     private readonly NamespaceNetwork? _network;
     private int _port;
 
-    /// <param name="settings">HOCON every process runs with (e.g. a bucket size), under the benchmark's one-thread setting.</param>
+    /// <param name="settings">HOCON every process runs with (e.g. a bucket size), under the benchmark's thread setting.</param>
     /// <param name="network">Hosts for the processes, the n-th process on host n; null for loopback.</param>
-    public LocalCluster(int globalBatch, string settings = "", NamespaceNetwork? network = null)
+    /// <param name="threads">libtorch threads of each process.</param>
+    public LocalCluster(int globalBatch, string settings = "", NamespaceNetwork? network = null, int threads = 1)
     {
         _globalBatch = globalBatch;
         _network = network;
-        File.WriteAllText(ConfigFile, settings + "\nelastictrain.intra-op-threads = 1\n");
+        File.WriteAllText(ConfigFile, settings + $"\nelastictrain.intra-op-threads = {Invariant(threads)}\n");
         AppDomain.CurrentDomain.ProcessExit += KillAll;
     }
 

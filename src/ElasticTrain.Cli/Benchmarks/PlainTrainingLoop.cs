@@ -10,7 +10,7 @@ namespace ElasticTrain.Cli.Benchmarks;
 
 /// <summary>
 /// The baseline of <c>bench train --plain</c>: the job's training step as a bare loop in this
-/// process, on one thread, with no actors, no exchange and no journal. The math is a rank's:
+/// process, on the given libtorch threads, with no actors, no exchange and no journal. The math is a rank's:
 /// the same model from the same seed, the same batches from the seeded schedule, the summed
 /// per-sample loss, its gradient divided by the global batch, AdamW with the settings
 /// <see cref="Replica"/> uses.
@@ -18,9 +18,9 @@ namespace ElasticTrain.Cli.Benchmarks;
 public static class PlainTrainingLoop
 {
     /// <summary>Runs steps 1..<paramref name="steps"/>; <paramref name="progress"/> gets a line every tenth step.</summary>
-    public static IReadOnlyList<BenchStep> Run(JobConfig job, JobData data, int steps, TextWriter progress, CancellationToken cancellation)
+    public static IReadOnlyList<BenchStep> Run(JobConfig job, JobData data, int threads, int steps, TextWriter progress, CancellationToken cancellation)
     {
-        TorchRuntime.Configure(1, MklKernelChoice.Auto);
+        TorchRuntime.Configure(threads, MklKernelChoice.Auto);
         using var model = ModelFactory.Create(Replica.SpecOf(job), job.Seed);
         var parameters = model.parameters().ToList();
         using var optimizer = optim.AdamW(parameters, lr: job.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: job.WeightDecay);

@@ -16,9 +16,9 @@ public static class BenchTrainCommand
 {
     private const string Description =
         "Train the default model and print samples/s. Starts N elastictrain processes on loopback (train, then node --join), "
-        + "each with 1 rank and 1 libtorch thread, in a temporary folder; the job grows to world N as they join. Measured: the first "
+        + "each with 1 rank and --threads libtorch threads, in a temporary folder; the job grows to world N as they join. Measured: the first "
         + "--steps consecutive steps at world N, less the first --warmup; then every process is killed and the folder removed. "
-        + "With --plain: the same steps as a bare loop in this process, on 1 thread, without actors. "
+        + "With --plain: the same steps as a bare loop in this process, on --threads threads, without actors. "
         + "With --link-rate: each process in a network namespace of its own, on links shaped to that rate (needs root). "
         + "Last line: train nodes=N samples_per_s=X step_ms=Y comm_exposed_ms=Z bytes_per_rank=B "
         + "(step_ms: median; comm_exposed_ms: mean; bytes_per_rank: mean bytes one rank's exchange sent per step)";
@@ -26,6 +26,7 @@ public static class BenchTrainCommand
     public static Command Create(TextWriter error)
     {
         var nodes = new Option<int>("--nodes") { Description = "Processes, one rank each (--plain: 1 only)", DefaultValueFactory = _ => 1 };
+        var threads = new Option<int>("--threads") { Description = "libtorch threads of each process", DefaultValueFactory = _ => 1 };
         var steps = new Option<int>("--steps") { Description = "Steps at world N to run, warmup included", DefaultValueFactory = _ => 30 };
         var globalBatch = new Option<int?>("--global-batch") { Description = "Samples per step over all ranks (default: the job default, 16)" };
         var warmup = new Option<int>("--warmup") { Description = "Steps at world N left out before measuring", DefaultValueFactory = _ => 5 };
@@ -33,22 +34,23 @@ public static class BenchTrainCommand
         var config = new Option<string?>("--config") { Description = "HOCON file of settings for every process (e.g. elastictrain.bucket-size)" };
         var compression = new Option<string?>("--compression") { Description = "Gradients on the wire: none (default), fp16, bf16, topk:RATIO or powersgd:RANK" };
         var linkRate = new Option<string?>("--link-rate") { Description = "Put each process on a host of its own, linked at this rate (a tc rate such as 1gbit); needs root and iproute2" };
-        var command = new Command("train", Description) { nodes, steps, globalBatch, warmup, plain, config, compression, linkRate };
+        var command = new Command("train", Description) { nodes, threads, steps, globalBatch, warmup, plain, config, compression, linkRate };
         command.SetAction(async (parse, cancellation) =>
         {
             var (n, k, w, isPlain) = (parse.GetValue(nodes), parse.GetValue(steps), parse.GetValue(warmup), parse.GetValue(plain));
             var job = JobConfig.FromConfig(NodeConfig.Defaults());
             var b = parse.GetValue(globalBatch) ?? job.GlobalBatch;
-            var (mode, rate) = (parse.GetValue(compression), parse.GetValue(linkRate));
+            var (mode, rate, t) = (parse.GetValue(compression), parse.GetValue(linkRate), parse.GetValue(threads));
             Validate(n, k, w, b, isPlain);
+            if (t < 1) throw new SettingsException($"--threads must be at least 1, not {t}");
             ValidateCluster(isPlain, mode, rate);
             var settings = parse.GetValue(config) is { } file ? CheckedSettings(file) : "";
             if (mode is not null) settings += $"\n{CompressionSettings.Key} = \"{mode}\"\n";
             return await BenchCommand.Measure(async () =>
             {
                 var result = isPlain
-                    ? RunPlain(job with { GlobalBatch = b }, k, w, cancellation)
-                    : await RunCluster(n, k, w, b, settings, rate, cancellation);
+                    ? RunPlain(job with { GlobalBatch = b }, t, k, w, cancellation)
+                    : await RunCluster(n, t, k, w, b, settings, rate, cancellation);
                 Console.WriteLine(result.Line);
             }, error, cancellation);
         });
@@ -82,26 +84,27 @@ public static class BenchTrainCommand
             throw new SettingsException("--link-rate puts each process in a network namespace: run as root, with iproute2 installed");
     }
 
-    private static async Task<TrainMeasurement> RunCluster(int nodes, int steps, int warmup, int globalBatch, string settings, string? linkRate,
-        CancellationToken cancellation)
+    private static async Task<TrainMeasurement> RunCluster(int nodes, int threads, int steps, int warmup, int globalBatch, string settings,
+        string? linkRate, CancellationToken cancellation)
     {
-        if (linkRate is null) return await ClusterTrainBenchmark.RunAsync(nodes, steps, warmup, globalBatch, settings, null, Console.Out, cancellation);
+        if (linkRate is null)
+            return await ClusterTrainBenchmark.RunAsync(nodes, threads, steps, warmup, globalBatch, settings, null, Console.Out, cancellation);
         NamespaceNetwork network;
         try { network = new NamespaceNetwork(nodes, linkRate); }
         catch (NetworkSetupException e) { throw new BenchmarkException($"could not make the shaped network: {e.Message}"); }
         using (network)
         {
             Console.WriteLine($"bench train: {nodes} hosts in network namespaces, each linked at {linkRate}");
-            return await ClusterTrainBenchmark.RunAsync(nodes, steps, warmup, globalBatch, settings, network, Console.Out, cancellation);
+            return await ClusterTrainBenchmark.RunAsync(nodes, threads, steps, warmup, globalBatch, settings, network, Console.Out, cancellation);
         }
     }
 
-    private static TrainMeasurement RunPlain(JobConfig job, int steps, int warmup, CancellationToken cancellation)
+    private static TrainMeasurement RunPlain(JobConfig job, int threads, int steps, int warmup, CancellationToken cancellation)
     {
         using var folder = new BenchFolder();
-        Console.WriteLine($"bench train --plain: global batch {job.GlobalBatch}, 1 thread, {steps} steps of which {warmup} warmup");
+        Console.WriteLine($"bench train --plain: global batch {job.GlobalBatch}, {threads} thread(s), {steps} steps of which {warmup} warmup");
         var data = JobData.Load(job.DataPath, job, folder.Path, recipe: null);
-        var records = PlainTrainingLoop.Run(job, data, steps, Console.Out, cancellation);
+        var records = PlainTrainingLoop.Run(job, data, threads, steps, Console.Out, cancellation);
         return TrainMeasurement.Of(TrainMeasurement.Window(records, world: 1, warmup, steps)!, nodes: 1, job.GlobalBatch);
     }
 }
