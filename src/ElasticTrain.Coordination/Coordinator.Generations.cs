@@ -92,6 +92,7 @@ public sealed partial class Coordinator
         _awaitingGeneration = false;
         Write(new GenerationStarted(_state.Generation + 1, members.Select(m => m.ToString()).ToArray()), e =>
         {
+            var before = _mesh;
             _state = _state.Updated(e);
             _members = members;
             _mesh = layout;
@@ -104,15 +105,22 @@ public sealed partial class Coordinator
             var needs = members.ToDictionary(m => m, layout.LayersOf);
             var plan = MeshStatePlanner.Decide(needs, _roster.Holdings, _state.CommittedStep, _state.LastCheckpoint);
             _statePlan = plan;
+            _handOffs = ResidualHandOffs.Decide(before, layout, _roster.Holdings, plan.StateStep, _setup.Training.Exchange.KeepsResiduals);
             _roster.ForgetCopies(); // the plan has used them; the new mesh's rounds start afresh
-            foreach (var (to, order) in GenerationOrders.For(Job.Id, _state.Generation, layout, plan, _roster)) to.Tell(order);
+            foreach (var (to, order) in GenerationOrders.For(Job.Id, _state.Generation, layout, plan, _roster, _handOffs)) to.Tell(order);
             _log.Info("generation {0}: {1} ranks as {2}, resuming at step {3}", _state.Generation, members.Length, mesh, plan.ResumeStep);
         });
     }
 
-    /// <summary>Whether the generation needs <paramref name="rank"/>: a member, or, while it prepares, a source of a member's state.</summary>
+    /// <summary>Ranks leaving by plan that hand their compression residuals to a member of this generation.</summary>
+    private IReadOnlyDictionary<RankId, RankId> _handOffs = new Dictionary<RankId, RankId>();
+
+    /// <summary>
+    /// Whether the generation needs <paramref name="rank"/>: a member, or, while it prepares, a source
+    /// of a member's state or residuals.
+    /// </summary>
     private bool Needs(RankId rank) =>
-        _members.Contains(rank) || (_step is null && _statePlan is not null && _statePlan.Sends.ContainsKey(rank));
+        _members.Contains(rank) || (_step is null && _statePlan is not null && (_statePlan.Sends.ContainsKey(rank) || _handOffs.ContainsKey(rank)));
 
     private void OnRankReady(RankReady ready)
     {

@@ -42,6 +42,15 @@ public sealed class BucketExchange : IDisposable
     /// </summary>
     public void CommitResiduals() => _compressor?.Commit();
 
+    /// <summary>The committed error-feedback residuals, per bucket (none without top-k or PowerSGD). Call when the exchange is idle.</summary>
+    public IReadOnlyList<(GradientBucket Bucket, float[] Residual)> Residuals() => _compressor?.Residuals() ?? [];
+
+    /// <summary>Adds a bucket-sized residual to the committed one of <paramref name="bucket"/> of <paramref name="buffer"/>. Call when the exchange is idle.</summary>
+    public void AbsorbResidual(Memory<float> buffer, GradientBucket bucket, float[] residual) => _compressor?.Absorb(buffer, bucket, residual);
+
+    /// <summary>Forgets every residual: they were handed to another rank.</summary>
+    public void ClearResiduals() => _compressor?.ClearResiduals();
+
     /// <summary>
     /// The bytes the collective posted since the last call: one step's, when called after
     /// <see cref="WaitAll"/> on the thread that runs the steps.

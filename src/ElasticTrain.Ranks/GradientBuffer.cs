@@ -31,6 +31,12 @@ public sealed class GradientBuffer
 
     public float[] Values { get; }
 
+    /// <summary>The parameters in buffer order.</summary>
+    public IReadOnlyList<Parameter> Parameters => _parameters;
+
+    /// <summary>Where parameter <paramref name="index"/> (in buffer order) lies in <see cref="Values"/>.</summary>
+    public (int Offset, int Count) RangeOf(int index) => (_offsets[index], _offsets[index + 1] - _offsets[index]);
+
     public IReadOnlyList<GradientBucket> Buckets { get; }
 
     /// <summary>Copies the bucket's gradients into <see cref="Values"/> (zeros where a parameter got none).</summary>

@@ -33,4 +33,10 @@ public interface IModelPart : IDisposable
 
     /// <summary>Loads every parameter this part holds, by name, from sections that may hold more; the part is then at <paramref name="step"/>.</summary>
     void ImportState(IReadOnlyDictionary<string, byte[]> sections, long step);
+
+    /// <summary>The buffer its gradients are exchanged in (where compression keeps its residuals).</summary>
+    GradientBuffer Gradients { get; }
+
+    /// <summary>The name of each parameter of <see cref="Gradients"/>, in buffer order.</summary>
+    IReadOnlyList<string> GradientNames { get; }
 }

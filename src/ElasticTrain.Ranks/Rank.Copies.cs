@@ -75,11 +75,14 @@ public sealed partial class Rank
     /// the model part when it is at that step, else from a snapshot or a neighbour's copy.
     /// </summary>
     /// <exception cref="InvalidOperationException">The rank holds those layers at no such step.</exception>
-    private IReadOnlyDictionary<string, byte[]> StateAt(long step, LayerRange layers)
+    /// <param name="withResiduals">Add the part's compression residuals of those layers (where the part itself is the source).</param>
+    private IReadOnlyDictionary<string, byte[]> StateAt(long step, LayerRange layers, bool withResiduals = false)
     {
         var names = LayerNames.Of(Replica.SpecOf(_setup.Job), layers);
         if (_part is { } part && part.AppliedStep == step && part.Layers.First <= layers.First && layers.End <= part.Layers.End)
-            return part.ExportState(names);
+            return withResiduals
+                ? Merge(new(part.ExportState(names)), Compression.ResidualTransfer.ToSections(Compression.ResidualTransfer.Export(part, _exchange, names.ToHashSet())))
+                : part.ExportState(names);
         if (_stored.FirstOrDefault(s => s.Step == step && s.Layers.First <= layers.First && layers.End <= s.Layers.End) is { } stored)
             return NamedState.Select(stored.Sections, names);
         throw new InvalidOperationException(

@@ -1,17 +1,22 @@
 using Akka.Actor;
 using Akka.Event;
 using ElasticTrain.Jobs;
+using ElasticTrain.Ranks.Compression;
 using ElasticTrain.Ranks.Pipeline;
 
 namespace ElasticTrain.Ranks;
 
 // A new generation's state: the rank first gives away what others need of the state it holds
 // now, then builds its part for its new place (or keeps it, when nothing changed) from what it
-// kept of its own, what peers send it by layer, the checkpoint, or the seed.
+// kept of its own, what peers send it by layer, the checkpoint, or the seed. Compression's
+// residuals go where their layers go, and a rank leaving by plan hands its own to a member.
 public sealed partial class Rank
 {
-    /// <summary>A generation waiting for peers' state: per peer, the chunks so far, or the whole once complete.</summary>
-    private sealed record Incoming(PrepareRank Prepare, IActorRef Coordinator, Dictionary<RankId, byte[][]> Chunks, Dictionary<RankId, byte[]> Complete);
+    /// <summary>Who a generation waits for: a peer's state, or a leaving rank's residuals.</summary>
+    private readonly record struct Source(RankId From, bool Residuals);
+
+    /// <summary>A generation waiting for peers: per source, the chunks so far, or the whole once complete.</summary>
+    private sealed record Incoming(PrepareRank Prepare, IActorRef Coordinator, Dictionary<Source, byte[][]> Chunks, Dictionary<Source, byte[]> Complete);
 
     private Incoming? _incoming;
     private readonly List<StateChunk> _earlyChunks = []; // a source may send before our PrepareRank arrives
@@ -35,21 +40,23 @@ public sealed partial class Rank
         var coordinator = Sender;
         var targets = prepare.Sends.Select(s => (_members[s.To].Endpoint, s.Layers)).ToList();
         var kept = prepare.Sources.Where(s => s.Origin is KeepState).Select(s => s.Layers).ToList();
+        var (_, stage) = prepare.Mesh.PositionOf(_setup.Id)!.Value;
+        var staying = prepare.Mesh.LayersOf(stage);
 
         // First, from the state held now (nothing has changed it yet): what others need, and what stays.
         OnCompute(prepare.Generation, 0, coordinator, () =>
         {
             _part?.DiscardPending();
             _kept = null;
-            SendState(prepare.Generation, prepare.StateStep, targets);
+            SendState(prepare.Generation, prepare.StateStep, targets, staying);
             if (!KeepsItsPart(prepare))
-                _kept = kept.Aggregate(new Dictionary<string, byte[]>(), (all, layers) => Merge(all, StateAt(prepare.StateStep, layers)));
+                _kept = kept.Aggregate(new Dictionary<string, byte[]>(), (all, layers) => Merge(all, StateAt(prepare.StateStep, layers, withResiduals: true)));
             return null;
         });
 
         if (!PeersOf(prepare).Any())
         {
-            Finish(prepare, coordinator, new Dictionary<RankId, byte[]>());
+            Finish(prepare, coordinator, new Dictionary<Source, byte[]>());
             return;
         }
         _incoming = new Incoming(prepare, coordinator, [], []);
@@ -60,25 +67,28 @@ public sealed partial class Rank
     {
         if (chunk.Generation > _generation) { _earlyChunks.Add(chunk); return; }
         if (Stale(chunk.Generation) || _incoming is not { } incoming) return;
-        if (!incoming.Chunks.TryGetValue(chunk.From, out var chunks) || chunks.Length != chunk.Count)
-            incoming.Chunks[chunk.From] = chunks = new byte[chunk.Count][];
+        var source = new Source(chunk.From, chunk.Residuals);
+        if (!incoming.Chunks.TryGetValue(source, out var chunks) || chunks.Length != chunk.Count)
+            incoming.Chunks[source] = chunks = new byte[chunk.Count][];
         chunks[chunk.Index] = chunk.Bytes;
         if (chunks.Any(c => c is null)) return;
-        incoming.Complete[chunk.From] = [.. chunks.SelectMany(c => c)];
+        incoming.Complete[source] = [.. chunks.SelectMany(c => c)];
         if (!PeersOf(incoming.Prepare).All(incoming.Complete.ContainsKey)) return;
         _incoming = null;
         Finish(incoming.Prepare, incoming.Coordinator, incoming.Complete);
     }
 
-    /// <summary>The peers a generation's state comes from, besides the rank itself.</summary>
-    private static IEnumerable<RankId> PeersOf(PrepareRank prepare) =>
-        prepare.Sources.Select(s => s.Origin).OfType<CopyFromPeer>().Select(c => c.Peer).Distinct();
+    /// <summary>The peers a generation's state comes from, besides the rank itself, and the leaving ranks whose residuals it takes.</summary>
+    private static IEnumerable<Source> PeersOf(PrepareRank prepare) =>
+        prepare.Sources.Select(s => s.Origin).OfType<CopyFromPeer>().Select(c => new Source(c.Peer, false)).Distinct()
+            .Concat((prepare.ResidualsFrom ?? []).Select(r => new Source(r, true)));
 
     /// <summary>Builds (or keeps) the part for the rank's new place from its sources, and reports it ready.</summary>
-    private void Finish(PrepareRank prepare, IActorRef coordinator, IReadOnlyDictionary<RankId, byte[]> fromPeers)
+    private void Finish(PrepareRank prepare, IActorRef coordinator, IReadOnlyDictionary<Source, byte[]> fromPeers)
     {
         OnCompute(prepare.Generation, 0, coordinator, () =>
         {
+            var residuals = new List<Dictionary<string, float[]>>(); // what comes with layers, and from leaving ranks
             if (!KeepsItsPart(prepare))
             {
                 var part = NewPart(prepare.Mesh);
@@ -93,14 +103,16 @@ public sealed partial class Rank
                                 Merge(sections, _kept ?? throw new InvalidOperationException("no state kept for the layers to keep"));
                                 break;
                             case CopyFromPeer copy:
-                                Merge(sections, StateTransfer.Unpack(fromPeers[copy.Peer]));
+                                Merge(sections, StateTransfer.Unpack(fromPeers[new Source(copy.Peer, false)]));
                                 break;
                             case LoadCheckpoint load:
                                 StateCheckpoint.Restore(part, _setup.Job, _setup.IdentityHash, load.Checkpoint);
                                 break;
                         }
                     }
-                    if (sections.Count > 0) part.ImportState(sections, prepare.StateStep);
+                    var (state, moved) = ResidualTransfer.Split(sections);
+                    if (state.Count > 0) part.ImportState(state, prepare.StateStep);
+                    residuals.Add(moved);
                 }
                 catch
                 {
@@ -110,6 +122,10 @@ public sealed partial class Rank
                 _part?.Dispose();
                 _part = part;
             }
+            foreach (var leaver in prepare.ResidualsFrom ?? [])
+                residuals.Add(ResidualTransfer.Split(StateTransfer.Unpack(fromPeers[new Source(leaver, true)])).Residuals);
+            var took = residuals.Sum(r => ResidualTransfer.Absorb(_part!, _exchange, r));
+            if (took > 0) _log.Info("generation {0}: took over compression residuals of {1} parameter(s)", prepare.Generation, took);
             _kept = null;
             _stored.Clear(); // copies of the old mesh's stages; the new mesh's rounds start afresh
             _held = new Held(_part!.AppliedStep, _part.Layers);
@@ -144,16 +160,53 @@ public sealed partial class Rank
         return into;
     }
 
-    /// <summary>On the compute thread: sends the state of each target's layers, packed once per distinct set of layers.</summary>
-    private void SendState(long generation, long step, IReadOnlyList<(IActorRef To, LayerRange Layers)> targets)
+    /// <summary>
+    /// On the compute thread: sends the state of each target's layers. Compression's residuals of a
+    /// layer the rank will not hold (<paramref name="staying"/>: its new layers, null for none) go
+    /// with it, to one target only, so that none is counted twice.
+    /// </summary>
+    private void SendState(long generation, long step, IReadOnlyList<(IActorRef To, LayerRange Layers)> targets, LayerRange? staying)
     {
+        var residuals = _part is { } part && part.AppliedStep == step ? ResidualTransfer.Export(part, _exchange) : [];
+        if (staying is { } own) foreach (var name in LayerNames.Of(Replica.SpecOf(_setup.Job), own)) residuals.Remove(name);
         foreach (var group in targets.GroupBy(t => t.Layers))
         {
-            var packed = StateTransfer.Pack(StateAt(step, group.Key));
+            var state = StateAt(step, group.Key);
+            var packed = StateTransfer.Pack(state);
             foreach (var (to, _) in group)
-                foreach (var chunk in StateTransfer.Chunks(generation, step, _setup.Id, packed))
+            {
+                var moving = LayerNames.Of(Replica.SpecOf(_setup.Job), group.Key).Where(residuals.ContainsKey)
+                    .ToDictionary(name => name, name => residuals[name]);
+                foreach (var name in moving.Keys) residuals.Remove(name);
+                var bytes = moving.Count == 0 ? packed : StateTransfer.Pack(Merge(new(state), ResidualTransfer.ToSections(moving)));
+                foreach (var chunk in StateTransfer.Chunks(generation, step, _setup.Id, bytes))
                     to.Tell(chunk, ActorRefs.NoSender);
+            }
         }
+    }
+
+    /// <summary>Leaving the mesh by plan: hand compression's residuals to a member, forget them, then take what comes next.</summary>
+    private void OnHandOffResiduals(HandOffResiduals handOff)
+    {
+        if (handOff.Generation <= _generation) { _droppedStale++; return; }
+        var self = Self;
+        _compute.Post(() =>
+        {
+            try
+            {
+                var residuals = _part is { } part && part.AppliedStep == handOff.Step ? ResidualTransfer.Export(part, _exchange) : [];
+                var packed = StateTransfer.Pack(ResidualTransfer.ToSections(residuals));
+                foreach (var chunk in StateTransfer.Chunks(handOff.Generation, handOff.Step, _setup.Id, packed, residuals: true))
+                    handOff.To.Endpoint.Tell(chunk, ActorRefs.NoSender);
+                _exchange.ClearResiduals();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                // The member's generation then fails on its own timeout; the compute thread must live on.
+                _log.Warning("could not hand off residuals of step {0}: {1}", handOff.Step, e.Message);
+            }
+            if (handOff.Then is { } then) self.Tell(then, ActorRefs.NoSender);
+        });
     }
 
     /// <summary>Outside the new generation, but holding state it needs: pass it on (a drained node's last act).</summary>
@@ -165,7 +218,8 @@ public sealed partial class Rank
         {
             try
             {
-                SendState(serve.Generation, serve.Step, targets);
+                SendState(serve.Generation, serve.Step, targets, staying: null);
+                _exchange.ClearResiduals(); // what was not sent goes nowhere: this rank holds no place now
             }
             catch (Exception e) when (e is not OutOfMemoryException)
             {

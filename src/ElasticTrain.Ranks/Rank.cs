@@ -68,6 +68,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         Receive<PrepareRank>(OnPrepare);
         Receive<StateChunk>(OnStateChunk);
         Receive<ServeState>(OnServeState);
+        Receive<HandOffResiduals>(OnHandOffResiduals);
         Receive<RunStep>(OnRunStep);
         Receive<DataLoader.SliceBatch>(OnBatch);
         Receive<ApplyStep>(OnApply);
@@ -77,7 +78,8 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         Receive<EvaluateHeldOut>(OnEvaluate);
         Receive<DataLoader.HeldOutBatch>(OnHeldOutBatch);
         Receive<Reregister>(_ => Register());
-        Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Id, _generation, _droppedStale)));
+        Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Id, _generation, _droppedStale,
+            _exchange.Residuals().Sum(r => r.Residual.Sum(v => (double)v)))));
         // The node hosting this rank learns here that the job is over.
         Receive<JobOver>(over =>
         {

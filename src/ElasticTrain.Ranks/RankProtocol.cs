@@ -31,9 +31,11 @@ public sealed record RegisterRank(RankId Rank, IActorRef Endpoint, long StateSte
 /// answers <see cref="RankReady"/>.
 /// </summary>
 /// <param name="Sources">The rank's new layers, in order, each range with where its state comes from.</param>
+/// <param name="ResidualsFrom">Ranks leaving the mesh by plan whose compression residuals this rank takes over
+/// (<see cref="HandOffResiduals"/>): it waits for them as for state.</param>
 public sealed record PrepareRank(
     long Generation, IReadOnlyList<RankEndpoint> Members, MeshLayout Mesh, IReadOnlyList<LayerSource> Sources, long StateStep,
-    IReadOnlyList<StateSend> Sends) : IWireMessage;
+    IReadOnlyList<StateSend> Sends, IReadOnlyList<RankId>? ResidualsFrom = null) : IWireMessage;
 
 /// <summary>Where a member takes the state of <paramref name="Layers"/> from.</summary>
 public sealed record LayerSource(LayerRange Layers, StateOrigin Origin) : IWireMessage;
@@ -64,8 +66,17 @@ public sealed record ServeState(long Generation, long Step, IReadOnlyList<ServeT
 
 public sealed record ServeTarget(RankEndpoint To, LayerRange Layers) : IWireMessage;
 
+/// <summary>
+/// To a rank leaving the mesh by plan (drained, or idle after a scale-down) whose part holds
+/// <paramref name="Step"/>: send the error-feedback residuals of its compression to <paramref name="To"/>,
+/// a member of generation <paramref name="Generation"/>, and forget them; then, if given, take
+/// <paramref name="Then"/> as from the coordinator (a drained rank's end comes after its hand-off).
+/// </summary>
+public sealed record HandOffResiduals(long Generation, long Step, RankEndpoint To, JobOver? Then) : IWireMessage;
+
 /// <summary>One piece of some layers' state on its way from the source rank <paramref name="From"/> to a member.</summary>
-public sealed record StateChunk(long Generation, long Step, RankId From, int Index, int Count, byte[] Bytes) : IWireMessage;
+/// <param name="Residuals">A piece of a <see cref="HandOffResiduals"/>, not of state.</param>
+public sealed record StateChunk(long Generation, long Step, RankId From, int Index, int Count, byte[] Bytes, bool Residuals = false) : IWireMessage;
 
 /// <summary>A member of a generation: its job-wide name, its actor, and its node's data-plane address.</summary>
 public sealed record RankEndpoint(RankId Rank, IActorRef Endpoint, string DataPlane) : IWireMessage;
@@ -142,7 +153,8 @@ public sealed record CopyHeld(long Generation, long Step, RankId Holder, LayerRa
 public sealed record CheckpointFailed(long Generation, long Step, string Reason) : IWireMessage;
 
 /// <param name="DroppedStale">Messages dropped because they belonged to another generation.</param>
-public sealed record RankStatus(RankId Rank, long Generation, long DroppedStale) : IWireMessage;
+/// <param name="ResidualTotal">The sum of every value of the rank's compression residuals (0 without): what a hand-off moves.</param>
+public sealed record RankStatus(RankId Rank, long Generation, long DroppedStale, double ResidualTotal = 0) : IWireMessage;
 
 /// <summary>A checkpoint as the journal records it: where, and the SHA-256 it must have.</summary>
 public sealed record CheckpointRef(long Step, string Path, string Sha256) : IWireMessage;

@@ -229,6 +229,12 @@ public sealed class Replica : IModelPart
     public IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null) =>
         ModelState.Export(_model, _update.Optimizer, names).ToSections();
 
+    public GradientBuffer Gradients => _gradients;
+
+    public IReadOnlyList<string> GradientNames => _gradientNames ??= Compression.ResidualTransfer.NamesOf(_gradients, _model);
+
+    private IReadOnlyList<string>? _gradientNames;
+
     public StateSnapshot Snapshot() => new(_model, _update.Optimizer);
 
     /// <summary>

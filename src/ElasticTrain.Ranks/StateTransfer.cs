@@ -39,13 +39,13 @@ public static class StateTransfer
         return sections;
     }
 
-    public static IEnumerable<StateChunk> Chunks(long generation, long step, ElasticTrain.Jobs.RankId from, byte[] packed)
+    public static IEnumerable<StateChunk> Chunks(long generation, long step, ElasticTrain.Jobs.RankId from, byte[] packed, bool residuals = false)
     {
         int count = Math.Max(1, (packed.Length + ChunkBytes - 1) / ChunkBytes);
         for (int i = 0; i < count; i++)
         {
             int offset = i * ChunkBytes;
-            yield return new StateChunk(generation, step, from, i, count, packed.AsSpan(offset, Math.Min(ChunkBytes, packed.Length - offset)).ToArray());
+            yield return new StateChunk(generation, step, from, i, count, packed.AsSpan(offset, Math.Min(ChunkBytes, packed.Length - offset)).ToArray(), residuals);
         }
     }
 }

@@ -23,6 +23,9 @@ public sealed record CompressionSettings(CompressionKind Kind, double Ratio = 0,
 
     public bool IsNone => Kind == CompressionKind.None;
 
+    /// <summary>Whether the compressor keeps error-feedback residuals, which a rank leaving by plan hands on.</summary>
+    public bool KeepsResiduals => Kind is CompressionKind.TopK or CompressionKind.PowerSgd;
+
     /// <summary>Parses the setting's text.</summary>
     /// <exception cref="SettingsException">Anything else; the message names the key.</exception>
     public static CompressionSettings Parse(string text)

@@ -13,4 +13,16 @@ public interface IGradientCompressor
 
     /// <summary>The last exchanged step is committed: the state its exchange left (residuals) becomes the rank's.</summary>
     void Commit();
+
+    /// <summary>
+    /// The committed error-feedback residuals, per bucket (none for compressors that keep none):
+    /// what this rank has not yet sent of its gradients, which another rank may take over.
+    /// </summary>
+    IReadOnlyList<(GradientBucket Bucket, float[] Residual)> Residuals() => [];
+
+    /// <summary>Adds <paramref name="residual"/> (bucket-sized) to the committed residual of <paramref name="bucket"/> of <paramref name="buffer"/>.</summary>
+    void Absorb(Memory<float> buffer, GradientBucket bucket, float[] residual) { }
+
+    /// <summary>Forgets every residual: they were handed to another rank.</summary>
+    void ClearResiduals() { }
 }

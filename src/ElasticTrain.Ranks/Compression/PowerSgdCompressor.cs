@@ -103,6 +103,19 @@ public sealed class PowerSgdCompressor(ICollective collective, int rank) : IGrad
 
     public void Commit() => _states.Commit();
 
+    public IReadOnlyList<(GradientBucket Bucket, float[] Residual)> Residuals() => [.. _states.All().Select(s => (s.Bucket, s.State.Residual))];
+
+    /// <summary>Adds to the bucket's residual; its Q stays (a bucket new here starts from the seeded Q, as a joining rank's does).</summary>
+    public void Absorb(Memory<float> buffer, GradientBucket bucket, float[] residual) =>
+        _states.Absorb(buffer, bucket, held =>
+        {
+            var sum = residual.ToArray();
+            if (held is not null) TensorPrimitives.Add(sum, held.Residual, sum);
+            return new State(sum, held is null ? [] : new(held.Q));
+        });
+
+    public void ClearResiduals() => _states.Clear();
+
     /// <summary>What this rank's share of the sum of bucket <paramref name="index"/> has lost so far.</summary>
     internal float[]? Residual(int index) => _states.Peek(index)?.Residual;
 }

@@ -10,8 +10,9 @@ namespace ElasticTrain.Ranks.Compression;
 /// residual instead of counting its gradient twice. A rank that keeps its part on a re-plan keeps
 /// its gradient buffer, and so its residuals; a rank whose part is rebuilt (other layers of a
 /// pipeline, or state loaded from elsewhere) hands over a new buffer, and every residual of the
-/// old one is dropped, as the parameters it belonged to may be gone. Not in checkpoints: a resumed
-/// job starts with none, as does a rank that died.
+/// old one is dropped, as the parameters it belonged to may be gone, unless the state is handed
+/// over by parameter (<see cref="ResidualTransfer"/>). Not in checkpoints: a resumed job starts
+/// with none, and what a rank that died held is lost.
 /// </summary>
 internal sealed class Residuals<TState> where TState : class
 {
@@ -23,16 +24,53 @@ internal sealed class Residuals<TState> where TState : class
     /// <summary>The committed state of <paramref name="bucket"/> of <paramref name="buffer"/>; null when the buffer or the bucket is new.</summary>
     public TState? Held(Memory<float> buffer, GradientBucket bucket)
     {
-        var array = MemoryMarshal.TryGetArray<float>(buffer, out var segment) ? segment.Array : null;
         lock (_gate)
         {
-            if (!ReferenceEquals(array, _buffer))
-            {
-                _held.Clear();
-                _staged.Clear();
-                _buffer = array;
-            }
-            return _held.TryGetValue(bucket.Index, out var held) && Same(held.Bucket, bucket) ? held.State : null;
+            Use(buffer);
+            return HeldNow(bucket);
+        }
+    }
+
+    /// <summary>Under the gate: the state held is <paramref name="buffer"/>'s; a new buffer drops the old one's.</summary>
+    private void Use(Memory<float> buffer)
+    {
+        var array = MemoryMarshal.TryGetArray<float>(buffer, out var segment) ? segment.Array : null;
+        if (ReferenceEquals(array, _buffer)) return;
+        _held.Clear();
+        _staged.Clear();
+        _buffer = array;
+    }
+
+    private TState? HeldNow(GradientBucket bucket) =>
+        _held.TryGetValue(bucket.Index, out var held) && Same(held.Bucket, bucket) ? held.State : null;
+
+    /// <summary>Every committed state, with its bucket: what the rank would hand to another.</summary>
+    public IReadOnlyList<(GradientBucket Bucket, TState State)> All()
+    {
+        lock (_gate) return [.. _held.Values.OrderBy(h => h.Bucket.Index)];
+    }
+
+    /// <summary>Forgets every committed and staged state: it was handed to another rank.</summary>
+    public void Clear()
+    {
+        lock (_gate)
+        {
+            _held.Clear();
+            _staged.Clear();
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="merge"/>'s result the committed state of <paramref name="bucket"/> of
+    /// <paramref name="buffer"/>, given what is held there now (null: none). A new buffer drops
+    /// what the old one held first, as <see cref="Held"/> does.
+    /// </summary>
+    public void Absorb(Memory<float> buffer, GradientBucket bucket, Func<TState?, TState> merge)
+    {
+        lock (_gate)
+        {
+            Use(buffer);
+            _held[bucket.Index] = (bucket, merge(HeldNow(bucket)));
         }
     }
 

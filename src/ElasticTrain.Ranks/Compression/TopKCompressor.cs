@@ -49,6 +49,20 @@ public sealed class TopKCompressor(ICompressedCollective collective, double rati
 
     public void Commit() => _residuals.Commit();
 
+    public IReadOnlyList<(GradientBucket Bucket, float[] Residual)> Residuals() => _residuals.All();
+
+    public void Absorb(Memory<float> buffer, GradientBucket bucket, float[] residual) =>
+        _residuals.Absorb(buffer, bucket, held => Sum(held, residual));
+
+    public void ClearResiduals() => _residuals.Clear();
+
+    private static float[] Sum(float[]? held, float[] more)
+    {
+        var sum = more.ToArray();
+        if (held is not null) System.Numerics.Tensors.TensorPrimitives.Add(sum, held, sum);
+        return sum;
+    }
+
     /// <summary>What this rank has not sent of bucket <paramref name="index"/> yet.</summary>
     internal float[]? Residual(int index) => _residuals.Peek(index);
 }

@@ -246,6 +246,12 @@ public sealed class PipelineStage : IModelPart
     public IReadOnlyDictionary<string, byte[]> ExportState(IEnumerable<string>? names = null) =>
         ModelState.Export(_stage, _update.Optimizer, names).ToSections();
 
+    public GradientBuffer Gradients => _gradients;
+
+    public IReadOnlyList<string> GradientNames => _gradientNames ??= Compression.ResidualTransfer.NamesOf(_gradients, _stage);
+
+    private IReadOnlyList<string>? _gradientNames;
+
     public StateSnapshot Snapshot() => new(_stage, _update.Optimizer);
 
     /// <summary>

@@ -129,4 +129,28 @@ public class RosterTests
         var over = Assert.Single(orders, o => o.Order is ElasticTrain.Ranks.JobOver);
         Assert.Equal(roster[R("a:1/r0")].Endpoint, over.To);
     }
+
+    [Fact]
+    public void Ranks_leaving_by_plan_hand_their_residuals_to_a_member_and_a_drained_one_is_released_after_it()
+    {
+        // a (drained) and b (idle) leave a mesh of a, b, c; c takes their residuals.
+        var whole = new LayerRange(0, 4);
+        var roster = With("a:1/r0", "b:1/r0", "c:1/r0");
+        foreach (var rank in new[] { "a:1/r0", "b:1/r0", "c:1/r0" }) roster.HoldsState(R(rank), 9, whole);
+        roster.Drain(new NodeAddress("a", 1));
+        var mesh = ElasticTrain.Ranks.Pipeline.MeshLayout.DataParallel(4, [R("c:1/r0")]);
+        var plan = MeshStatePlanner.Decide(new Dictionary<RankId, LayerRange> { [R("c:1/r0")] = whole }, roster.Holdings, committedStep: 9, checkpoint: null);
+        var handOffs = new Dictionary<RankId, RankId> { [R("a:1/r0")] = R("c:1/r0"), [R("b:1/r0")] = R("c:1/r0") };
+
+        var orders = GenerationOrders.For("j", 4, mesh, plan, roster, handOffs).ToList();
+        var prepare = Assert.IsType<ElasticTrain.Ranks.PrepareRank>(Assert.Single(orders, o => o.Order is ElasticTrain.Ranks.PrepareRank).Order);
+        Assert.Equal([R("a:1/r0"), R("b:1/r0")], prepare.ResidualsFrom);
+        var handing = orders.Where(o => o.Order is ElasticTrain.Ranks.HandOffResiduals).ToList();
+        Assert.Equal([roster[R("a:1/r0")].Endpoint, roster[R("b:1/r0")].Endpoint], handing.Select(h => h.To));
+        var (drained, idle) = ((ElasticTrain.Ranks.HandOffResiduals)handing[0].Order, (ElasticTrain.Ranks.HandOffResiduals)handing[1].Order);
+        Assert.Equal((4L, 9L, R("c:1/r0")), (drained.Generation, drained.Step, drained.To.Rank));
+        Assert.Equal("drained", drained.Then?.Reason);
+        Assert.Null(idle.Then);
+        Assert.DoesNotContain(orders, o => o.Order is ElasticTrain.Ranks.JobOver); // the drained rank ends after its hand-off
+    }
 }

@@ -7,6 +7,7 @@ using ElasticTrain.Jobs;
 using ElasticTrain.Pipeline;
 using ElasticTrain.Ranks;
 using ElasticTrain.Ranks.Pipeline;
+using ElasticTrain.Tests.Support;
 using static ElasticTrain.Tests.Support.TestRanks;
 
 namespace ElasticTrain.Tests.Ranks;
@@ -36,15 +37,7 @@ public sealed class RankMeshTests : TestKit
         if (disposing) Transport.Dispose();
     }
 
-    private RankEndpoint StartRank(string name)
-    {
-        var dataset = new WindowDataset(Corpus.Load(TinyCorpus.Path_), Job.Block + 1);
-        var schedule = new EpochSchedule(Job.Seed, dataset.Count, Job.GlobalBatch);
-        var loader = Sys.ActorOf(DataLoader.Props(dataset, schedule));
-        var rank = Sys.ActorOf(Rank.Props(new Rank.Setup(R(name), 0, Job, "hash", "cpu",
-            new ExchangeSettings("ring", TimeSpan.FromSeconds(10), BucketBytes: 0), Transport.Open(R(name).ToString()), TestActor, loader, schedule)));
-        return new RankEndpoint(R(name), rank, Transport.Address);
-    }
+    private RankEndpoint StartRank(string name) => TestRankActors.Start(Sys, TestActor, Transport, Job, name);
 
     private static MeshLayout Pipeline(int peerCopyEvery, params RankEndpoint[] stages) =>
         new(Layers, [0, 2], [[.. stages.Select(s => s.Rank)]], MicroBatches: 3, ScheduleKind.OneFOneB, peerCopyEvery);

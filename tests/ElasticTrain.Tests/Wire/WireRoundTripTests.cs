@@ -26,7 +26,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
             [new LayerSource(new LayerRange(0, 6), new LoadCheckpoint(Checkpoint))], 10, []);
         yield return new PrepareRank(3, [new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712")], mesh,
             [new LayerSource(new LayerRange(0, 1), new KeepState()), new LayerSource(new LayerRange(1, 2), new CopyFromPeer(R("n/r1")))], 12,
-            [new StateSend(R("n/r2"), new LayerRange(0, 1))]);
+            [new StateSend(R("n/r2"), new LayerRange(0, 1))], ResidualsFrom: [R("n/r3")]);
         yield return new LayerSource(new LayerRange(0, 2), new InitFromSeed());
         yield return new StateSend(R("n/r2"), new LayerRange(0, 1));
         yield return new ServeTarget(new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712"), new LayerRange(2, 4));
@@ -35,6 +35,9 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new LoadCheckpoint(Checkpoint);
         yield return new CopyFromPeer(R("n/r1"));
         yield return new StateChunk(3, 12, R("n/r1"), 0, 2, [1, 2, 3]);
+        yield return new StateChunk(3, 12, R("n/r1"), 1, 2, [4], Residuals: true);
+        yield return new HandOffResiduals(3, 12, new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712"), new JobOver("j", 3, true, "drained"));
+        yield return new HandOffResiduals(3, 12, new RankEndpoint(R("n/r0"), endpoint, "10.0.0.1:4712"), null);
         yield return new ApplyStep(2, 3);
         yield return new ApplyStep(2, 4, PeerCopy: true);
         yield return new PeerCopyChunk(2, 4, R("n/r1"), new LayerRange(2, 4), 0, 1, [9, 8]);
@@ -69,6 +72,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new CheckpointWritten(2, 10, "/ckpt/x", "ff00", new ElasticTrain.Checkpointing.CheckpointMetadata("j", 10, "hash", 80, 1, 7, 4, 1234), ["blocks.0.ln1.weight"]);
         yield return new CheckpointFailed(2, 10, "disk full");
         yield return new RankStatus(R("n/r0"), 2, 4);
+        yield return new RankStatus(R("n/r0"), 2, 4, ResidualTotal: -1.25);
         yield return Checkpoint;
         yield return new RankEndpoint(R("n/r1"), endpoint, "10.0.0.2:4712");
         yield return plan;
