@@ -3,7 +3,7 @@ namespace ElasticTrain.Ranks.Compression;
 /// <summary>
 /// Pure: which entries of a bucket a rank sends under top-k. The k largest magnitudes, ties broken
 /// toward the lower index, returned in index order: the same input always picks the same entries.
-/// Linear time (a selection of the k-th magnitude, then one pass), not a sort of the bucket.
+/// Linear time (a radix selection of the k-th magnitude, then two passes), not a sort of the bucket.
 /// </summary>
 public static class TopKSelection
 {
@@ -16,20 +16,20 @@ public static class TopKSelection
         if (k < 0 || k > values.Length) throw new ArgumentOutOfRangeException(nameof(k));
         var picked = new int[k];
         if (k == 0) return picked;
-        var magnitudes = new float[values.Length];
-        for (int i = 0; i < values.Length; i++) magnitudes[i] = MathF.Abs(values[i]);
-        float threshold = KthLargest(magnitudes, k);
+        uint threshold = KthLargestMagnitude(values, k);
         int above = 0;
-        foreach (var v in values) if (MathF.Abs(v) > threshold) above++;
+        foreach (var v in values) if (Magnitude(v) > threshold) above++;
         int ties = k - above, next = 0;
         for (int i = 0; i < values.Length && next < k; i++)
         {
-            float m = MathF.Abs(values[i]);
+            uint m = Magnitude(values[i]);
             if (m > threshold || (m == threshold && ties-- > 0)) picked[next++] = i;
         }
         return picked;
     }
 
+    /// <summary>|v| as its bits: for non-negative floats (NaN above infinity) the bits order as the values do.</summary>
+    private static uint Magnitude(float v) => BitConverter.SingleToUInt32Bits(v) & 0x7FFF_FFFF;
     /// <summary>
     /// Moves what a rank sends out of <paramref name="accumulated"/> (the gradient plus the residual):
     /// afterwards it holds the residual, zero at the returned indices, and the returned values are
@@ -47,26 +47,34 @@ public static class TopKSelection
         return (indices, values);
     }
 
-    /// <summary>The k-th largest of <paramref name="values"/> (1-based), reordering them: quickselect with a median-of-three pivot.</summary>
-    private static float KthLargest(float[] values, int k)
+    /// <summary>
+    /// The bits of the k-th largest magnitude (1-based): a radix selection, counting the high 16 bits
+    /// of every magnitude, then the low 15 bits of those in the bucket that holds the k-th. Two
+    /// counting passes of fixed cost, where a quickselect's pivots make its time vary with the data.
+    /// </summary>
+    private static uint KthLargestMagnitude(ReadOnlySpan<float> values, int k)
     {
-        int lo = 0, hi = values.Length - 1, target = k - 1; // descending order: index k-1
-        while (lo < hi)
+        var counts = System.Buffers.ArrayPool<int>.Shared.Rent(1 << 16);
+        try
         {
-            int mid = lo + (hi - lo) / 2;
-            float a = values[lo], b = values[mid], c = values[hi];
-            float pivot = Math.Max(Math.Min(a, b), Math.Min(Math.Max(a, b), c));
-            int i = lo, j = hi;
-            while (i <= j)
+            Array.Clear(counts, 0, 1 << 16);
+            foreach (var v in values) counts[Magnitude(v) >> 15]++;
+            int high = (1 << 16) - 1, remaining = k;
+            while (counts[high] < remaining) remaining -= counts[high--];
+
+            Array.Clear(counts, 0, 1 << 15);
+            foreach (var v in values)
             {
-                while (values[i] > pivot) i++;
-                while (values[j] < pivot) j--;
-                if (i <= j) { (values[i], values[j]) = (values[j], values[i]); i++; j--; }
+                uint m = Magnitude(v);
+                if (m >> 15 == (uint)high) counts[m & 0x7FFF]++;
             }
-            if (target <= j) hi = j;
-            else if (target >= i) lo = i;
-            else return values[target];
+            int low = (1 << 15) - 1;
+            while (counts[low] < remaining) remaining -= counts[low--];
+            return ((uint)high << 15) | (uint)low;
         }
-        return values[target];
+        finally
+        {
+            System.Buffers.ArrayPool<int>.Shared.Return(counts);
+        }
     }
 }

@@ -71,6 +71,21 @@ public sealed class GradientCompressionTests(ITestOutputHelper output) : IDispos
         Assert.Equal(expected, TopKSelection.Select(many, 137));
     }
 
+    [Theory]
+    [InlineData(1)]
+    [InlineData(50)]
+    [InlineData(2_500)]
+    [InlineData(9_999)]
+    public void Top_k_agrees_with_a_sort_on_ties_zeros_signs_and_extremes(int k)
+    {
+        // Few distinct magnitudes (many ties, within one radix bucket and across), both zeros, infinities, subnormals.
+        var random = new Random(k);
+        float[] kinds = [0f, -0f, 1e-40f, -1e-40f, 0.25f, -0.25f, 0.2500001f, 3f, -3f, float.MaxValue, float.NegativeInfinity];
+        var values = Enumerable.Range(0, 10_000).Select(_ => kinds[random.Next(kinds.Length)]).ToArray();
+        var expected = values.Select((v, i) => (Abs: MathF.Abs(v), i)).OrderByDescending(e => e.Abs).ThenBy(e => e.i).Take(k).Select(e => e.i).Order();
+        Assert.Equal(expected, TopKSelection.Select(values, k));
+    }
+
     [Fact]
     public void Top_k_sends_exactly_k_pairs_per_rank_sums_what_was_sent_and_keeps_the_rest_as_residual()
     {
