@@ -98,7 +98,11 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         });
         Command<StepFailed>(failed =>
         {
-            if (failed.Generation == _state.Generation) Abort($"rank {failed.Rank} failed at step {failed.Step}: {failed.Reason}", verify: true);
+            if (failed.Generation != _state.Generation) return;
+            // The roster counted each committed step as applied; a rank that failed says where it really is,
+            // so the next plan does not ask it for a step it does not hold (again and again).
+            if (failed.StateStep is { } held && _roster.Contains(failed.Rank)) _roster.HoldsState(failed.Rank, held);
+            Abort($"rank {failed.Rank} failed at step {failed.Step}: {failed.Reason}", verify: true);
         });
         Command<StepTimedOut>(timeout =>
         {

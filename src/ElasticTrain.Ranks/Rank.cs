@@ -230,7 +230,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
             catch (Exception e) when (e is not OutOfMemoryException)
             {
                 if (!cancellation.IsCancellationRequested)
-                    coordinator.Tell(new StepFailed(generation, step, _setup.Id, e.Message), self);
+                    coordinator.Tell(new StepFailed(generation, step, _setup.Id, e.Message, _held?.Step), self);
             }
         });
     }

@@ -142,7 +142,9 @@ public sealed record StepExchanged(long Generation, long Step, RankId Rank, doub
 }
 
 /// <summary>The step could not complete on this rank (exchange failed, bad data); the coordinator re-plans.</summary>
-public sealed record StepFailed(long Generation, long Step, RankId Rank, string Reason) : IWireMessage;
+/// <param name="StateStep">The step the rank's state is at now (null: none), which the coordinator's picture may
+/// have run ahead of: it counts a committed step as applied before the rank has applied it.</param>
+public sealed record StepFailed(long Generation, long Step, RankId Rank, string Reason, long? StateStep = null) : IWireMessage;
 
 /// <summary>A checkpoint, or a stage's part of one, is written: what its manifest lists of it.</summary>
 public sealed record CheckpointWritten(long Generation, long Step, string Path, string Sha256, Checkpointing.CheckpointMetadata Metadata, string[] Parameters) : IWireMessage;

@@ -134,6 +134,31 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     }
 
     [Fact]
+    public void A_rank_that_fails_behind_the_committed_step_takes_its_state_from_a_peer_in_the_next_generation()
+    {
+        Sys.EventStream.Subscribe(TestActor, typeof(StepCommittedNotice));
+        var coordinator = StartCoordinator();
+        var ranks = Register(coordinator, R("n/r0"), R("n/r1"));
+        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
+        CompleteStep(ranks, 1, 1, coordinator);
+        ExpectMsg<StepCommittedNotice>(s => s.Step == 1);
+
+        // Step 1 is committed, but n/r1 never applied it (its state is still at step 0), and it says so as it fails step 2.
+        foreach (var (probe, _) in ranks) ExpectRun(probe, 1, 2);
+        coordinator.Tell(new StepFailed(1, 2, R("n/r1"), "asked for layers [0,2) at step 1; holds [0,2) at step 0", StateStep: 0), ranks[1].Probe.Ref);
+        foreach (var (probe, name) in ranks)
+        {
+            probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(10));
+            coordinator.Tell(new RankStatus(name, 1, 0), probe.Ref);
+        }
+
+        var (keeper, behind) = (ExpectPrepare(ranks[0].Probe, 2), ExpectPrepare(ranks[1].Probe, 2));
+        Assert.Equal((1L, 1L), (keeper.StateStep, behind.StateStep));
+        Assert.IsType<KeepState>(Assert.Single(keeper.Sources).Origin);
+        Assert.Equal(new CopyFromPeer(R("n/r0")), Assert.Single(behind.Sources).Origin);
+    }
+
+    [Fact]
     public void When_a_rank_stops_the_survivors_form_a_new_generation_and_take_its_share()
     {
         var coordinator = StartCoordinator();

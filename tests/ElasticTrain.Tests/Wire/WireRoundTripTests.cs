@@ -67,6 +67,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new RankReady(2, R("n/r0"), 9);
         yield return new StepExchanged(2, 3, R("n/r0"), 12.5, [4, 8, 15, 16, 23], 100.25, 3.5, 0.75);
         yield return new StepFailed(2, 3, R("n/r0"), "peer gone");
+        yield return new StepFailed(2, 3, R("n/r0"), "asked for step 3", StateStep: 2);
         yield return new EvaluateHeldOut(2, 30, 7, 7);
         yield return new HeldOutEvaluated(2, 30, R("n/r1"), 14.25, 7, 3.5);
         yield return new CheckpointWritten(2, 10, "/ckpt/x", "ff00", new ElasticTrain.Checkpointing.CheckpointMetadata("j", 10, "hash", 80, 1, 7, 4, 1234), ["blocks.0.ln1.weight"]);
