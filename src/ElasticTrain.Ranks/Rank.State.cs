@@ -167,16 +167,18 @@ public sealed partial class Rank
     /// </summary>
     private void SendState(long generation, long step, IReadOnlyList<(IActorRef To, LayerRange Layers)> targets, LayerRange? staying)
     {
-        var residuals = _part is { } part && part.AppliedStep == step ? ResidualTransfer.Export(part, _exchange) : [];
-        if (staying is { } own) foreach (var name in LayerNames.Of(Replica.SpecOf(_setup.Job), own)) residuals.Remove(name);
+        if (targets.Count == 0) return; // most ranks of most generations: nothing to export either
+        var spec = Replica.SpecOf(_setup.Job);
+        var residuals = CommittedResiduals(step);
+        if (staying is { } own) foreach (var name in LayerNames.Of(spec, own)) residuals.Remove(name);
         foreach (var group in targets.GroupBy(t => t.Layers))
         {
             var state = StateAt(step, group.Key);
             var packed = StateTransfer.Pack(state);
+            var names = LayerNames.Of(spec, group.Key);
             foreach (var (to, _) in group)
             {
-                var moving = LayerNames.Of(Replica.SpecOf(_setup.Job), group.Key).Where(residuals.ContainsKey)
-                    .ToDictionary(name => name, name => residuals[name]);
+                var moving = names.Where(residuals.ContainsKey).ToDictionary(name => name, name => residuals[name]);
                 foreach (var name in moving.Keys) residuals.Remove(name);
                 var bytes = moving.Count == 0 ? packed : StateTransfer.Pack(Merge(new(state), ResidualTransfer.ToSections(moving)));
                 foreach (var chunk in StateTransfer.Chunks(generation, step, _setup.Id, bytes))
@@ -184,6 +186,10 @@ public sealed partial class Rank
             }
         }
     }
+
+    /// <summary>On the compute thread: the part's compression residuals by name, when the part is at <paramref name="step"/>; else none.</summary>
+    private Dictionary<string, float[]> CommittedResiduals(long step) =>
+        _part is { } part && part.AppliedStep == step ? ResidualTransfer.Export(part, _exchange) : [];
 
     /// <summary>Leaving the mesh by plan: hand compression's residuals to a member, forget them, then take what comes next.</summary>
     private void OnHandOffResiduals(HandOffResiduals handOff)
@@ -194,7 +200,7 @@ public sealed partial class Rank
         {
             try
             {
-                var residuals = _part is { } part && part.AppliedStep == handOff.Step ? ResidualTransfer.Export(part, _exchange) : [];
+                var residuals = CommittedResiduals(handOff.Step);
                 var packed = StateTransfer.Pack(ResidualTransfer.ToSections(residuals));
                 foreach (var chunk in StateTransfer.Chunks(handOff.Generation, handOff.Step, _setup.Id, packed, residuals: true))
                     handOff.To.Endpoint.Tell(chunk, ActorRefs.NoSender);

@@ -4,11 +4,10 @@ using ElasticTrain.Collectives;
 using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Data;
 using ElasticTrain.Jobs;
+using ElasticTrain.Models;
 using ElasticTrain.Ranks;
 using ElasticTrain.Ranks.Pipeline;
 using TorchSharp;
-
-using ElasticTrain.Models;
 
 namespace ElasticTrain.Cli.Benchmarks;
 
