@@ -24,6 +24,7 @@ public static class CliApp
             BenchCommand.Create(error),
             PlotCommand.Create(output, error),
             EvalCommand.Create(output),
+            TokenCommand.Create(output),
         };
         foreach (var command in OperatorCommands.Create(output, error)) root.Subcommands.Add(command);
         var parse = root.Parse(args);

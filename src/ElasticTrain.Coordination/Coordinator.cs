@@ -43,6 +43,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     private MeshStatePlanner.Plan? _statePlan;    // where each member takes its state from
     private readonly HashSet<RankId> _ready = [];
     private StepTally? _step;                     // the step in flight
+    private StepPlan? _lastPlan;                  // the last step dispatched, for status
     private LivenessCheck? _check;                // a failed step's members, asked whether they live
     private int _failedAttempts;
     private bool _began;
@@ -89,7 +90,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         });
         Command<RegisterRank>(OnRegister);
         Command<GetStatus>(_ => Sender.Tell(new JobStatusReport(Job.Id, _state.CommittedStep, Job.Steps, _state.Generation, _members,
-            _roster.Idle(_members), _roster.Draining, _roster.TargetRanks, _throughput.SamplesPerSecond(Job.GlobalBatch), _mesh?.ToString() ?? "")));
+            _roster.Idle(_members), _roster.Draining, _roster.TargetRanks, _throughput.SamplesPerSecond(Job.GlobalBatch), _mesh?.ToString() ?? "", Loads())));
         Command<DrainNode>(drain => Sender.Tell(_roster.Drain(drain.Node)));
         Command<ScaleRanks>(scale => Sender.Tell(_roster.Scale(scale.Ranks)));
         Command<Terminated>(t =>
@@ -161,6 +162,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         var plan = StepPlanner.Plan(step, _mesh!, Job.GlobalBatch, _roster.Speeds);
         var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _mesh!, Job.GlobalBatch, _roster.Speeds) : null;
         _step = new StepTally(plan);
+        _lastPlan = plan;
         var lossScale = _setup.Training.LossScaleAt(step, _overflows);
         foreach (var slice in plan.Slices)
             _roster[slice.Rank].Endpoint.Tell(new RunStep(_state.Generation, plan, next, lossScale));
@@ -280,4 +282,12 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         End(new JobFailed($"{reason}; run the same command to resume once the store is back", BadInput: false));
 
     private void Publish(object notice) => Context.System.EventStream.Publish(notice);
+
+    /// <summary>The last planned step's slices with each rank's measured speed, for `status` and the console.</summary>
+    private RankLoad[] Loads()
+    {
+        if (_lastPlan is not { } plan) return [];
+        var speeds = _roster.Speeds;
+        return [.. plan.Slices.Select(s => new RankLoad(s.Rank, s.Count, speeds.GetValueOrDefault(s.Rank), s.Stage))];
+    }
 }

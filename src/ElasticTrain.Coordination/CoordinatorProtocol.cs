@@ -27,9 +27,15 @@ public sealed record GetStatus : IWireMessage
 /// <param name="Idle">Registered ranks outside the generation (over the scale target, or waiting to join).</param>
 /// <param name="TargetRanks">The operator's scale target; 0 when every rank is used.</param>
 /// <param name="Mesh">Replicas x stages of this generation (e.g. 2x2); members are listed replica by replica, stages in order.</param>
+/// <param name="Loads">Each member's slice of the last step planned and its measured compute speed; empty before the first step.</param>
 public sealed record JobStatusReport(
     string JobId, long CommittedStep, long TotalSteps, long Generation, RankId[] Members, RankId[] Idle, RankId[] Draining,
-    int TargetRanks, double SamplesPerSecond, string Mesh = "") : IWireMessage;
+    int TargetRanks, double SamplesPerSecond, string Mesh = "", RankLoad[]? Loads = null) : IWireMessage;
+
+/// <param name="Slice">Samples of the last planned step's global batch the rank computes.</param>
+/// <param name="SamplesPerSecond">Its forward and backward speed, smoothed over steps; 0 until measured.</param>
+/// <param name="Stage">Its pipeline stage (0 without stages).</param>
+public sealed record RankLoad(RankId Rank, int Slice, double SamplesPerSecond, int Stage = 0) : IWireMessage;
 
 /// <summary>Move all work off the node at <paramref name="Node"/> (host:port) at the next step boundary and let it leave.</summary>
 public sealed record DrainNode(NodeAddress Node) : IWireMessage;

@@ -69,7 +69,7 @@ public static class RankCountBenchmark
         var metrics = Path.Combine(folder.Path, "metrics.jsonl");
         NodeHost.Result result;
         using (var file = new MetricsFile(metrics))
-            result = await NodeHost.TrainAsync(settings, config, [file], new NodeReadiness(), cancellation);
+            result = await NodeHost.TrainAsync(settings, config, [file], new LiveNode(), cancellation);
         cancellation.ThrowIfCancellationRequested();
         if (result.ExitCode != 0) throw new BenchmarkException($"training with {ranks} ranks exited {result.ExitCode}: {result.Error}");
 

@@ -14,9 +14,7 @@ public static class EvalCommand
     public static Command Create(TextWriter output)
     {
         var flags = new HoconFlags()
-            .Add<string>("--job", "elastictrain.job.id", "The job to evaluate")
-            .Add<string>("--store", "elastictrain.store", "SQLite file, or a PostgreSQL connection string (Host=...)")
-            .Add<string>("--data-dir", "elastictrain.data-directory", "The job's folder for the default store, checkpoints and caches")
+            .AddJobStore("The job to evaluate")
             .Add<int>("--threads", "elastictrain.intra-op-threads", "libtorch threads (default 0: all cores)")
             .Add<string>("--data", "elastictrain.job.data", "Where the job's data lies here (default: where the job read it)")
             .AddRecipe();

@@ -84,6 +84,12 @@ public sealed class HoconFlags
         .Add<string>("--schedule", "elastictrain.parallel.schedule", "Pipeline schedule: 1f1b (default) or gpipe")
         .Add<string>("--rank-memory", "elastictrain.parallel.rank-memory", "What one rank may hold, e.g. 8GiB, or auto (default: available memory / local ranks)");
 
+    /// <summary>The flags that find a job's things for a command about a job that is not running here: its id and store.</summary>
+    public HoconFlags AddJobStore(string jobDescription) => this
+        .Add<string>("--job", "elastictrain.job.id", jobDescription)
+        .Add<string>("--store", "elastictrain.store", "SQLite file, or a PostgreSQL connection string (Host=...)")
+        .Add<string>("--data-dir", "elastictrain.data-directory", "The job's folder for the default store, checkpoints and caches");
+
     /// <summary>The flags every node has: where it binds, where it keeps things, how many ranks it hosts.</summary>
     public static HoconFlags ForNode() => new HoconFlags()
         .Add<int>("--ranks", "elastictrain.ranks", "Rank actors on this node (default 2)")
@@ -95,6 +101,7 @@ public sealed class HoconFlags
         .Add<int>("--threads", "elastictrain.intra-op-threads", "libtorch threads of this process (default 0: cores / ranks)")
         .Add<string>("--host", "akka.remote.dot-netty.tcp.hostname", "Address the node binds (default 127.0.0.1)")
         .Add<int>("--port", "akka.remote.dot-netty.tcp.port", "Port the node binds (default: any free port)")
-        .Add<string>("--http-port", "elastictrain.http.port", "Serve /metrics and /health on this port (0: any free port; default off)")
-        .Add<string>("--http-host", "elastictrain.http.host", "Address the HTTP server binds (default: --host)");
+        .Add<string>("--http-port", "elastictrain.http.port", "Serve the web console, /metrics and /health on this port (0: any free port; off; default auto: any free port for train, off for node)")
+        .Add<string>("--http-host", "elastictrain.http.host", "Address the HTTP server binds (default: --host)")
+        .Add<string>("--http-token", "elastictrain.http.token", "Operator token for scale and drain on the console (default: the job's, printed once when made)");
 }

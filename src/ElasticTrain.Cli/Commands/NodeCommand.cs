@@ -18,7 +18,7 @@ public static class NodeCommand
         var command = new Command("node", "Join a running job with this machine's ranks");
         flags.AddTo(command);
         NodeRun.AddCommonOptions(command);
-        command.SetAction((parse, cancellation) => NodeRun.RunAsync(parse, flags, error, NodeHost.JoinAsync, cancellation));
+        command.SetAction((parse, cancellation) => NodeRun.RunAsync(parse, flags, error, NodeHost.JoinAsync, servesHttpByDefault: false, cancellation));
         return command;
     }
 }

@@ -11,7 +11,7 @@ public static class NodeRun
     public static readonly Option<string> ConfigFile = new("--config") { Description = "HOCON file; flags override it" };
     public static readonly Option<bool> Plain = new("--plain") { Description = "Plain log lines even on a terminal" };
 
-    public delegate Task<NodeHost.Result> Host(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, NodeReadiness readiness, CancellationToken cancellation);
+    public delegate Task<NodeHost.Result> Host(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, LiveNode live, CancellationToken cancellation);
 
     public static void AddCommonOptions(Command command)
     {
@@ -19,30 +19,32 @@ public static class NodeRun
         command.Options.Add(Plain);
     }
 
-    public static async Task<int> RunAsync(ParseResult parse, HoconFlags flags, TextWriter error, Host host, CancellationToken cancellation)
+    /// <param name="servesHttpByDefault">Whether `auto` (the default) serves the console: `train` does, `node` only when asked.</param>
+    public static async Task<int> RunAsync(ParseResult parse, HoconFlags flags, TextWriter error, Host host, bool servesHttpByDefault, CancellationToken cancellation)
     {
         var config = NodeConfig.Merge(flags.Overrides(parse), parse.GetValue(ConfigFile));
         var settings = HostSettings.FromConfig(config);
         var reporters = new List<IJobReporter>();
-        var readiness = new NodeReadiness();
+        var live = new LiveNode();
         HttpEndpoints? http = null;
         NodeHost.Result result;
         try
         {
-            if (settings.HttpPort is { } httpPort)
+            if (settings.HttpPortFor(servesHttpByDefault) is { } httpPort)
             {
                 var registry = Prometheus.Metrics.NewCustomRegistry();
-                // Started first: a taken port is refused before anything of the job is touched.
-                http = await HttpEndpoints.StartAsync(settings.HttpHost, httpPort, registry, readiness);
+                // Started first: a taken port is refused before anything of the job is touched. The
+                // node prints the console's address once it knows the job (and its operator token).
+                http = await HttpEndpoints.StartAsync(settings.HttpHost, httpPort, registry, live);
+                live.Address = http.Address;
                 reporters.Add(new PrometheusReporter(registry, settings.Ranks));
-                Console.WriteLine($"http: serving /metrics and /health on {http.Address}");
             }
             reporters.Add(!parse.GetValue(Plain) && !Console.IsOutputRedirected && Spectre.Console.AnsiConsole.Profile.Capabilities.Interactive
                 ? new TerminalProgress()
                 : new PlainLog(Console.Out));
             if (settings.Metrics.Length > 0) reporters.Add(new MetricsFile(settings.Metrics));
             if (settings.TraceSamples.Length > 0) reporters.Add(new SampleTrace(settings.TraceSamples));
-            result = await host(settings, config, reporters, readiness, cancellation);
+            result = await host(settings, config, reporters, live, cancellation);
         }
         finally
         {

@@ -29,7 +29,11 @@ public static class OperatorCommands
             var report = await OperatorClient.AskAsync<JobStatusReport>(parse.GetValue(Join)!, GetStatus.Instance, ClusterConfig(parse), cancellation);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"job {report.JobId}: step {report.CommittedStep}/{report.TotalSteps}, generation {report.Generation}, world {report.Members.Length}{(report.Mesh.Length > 0 ? $" as {report.Mesh} (replicas x stages)" : "")}, {report.SamplesPerSecond:0.0} samples/s"));
-            foreach (var member in report.Members) output.WriteLine($"  rank {member}");
+            var loads = (report.Loads ?? []).ToDictionary(l => l.Rank);
+            foreach (var member in report.Members)
+                output.WriteLine(loads.TryGetValue(member, out var load)
+                    ? string.Create(CultureInfo.InvariantCulture, $"  rank {member}: slice {load.Slice}, {load.SamplesPerSecond:0.0} samples/s")
+                    : $"  rank {member}");
             foreach (var idle in report.Idle) output.WriteLine($"  idle {idle}");
             foreach (var draining in report.Draining) output.WriteLine($"  draining {draining}");
             if (report.TargetRanks > 0) output.WriteLine($"  scale target: {report.TargetRanks} ranks");

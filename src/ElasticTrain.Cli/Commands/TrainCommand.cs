@@ -21,7 +21,7 @@ public static class TrainCommand
         var command = new Command("train", "Train a model, starting or resuming a job; other nodes may join it");
         flags.AddTo(command);
         NodeRun.AddCommonOptions(command);
-        command.SetAction((parse, cancellation) => NodeRun.RunAsync(parse, flags, error, NodeHost.TrainAsync, cancellation));
+        command.SetAction((parse, cancellation) => NodeRun.RunAsync(parse, flags, error, NodeHost.TrainAsync, servesHttpByDefault: true, cancellation));
         return command;
     }
 }

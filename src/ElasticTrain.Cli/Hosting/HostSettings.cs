@@ -15,7 +15,9 @@ namespace ElasticTrain.Cli.Hosting;
 /// </summary>
 /// <param name="Store">As given: empty for the default SQLite file, a path, or a PostgreSQL connection string.</param>
 /// <param name="DataPlaneSecret">As given by the operator; empty: the job's secret from the store (<see cref="Store.JobSecret"/>).</param>
-/// <param name="HttpPort">The port of /metrics and /health (0: any free port); null: no HTTP server.</param>
+/// <param name="HttpPort">The port of the console, /metrics and /health (0: any free port); null: no HTTP server, or auto.</param>
+/// <param name="HttpAuto">The port is `auto`: a free port for `train`, none for `node` (<see cref="HttpPortFor"/>).</param>
+/// <param name="HttpToken">The operator token as given; empty: the job's own.</param>
 /// <param name="HttpHost">Where the HTTP server binds: as given, or the node's own hostname.</param>
 /// <param name="Recipe">The optimizer, learning-rate schedule, clipping and micro-batch size (<c>elastictrain.job.*</c>); `train` gives them to the job.</param>
 /// <param name="Mesh">The mesh the job asks for (<c>elastictrain.parallel.*</c>); what `train` gives the job, null values meaning auto.</param>
@@ -39,7 +41,9 @@ public sealed record HostSettings(
     TimeSpan StoreOutageLimit,
     string DataPlaneSecret,
     int? HttpPort,
+    bool HttpAuto,
     string HttpHost,
+    string HttpToken,
     MeshRequest Mesh,
     TrainingRecipe Recipe)
 {
@@ -70,8 +74,10 @@ public sealed record HostSettings(
             MklKernels: Models.MklKernels.Parse(root.String("mkl-kernels")),
             StoreOutageLimit: root.Duration("store-outage-limit"),
             DataPlaneSecret: root.String("data-plane-secret"),
-            HttpPort: http.String("port") is "off" or "" ? null : http.Int("port", 0, 65535),
+            HttpPort: http.String("port") is "off" or "" or "auto" ? null : http.Int("port", 0, 65535),
+            HttpAuto: http.String("port") == "auto",
             HttpHost: http.String("host") is { Length: > 0 } httpHost ? httpHost : hostname,
+            HttpToken: http.String("token"),
             Mesh: ReadMesh(parallel),
             Recipe: TrainingRecipe.FromConfig(config, job));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
@@ -91,6 +97,9 @@ public sealed record HostSettings(
         }
         return settings;
     }
+
+    /// <summary>The port this command serves HTTP on: as set, or for `auto`, any free one where the command serves by default.</summary>
+    public int? HttpPortFor(bool servesByDefault) => HttpAuto ? (servesByDefault ? 0 : null) : HttpPort;
 
     private static MeshRequest ReadMesh(SettingsReader parallel)
     {

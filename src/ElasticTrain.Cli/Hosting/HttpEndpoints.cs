@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using ElasticTrain.Cli.WebConsole;
 using ElasticTrain.Configuration;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -12,9 +13,9 @@ using Prometheus;
 namespace ElasticTrain.Cli.Hosting;
 
 /// <summary>
-/// The process's one HTTP server (Kestrel, minimal APIs): <c>/metrics</c> in Prometheus text from
-/// the server's own registry, <c>/health/live</c> (200 while the process runs) and
-/// <c>/health/ready</c> (200 when <see cref="NodeReadiness"/> says so, 503 otherwise), for
+/// The process's one HTTP server (Kestrel, minimal APIs): the web console (<see cref="ConsoleRoutes"/>),
+/// <c>/metrics</c> in Prometheus text from the server's own registry, <c>/health/live</c> (200 while the process runs) and
+/// <c>/health/ready</c> (200 when <see cref="LiveNode"/> says so, 503 otherwise), for
 /// Kubernetes probes. It outlives the node's actor system, so a node that rejoins the cluster keeps
 /// its address.
 /// </summary>
@@ -35,7 +36,7 @@ public sealed class HttpEndpoints : IAsyncDisposable
     }
 
     /// <exception cref="SettingsException">The address cannot be bound (a taken port, a host not of this machine).</exception>
-    public static async Task<HttpEndpoints> StartAsync(string host, int port, CollectorRegistry registry, NodeReadiness readiness)
+    public static async Task<HttpEndpoints> StartAsync(string host, int port, CollectorRegistry registry, LiveNode live)
     {
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
         // The console belongs to the progress bar and the error line; Kestrel's startup lines would tear them.
@@ -46,7 +47,8 @@ public sealed class HttpEndpoints : IAsyncDisposable
         var app = builder.Build();
         app.MapMetrics("/metrics", registry);
         app.MapGet("/health/live", () => Results.Text("live\n"));
-        app.MapGet("/health/ready", async () => await readiness.IsReadyAsync(ReadyPatience)
+        app.MapConsole(live);
+        app.MapGet("/health/ready", async () => await live.IsReadyAsync(ReadyPatience)
             ? Results.Text("ready\n")
             : Results.Text("not ready\n", statusCode: StatusCodes.Status503ServiceUnavailable));
         try

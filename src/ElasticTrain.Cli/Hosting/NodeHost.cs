@@ -7,6 +7,7 @@ using Akka.Pattern;
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Cli.Reporting;
 using ElasticTrain.Cli.Store;
+using ElasticTrain.Cli.WebConsole;
 using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
@@ -40,7 +41,7 @@ public static class NodeHost
         ClusterSingletonProxy.Props("/user/coordinator", ClusterSingletonProxySettings.Create(system).WithRole(NodeRole));
 
     /// <summary>`elastictrain train`: a node that joins itself and starts (or resumes) the job it was given.</summary>
-    public static async Task<Result> TrainAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, NodeReadiness readiness,
+    public static async Task<Result> TrainAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, LiveNode live,
         CancellationToken cancellation)
     {
         // Everything that can be refused is checked before the actor system exists, so bad input
@@ -51,7 +52,7 @@ public static class NodeHost
         await RefuseIfRunningElsewhere(store, settings.Job.Id);
         var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint, settings.Recipe), data.Corpus.Fingerprint,
             settings.Mesh, settings.Recipe);
-        return await RunAsync(settings, config, store, settings.Job.Id, reporters, readiness, cancellation, async (system, cluster) =>
+        return await RunAsync(settings, config, store, settings.Job.Id, reporters, live, cancellation, async (system, cluster) =>
         {
             await cluster.JoinAsync(cluster.SelfAddress, cancellation);
             return (job, data);
@@ -63,7 +64,7 @@ public static class NodeHost
     /// A node the cluster removes (downed after a partition, or its actor system stopped) joins
     /// again as a new incarnation, through any node it last saw, up to <see cref="MaxRejoins"/> times.
     /// </remarks>
-    public static async Task<Result> JoinAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, NodeReadiness readiness,
+    public static async Task<Result> JoinAsync(HostSettings settings, Config config, IReadOnlyList<IJobReporter> reporters, LiveNode live,
         CancellationToken cancellation)
     {
         if (settings.Join.Length == 0) throw new SettingsException("node needs --join HOST:PORT of a node of the job");
@@ -79,7 +80,7 @@ public static class NodeHost
             try
             {
                 // A rejoin asks briefly and often: the link may be about to heal.
-                result = await JoinOnceAsync(settings, config, store, job, seeds, TimeSpan.FromSeconds(attempt == 0 ? 20 : 10), reporters, readiness, cancellation);
+                result = await JoinOnceAsync(settings, config, store, job, seeds, TimeSpan.FromSeconds(attempt == 0 ? 20 : 10), reporters, live, cancellation);
             }
             catch (ClusterAccess.UnreachableException e) when (attempt > 0 && attempt < MaxRejoins)
             {
@@ -94,8 +95,8 @@ public static class NodeHost
     }
 
     private static Task<Result> JoinOnceAsync(HostSettings settings, Config config, JournalStore store, JobDescription job, IReadOnlyList<string> seeds,
-        TimeSpan patience, IReadOnlyList<IJobReporter> reporters, NodeReadiness readiness, CancellationToken cancellation) =>
-        RunAsync(settings, config, store, job.Config.Id, reporters, readiness, cancellation, async (system, cluster) =>
+        TimeSpan patience, IReadOnlyList<IJobReporter> reporters, LiveNode live, CancellationToken cancellation) =>
+        RunAsync(settings, config, store, job.Config.Id, reporters, live, cancellation, async (system, cluster) =>
         {
             var joined = await ClusterAccess.JoinAnyAsync(cluster, seeds, patience);
             var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory, job.Recipe);
@@ -106,12 +107,13 @@ public static class NodeHost
         });
 
     private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, string jobId, IReadOnlyList<IJobReporter> reporters,
-        NodeReadiness readiness, CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
+        LiveNode live, CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
     {
         // libtorch's intra-op pool is per process, shared by the local ranks; MKL's kernels are
         // chosen before any tensor work.
         Console.WriteLine(TorchRuntime.Configure(settings.TorchThreads, settings.MklKernels));
         var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
+        if (live.Address is { } address) await AnnounceConsole(address, store, jobId, settings.HttpToken, cancellation);
         var secret = settings.DataPlaneSecret.Length > 0
             ? System.Text.Encoding.UTF8.GetBytes(settings.DataPlaneSecret)
             : await JobSecret.GetOrCreateAsync(store, jobId, TimeSpan.FromSeconds(30), cancellation);
@@ -156,7 +158,8 @@ public static class NodeHost
                 system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
                     exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe)), $"rank-{i}");
             }
-            readiness.Attach(cluster, coordinator, ranks);
+            live.Attach(cluster, coordinator, ranks, store, jobId);
+            system.ActorOf(ConsoleFeed.Props(jobId, coordinator, live.Hub), "console-feed");
 
             // The job's end, this node's removal from the cluster, or a store gone for good: never none.
             using var storeWatch = new StoreWatch(store, timeout => JobMembers.AnnounceAsync(store, jobId, self, timeout), settings.StoreOutageLimit, Console.Out);
@@ -184,10 +187,22 @@ public static class NodeHost
         }
         finally
         {
-            readiness.Detach();
+            live.Detach();
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
             await Forget(store, jobId, self);
         }
+    }
+
+    /// <summary>
+    /// Prints where the console is, with the job's operator token when this node made it: the only
+    /// time it is shown, since the store keeps its hash.
+    /// </summary>
+    private static async Task AnnounceConsole(string address, JournalStore store, string jobId, string givenToken, CancellationToken cancellation)
+    {
+        var made = await OperatorToken.EnsureAsync(store, jobId, givenToken, cancellation);
+        Console.WriteLine(made is null
+            ? $"console: {address}/"
+            : $"console: {address}/ (operator token {made}: shown once; `elastictrain token --job {jobId}` makes a new one)");
     }
 
     /// <summary>

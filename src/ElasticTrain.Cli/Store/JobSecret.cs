@@ -1,4 +1,3 @@
-using System.Data.Common;
 using System.Security.Cryptography;
 using ElasticTrain.Cli.Hosting;
 using ElasticTrain.Configuration;
@@ -28,34 +27,13 @@ public static class JobSecret
         """;
 
     /// <summary>The secret of <paramref name="jobId"/>, created now if the store has none; <see cref="SettingsException"/> if the store cannot say.</summary>
-    public static async Task<byte[]> GetOrCreateAsync(JournalStore store, string jobId, TimeSpan timeout, CancellationToken cancellation = default)
-    {
-        var dialect = StoreDialect.For(store.Provider);
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        deadline.CancelAfter(timeout);
-        try
+    public static Task<byte[]> GetOrCreateAsync(JournalStore store, string jobId, TimeSpan timeout, CancellationToken cancellation = default) =>
+        StoreTable.RunAsync(store, CreateSql, "the data-plane secret", timeout, async (connection, token) =>
         {
-            return await StoreDialect.WhileBusy(() => GetOrCreate(dialect, store, jobId, timeout, deadline.Token), deadline.Token);
-        }
-        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
-        {
-            throw new SettingsException($"store ({store.Description}) did not give the data-plane secret within {timeout.TotalSeconds:0} s");
-        }
-        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or FormatException or System.Net.Sockets.SocketException)
-        {
-            throw new SettingsException($"cannot read the data-plane secret from the store ({store.Description}): {HoconFiles.FirstLine(e.GetBaseException().Message)}");
-        }
-    }
-
-    private static async Task<byte[]> GetOrCreate(StoreDialect dialect, JournalStore store, string jobId, TimeSpan timeout, CancellationToken cancellation)
-    {
-        await using var connection = dialect.Connect(store.ArbiterConnectionString);
-        await connection.OpenAsync(cancellation);
-        await StoreTable.EnsureAsync(connection, CreateSql, timeout, cancellation);
-        await using var command = StoreTable.Command(connection, timeout, GetOrCreateSql,
-            ("job", jobId), ("secret", Convert.ToHexString(RandomNumberGenerator.GetBytes(Bytes))));
-        var secret = await command.ExecuteScalarAsync(cancellation) as string
-            ?? throw new InvalidDataException("the store returned no secret");
-        return Convert.FromHexString(secret);
-    }
+            await using var command = StoreTable.Command(connection, timeout, GetOrCreateSql,
+                ("job", jobId), ("secret", Convert.ToHexString(RandomNumberGenerator.GetBytes(Bytes))));
+            var secret = await command.ExecuteScalarAsync(token) as string
+                ?? throw new InvalidDataException("the store returned no secret");
+            return Convert.FromHexString(secret);
+        }, cancellation);
 }

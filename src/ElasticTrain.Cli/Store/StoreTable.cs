@@ -1,4 +1,6 @@
 using System.Data.Common;
+using ElasticTrain.Cli.Hosting;
+using ElasticTrain.Configuration;
 
 namespace ElasticTrain.Cli.Store;
 
@@ -9,6 +11,38 @@ namespace ElasticTrain.Cli.Store;
 /// </summary>
 internal static class StoreTable
 {
+    /// <summary>
+    /// Opens the store's arbiter connection, makes sure the table exists, and runs
+    /// <paramref name="body"/>, retried while SQLite is busy, within <paramref name="timeout"/>.
+    /// Any failure of the store becomes one <see cref="SettingsException"/> that says what was wanted.
+    /// </summary>
+    /// <param name="what">What was asked of the store, for the error line (e.g. "the data-plane secret").</param>
+    public static async Task<T> RunAsync<T>(JournalStore store, string createSql, string what, TimeSpan timeout,
+        Func<DbConnection, CancellationToken, Task<T>> body, CancellationToken cancellation)
+    {
+        var dialect = StoreDialect.For(store.Provider);
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        deadline.CancelAfter(timeout);
+        try
+        {
+            return await StoreDialect.WhileBusy(async () =>
+            {
+                await using var connection = dialect.Connect(store.ArbiterConnectionString);
+                await connection.OpenAsync(deadline.Token);
+                await EnsureAsync(connection, createSql, timeout, deadline.Token);
+                return await body(connection, deadline.Token);
+            }, deadline.Token);
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            throw new SettingsException($"store ({store.Description}) did not give {what} within {timeout.TotalSeconds:0} s");
+        }
+        catch (Exception e) when (e is DbException or InvalidOperationException or IOException or FormatException or System.Net.Sockets.SocketException)
+        {
+            throw new SettingsException($"cannot read {what} from the store ({store.Description}): {HoconFiles.FirstLine(e.GetBaseException().Message)}");
+        }
+    }
+
     /// <summary>Runs <paramref name="createSql"/> (a CREATE TABLE IF NOT EXISTS).</summary>
     public static async Task EnsureAsync(DbConnection connection, string createSql, TimeSpan timeout, CancellationToken cancellation)
     {

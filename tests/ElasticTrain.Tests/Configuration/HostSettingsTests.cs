@@ -30,8 +30,11 @@ public class HostSettingsTests
         Assert.Equal(0, s.IntraOpThreads);
         Assert.Equal(1L << 20, s.BucketBytes);
         Assert.Equal(0, s.DataPlanePort);
-        Assert.Null(s.HttpPort);
+        // auto: `train` serves its console on a free port, `node` only when asked.
+        Assert.Equal(0, s.HttpPortFor(servesByDefault: true));
+        Assert.Null(s.HttpPortFor(servesByDefault: false));
         Assert.Equal("127.0.0.1", s.HttpHost);
+        Assert.Equal("", s.HttpToken);
         Assert.Equal(MeshRequest.Auto, s.Mesh);
         Assert.Equal(1, s.Mesh.PeerCopyEvery);
     }
@@ -71,11 +74,13 @@ public class HostSettingsTests
     }
 
     [Fact]
-    public void The_http_server_is_off_unless_a_port_is_given_and_binds_the_node_host_by_default()
+    public void The_http_server_serves_train_by_default_node_when_asked_and_binds_the_node_host_by_default()
     {
-        Assert.Null(Read("elastictrain.http.port = off").HttpPort);
-        Assert.Equal(0, Read("elastictrain.http.port = 0").HttpPort);
-        Assert.Equal(9090, Read("elastictrain.http.port = \"9090\"").HttpPort);
+        Assert.Null(Read("elastictrain.http.port = off").HttpPortFor(servesByDefault: true));
+        Assert.Equal(0, Read("elastictrain.http.port = 0").HttpPortFor(servesByDefault: false));
+        Assert.Equal(9090, Read("elastictrain.http.port = \"9090\"").HttpPortFor(servesByDefault: false));
+        Assert.Equal(0, Read("elastictrain.http.port = auto").HttpPortFor(servesByDefault: true));
+        Assert.Null(Read("elastictrain.http.port = auto").HttpPortFor(servesByDefault: false));
         Assert.Equal("10.0.0.5", Read("akka.remote.dot-netty.tcp.hostname = 10.0.0.5").HttpHost);
         Assert.Equal("0.0.0.0", Read("akka.remote.dot-netty.tcp.hostname = 10.0.0.5, elastictrain.http.host = 0.0.0.0").HttpHost);
     }

@@ -14,7 +14,7 @@ public sealed class HttpEndpointsTests
     {
         var registry = Metrics.NewCustomRegistry();
         Metrics.WithCustomRegistry(registry).CreateCounter("test_requests_total", "A series to find.").Inc();
-        await using var http = await HttpEndpoints.StartAsync("127.0.0.1", 0, registry, new NodeReadiness());
+        await using var http = await HttpEndpoints.StartAsync("127.0.0.1", 0, registry, new LiveNode());
         using var client = new HttpClient { BaseAddress = new Uri(http.Address) };
 
         Assert.NotEqual(0, new Uri(http.Address).Port);
@@ -26,13 +26,34 @@ public sealed class HttpEndpointsTests
     }
 
     [Fact]
+    public async Task The_console_page_is_served_from_the_assembly_and_its_commands_need_the_operator_token()
+    {
+        await using var http = await HttpEndpoints.StartAsync("127.0.0.1", 0, Metrics.NewCustomRegistry(), new LiveNode());
+        using var client = new HttpClient { BaseAddress = new Uri(http.Address) };
+
+        var page = await client.GetAsync("/");
+        Assert.StartsWith("text/html", page.Content.Headers.ContentType?.ToString());
+        Assert.Contains("<script src=\"console.js\">", await page.Content.ReadAsStringAsync());
+        Assert.Contains("new EventSource", await client.GetStringAsync("/console.js"));
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/console.css")).StatusCode);
+        // No node attached yet: an empty history, no status.
+        Assert.Contains("\"steps\":[]", await client.GetStringAsync("/api/snapshot"));
+
+        var scale = () => new StringContent("{\"ranks\":1}", System.Text.Encoding.UTF8, "application/json");
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.PostAsync("/api/scale", scale())).StatusCode);
+        using var wrong = new HttpRequestMessage(HttpMethod.Post, "/api/scale") { Content = scale() };
+        wrong.Headers.Authorization = new("Bearer", "not-the-token");
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.SendAsync(wrong)).StatusCode);
+    }
+
+    [Fact]
     public async Task A_taken_port_is_a_settings_error_that_names_the_key()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         var port = ((IPEndPoint)taken.LocalEndpoint).Port;
 
-        var error = await Assert.ThrowsAsync<SettingsException>(() => HttpEndpoints.StartAsync("127.0.0.1", port, Metrics.NewCustomRegistry(), new NodeReadiness()));
+        var error = await Assert.ThrowsAsync<SettingsException>(() => HttpEndpoints.StartAsync("127.0.0.1", port, Metrics.NewCustomRegistry(), new LiveNode()));
         Assert.StartsWith($"cannot serve http on 127.0.0.1:{port} (elastictrain.http.port): ", error.Message);
     }
 }

@@ -56,6 +56,18 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return MeshRequest.Auto;
         yield return GetStatus.Instance;
         yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0"), R("b:2/r0")], [R("b:2/r1")], [], 2, 123.5);
+        yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0")], [], [], 0, 1.5, "1x1", [new RankLoad(R("a:1/r0"), 8, 42.5)]);
+        yield return new RankLoad(R("a:1/r0"), 8, 42.5, Stage: 1);
+        var step = new StepNews(12, 2.5, 2, 3, 1_700_000_000_000, 210.5, 12, 180.25, 4.5, 1 << 20);
+        var generation = new MarkedGeneration(3, 11, 2, "2x1", [R("a:1/r0"), R("b:2/r0")], "+ b:2 (1 rank)");
+        yield return step;
+        yield return new GenerationNews("j", 3, 11, 100, "2x1", [R("a:1/r0"), R("b:2/r0")], 10, [R("b:2/r1")]);
+        yield return new EvaluationNews(10, 2.75);
+        yield return new CheckpointNews(10, "/ckpt/step-10.ckpt");
+        yield return new JobEndNews("finished at step 100", Failed: false);
+        yield return JobHistoryWanted.Instance;
+        yield return generation;
+        yield return new JobHistory("j", 100, [step], [generation], [new EvaluationNews(10, 2.75)], [new CheckpointNews(10, "/c")], null);
         yield return new DrainNode(new NodeAddress("127.0.0.1", 4053));
         yield return new ScaleRanks(3);
         yield return R("n:4/r2");
