@@ -22,8 +22,19 @@ public class LibTorchSharpGlibcxxFix : Task
 
     [Required] public ITaskItem[] Libraries { get; set; } = Array.Empty<ITaskItem>();
 
+    /// <summary>
+    /// The libstdc++ the output will run against, where that is not this machine's: a container
+    /// image built in one stage and run on another's libraries (deploy/Dockerfile). Empty: the system's.
+    /// </summary>
+    public string Libstdcxx { get; set; } = "";
+
     public override bool Execute()
     {
+        if (Libstdcxx.Length > 0 && !File.Exists(Libstdcxx))
+        {
+            Log.LogError($"TargetLibstdcxx '{Libstdcxx}' does not exist");
+            return false;
+        }
         if (Libraries.Length == 0 || !SystemLibstdcxxLacksVersion())
             return true;
         foreach (var item in Libraries)
@@ -46,10 +57,10 @@ public class LibTorchSharpGlibcxxFix : Task
         return !Log.HasLoggedErrors;
     }
 
-    static bool SystemLibstdcxxLacksVersion()
+    bool SystemLibstdcxxLacksVersion()
     {
-        if (!RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return false;
-        string[] candidates =
+        if (Libstdcxx.Length == 0 && !RuntimeInformation.IsOSPlatform(OSPlatform.Linux)) return false;
+        string[] candidates = Libstdcxx.Length > 0 ? new[] { Libstdcxx } : new[]
         {
             "/usr/lib/x86_64-linux-gnu/libstdc++.so.6", "/lib/x86_64-linux-gnu/libstdc++.so.6",
             "/usr/lib64/libstdc++.so.6", "/usr/lib/libstdc++.so.6",

@@ -17,17 +17,7 @@ public static class CliApp
     public static async Task<int> RunAsync(string[] args, TextWriter error, CancellationToken cancellation = default, TextWriter? output = null)
     {
         output ??= Console.Out;
-        var root = new RootCommand("ElasticTrain: elastic data-parallel training on an Akka.NET cluster")
-        {
-            TrainCommand.Create(error),
-            NodeCommand.Create(error),
-            BenchCommand.Create(error),
-            PlotCommand.Create(output, error),
-            EvalCommand.Create(output),
-            TokenCommand.Create(output),
-        };
-        foreach (var command in OperatorCommands.Create(output, error)) root.Subcommands.Add(command);
-        var parse = root.Parse(args);
+        var parse = Commands(output, error).Parse(args);
         if (parse.Errors.Count > 0)
         {
             error.WriteLine($"error: {parse.Errors[0].Message}");
@@ -43,5 +33,21 @@ public static class CliApp
             error.WriteLine($"error: {e.Message}");
             return 2;
         }
+    }
+
+    private static RootCommand Commands(TextWriter output, TextWriter error)
+    {
+        var root = new RootCommand("ElasticTrain: elastic data-parallel training on an Akka.NET cluster")
+        {
+            TrainCommand.Create(error),
+            NodeCommand.Create(error),
+            BenchCommand.Create(error),
+            PlotCommand.Create(output, error),
+            EvalCommand.Create(output),
+            TokenCommand.Create(output),
+            CheckConfigCommand.Create(() => Commands(output, error), output, error),
+        };
+        foreach (var command in OperatorCommands.Create(output, error)) root.Subcommands.Add(command);
+        return root;
     }
 }

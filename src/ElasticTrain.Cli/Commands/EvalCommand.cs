@@ -18,7 +18,11 @@ public static class EvalCommand
             .Add<int>("--threads", "elastictrain.intra-op-threads", "libtorch threads (default 0: all cores)")
             .Add<string>("--data", "elastictrain.job.data", "Where the job's data lies here (default: where the job read it)")
             .AddRecipe();
-        var command = new Command("eval", "Validation loss and perplexity of a job's latest checkpoint on its held-out windows");
+        var command = new CheckedCommand("eval", "Validation loss and perplexity of a job's latest checkpoint on its held-out windows", parse =>
+        {
+            var settings = NodeConfigCheck.Read(parse, flags).Settings with { Ranks = 1 };
+            return $"eval job {settings.Job.Id}; {NodeConfigCheck.Describe(settings)}";
+        });
         flags.AddTo(command);
         command.Options.Add(NodeRun.ConfigFile);
         command.SetAction(async (parse, cancellation) =>

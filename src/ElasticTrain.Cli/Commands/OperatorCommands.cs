@@ -21,9 +21,21 @@ public static class OperatorCommands
     private static Akka.Configuration.Config ClusterConfig(ParseResult parse) =>
         parse.GetValue(ConfigFile) is { Length: > 0 } file ? HoconFiles.Load(file).WithFallback(NodeConfig.Defaults()) : NodeConfig.Defaults();
 
+    /// <summary>What check-config verifies of an operator command: the cluster's config file (with the strict key check) and the --join address.</summary>
+    private static string CheckCluster(ParseResult parse)
+    {
+        ClusterConfig(parse);
+        if (parse.GetValue(ConfigFile) is { Length: > 0 } file)
+            UnknownKeys.Refuse(HoconFiles.Load(file), NodeConfig.Defaults(), "elastictrain", $"config file '{file}'");
+        var join = parse.GetValue(Join)!;
+        if (!HostPort.TryParse(join, out _, out _)) throw new SettingsException($"--join must be HOST:PORT, not '{join}'");
+        return $"through the cluster at {join}";
+    }
+
     public static IEnumerable<Command> Create(TextWriter output, TextWriter error)
     {
-        var status = new Command("status", "Show a running job: step, generation, world, members, throughput") { Join, ConfigFile };
+        var status = new CheckedCommand("status", "Show a running job: step, generation, world, members, throughput",
+            parse => $"status {CheckCluster(parse)}") { Join, ConfigFile };
         status.SetAction(async (parse, cancellation) =>
         {
             var report = await OperatorClient.AskAsync<JobStatusReport>(parse.GetValue(Join)!, GetStatus.Instance, ClusterConfig(parse), cancellation);
@@ -41,21 +53,22 @@ public static class OperatorCommands
         });
 
         var node = new Option<string>("--node") { Description = "HOST:PORT of the node to drain", Required = true };
-        var drain = new Command("drain", "Move work off a node at the next step boundary and let it leave") { Join, node, ConfigFile };
-        drain.SetAction((parse, cancellation) =>
+        NodeAddress Drained(ParseResult parse)
         {
             var address = parse.GetValue(node)!;
             if (!HostPort.TryParse(address, out var host, out var port)) throw new SettingsException($"--node must be HOST:PORT, not '{address}'");
-            return Send(parse, new DrainNode(new NodeAddress(host, port)), output, error, cancellation);
-        });
+            return new NodeAddress(host, port);
+        }
+        var drain = new CheckedCommand("drain", "Move work off a node at the next step boundary and let it leave",
+            parse => $"drain node {Drained(parse).Host}:{Drained(parse).Port} {CheckCluster(parse)}") { Join, node, ConfigFile };
+        drain.SetAction((parse, cancellation) => Send(parse, new DrainNode(Drained(parse)), output, error, cancellation));
 
         var ranks = new Option<int>("--ranks") { Description = "How many ranks the job uses (0: all)", Required = true };
-        var scale = new Command("scale", "Set how many ranks the job uses, from the next step boundary") { Join, ranks, ConfigFile };
-        scale.SetAction((parse, cancellation) =>
-        {
-            if (parse.GetValue(ranks) < 0) throw new SettingsException("--ranks must be 0 (all) or more");
-            return Send(parse, new ScaleRanks(parse.GetValue(ranks)), output, error, cancellation);
-        });
+        int Target(ParseResult parse) =>
+            parse.GetValue(ranks) is >= 0 and var target ? target : throw new SettingsException("--ranks must be 0 (all) or more");
+        var scale = new CheckedCommand("scale", "Set how many ranks the job uses, from the next step boundary",
+            parse => $"scale to {Target(parse)} rank(s) {CheckCluster(parse)}") { Join, ranks, ConfigFile };
+        scale.SetAction((parse, cancellation) => Send(parse, new ScaleRanks(Target(parse)), output, error, cancellation));
         return [status, drain, scale];
     }
 

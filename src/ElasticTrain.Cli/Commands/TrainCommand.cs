@@ -18,7 +18,12 @@ public static class TrainCommand
             .Add<long>("--steps", "elastictrain.job.steps", "Total optimizer steps")
             .Add<int>("--checkpoint-every", "elastictrain.job.checkpoint-every", "Checkpoint period in steps")
             .AddParallel();
-        var command = new Command("train", "Train a model, starting or resuming a job; other nodes may join it");
+        var command = new CheckedCommand("train", "Train a model, starting or resuming a job; other nodes may join it", parse =>
+        {
+            var settings = NodeConfigCheck.Read(parse, flags).Settings;
+            var job = settings.Job;
+            return $"train job {job.Id} ({job.Model}, global batch {job.GlobalBatch}, {job.Steps} steps); {NodeConfigCheck.Describe(settings)}";
+        });
         flags.AddTo(command);
         NodeRun.AddCommonOptions(command);
         command.SetAction((parse, cancellation) => NodeRun.RunAsync(parse, flags, error, NodeHost.TrainAsync, servesHttpByDefault: true, cancellation));

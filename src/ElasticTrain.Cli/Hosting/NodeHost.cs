@@ -238,13 +238,20 @@ public static class NodeHost
     /// </summary>
     private static async Task RefuseIfRunningElsewhere(JournalStore store, string jobId)
     {
-        if (await StoreLease.HolderOf(store.Provider, store.ArbiterConnectionString, CoordinatorLease(jobId), TimeSpan.FromSeconds(5)) is not { } owner) return;
-        var node = owner[(owner.IndexOf('@') + 1)..];
-        if (!HostPort.TryParse(node, out var host, out var port) || !await Answers(host, port)) return;
-        throw new SettingsException($"job '{jobId}' is running on {node}; to add this machine to it: elastictrain node --join {node}");
+        if (await RunningAtAsync(store, jobId) is { } node)
+            throw new SettingsException($"job '{jobId}' is running on {node}; to add this machine to it: elastictrain node --join {node}");
     }
 
-    private static async Task<bool> Answers(string host, int port)
+    /// <summary>HOST:PORT of the node whose coordinator holds the job's lease in the store, if that node answers; else null.</summary>
+    public static async Task<string?> RunningAtAsync(JournalStore store, string jobId)
+    {
+        if (await StoreLease.HolderOf(store.Provider, store.ArbiterConnectionString, CoordinatorLease(jobId), TimeSpan.FromSeconds(5)) is not { } owner) return null;
+        var node = owner[(owner.IndexOf('@') + 1)..];
+        return HostPort.TryParse(node, out var host, out var port) && await Answers(host, port) ? node : null;
+    }
+
+    /// <summary>Whether something accepts a TCP connection at HOST:PORT within 2 s.</summary>
+    public static async Task<bool> Answers(string host, int port)
     {
         using var client = new System.Net.Sockets.TcpClient();
         try

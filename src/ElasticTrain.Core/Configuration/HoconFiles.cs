@@ -15,11 +15,13 @@ public static class HoconFiles
         return ConfigurationFactory.ParseString(reader.ReadToEnd());
     }
 
+    /// <summary>A user's file, with its environment variables (<c>${?NAME}</c>) filled in; see <see cref="EnvironmentSubstitution"/>.</summary>
     public static Config Load(string path)
     {
         if (!File.Exists(path))
             throw new SettingsException($"config file '{path}' does not exist");
-        return Parse(File.ReadAllText(path), $"config file '{path}'");
+        var what = $"config file '{path}'";
+        return Parse(EnvironmentSubstitution.Apply(File.ReadAllText(path), what, Environment.GetEnvironmentVariable), what);
     }
 
     public static Config Parse(string text, string what)

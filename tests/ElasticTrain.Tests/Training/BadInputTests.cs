@@ -36,7 +36,7 @@ public class BadInputTests
 
     [Theory]
     [InlineData(new[] { "node", "--join", "nowhere" }, "error: --join must be HOST:PORT, not 'nowhere'")]
-    [InlineData(new[] { "node" }, "error: node needs --join HOST:PORT of a node of the job")]
+    [InlineData(new[] { "node" }, "error: node needs --join HOST:PORT of a node of the job, or --discovery config|kubernetes")]
     [InlineData(new[] { "status" }, "error: Option '--join' is required.")]
     [InlineData(new[] { "scale", "--join", "127.0.0.1:1", "--ranks", "-1" }, "error: --ranks must be 0 (all) or more")]
     [InlineData(new[] { "status", "--join", "127.0.0.1:1" }, "error: cannot reach the cluster at 127.0.0.1:1: no answer within 10 s")]
