@@ -12,6 +12,7 @@ namespace ElasticTrain.Coordination;
 public sealed partial class Coordinator
 {
     private CheckpointParts? _writing;
+    private readonly System.Diagnostics.Stopwatch _checkpointClock = new();
 
     private void AfterStep(long step)
     {
@@ -27,6 +28,7 @@ public sealed partial class Coordinator
                 ? [_setup.Checkpoints.PathFor(Job.Id, step)]
                 : writers.Select((_, stage) => _setup.Checkpoints.PartPathFor(Job.Id, step, stage, writers.Length)).ToArray();
             _writing = new CheckpointParts(step, writers, paths);
+            _checkpointClock.Restart();
             for (var s = 0; s < writers.Length; s++)
                 _roster[writers[s]].Endpoint.Tell(new WriteCheckpoint(_state.Generation, step, paths[s], _step!.Plan.Slices.Count));
             WatchAwaited(step, $"writing the checkpoint of step {step}", writers);
@@ -57,7 +59,7 @@ public sealed partial class Coordinator
             _samples.ForgetThrough(checkpoint.Step);
             SaveSnapshot(new JobSnapshot(_state, [.. _overflows]));
             _setup.Checkpoints.Prune(Job.Id, checkpoint.Path);
-            Publish(new CheckpointNotice(checkpoint.Step, checkpoint.Path, _state.Generation));
+            Publish(new CheckpointNotice(checkpoint.Step, checkpoint.Path, _state.Generation, _checkpointClock.Elapsed.TotalMilliseconds));
             Continue(checkpoint.Step);
         });
     }

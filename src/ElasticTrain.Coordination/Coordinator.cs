@@ -214,7 +214,8 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             Publish(new StepCommittedNotice(summary.Step, summary.Loss, summary.World, _state.Generation, now, stepMs, Job.GlobalBatch,
                 summary.MaxComputeMs, summary.MaxExchangeMs, summary.ExposedMs, summary.MaxWaitMs, summary.Bubble, summary.PeakHeldBytes,
                 summary.GradientNorm, _setup.Training.Schedule.At(summary.Step, Job.LearningRate),
-                _setup.Training.LossScale is null ? null : lossScale, Skipped: overflowed, BytesSent: summary.BytesSent));
+                _setup.Training.LossScale is null ? null : lossScale, Skipped: overflowed, BytesSent: summary.BytesSent,
+                RankCompute: [.. tally.Reports.Select(r => (r.Rank, r.ComputeMs))]));
             Publish(new StepSamples(summary.Step, _state.Generation, summary.Samples));
             AfterStep(summary.Step);
         });

@@ -37,9 +37,10 @@ public sealed record JournaledStep(StepCommitted Committed, RankSamples[]? Sampl
 /// <param name="LossScale">fp16's loss scale for the step; null without fp16.</param>
 /// <param name="Skipped">The step's gradient overflowed under fp16: every rank skipped its update.</param>
 /// <param name="BytesSent">What the ranks' gradient exchanges sent for the step, summed over the ranks.</param>
+/// <param name="RankCompute">Each rank's forward and backward time in the step, in milliseconds.</param>
 public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs,
     double? Bubble = null, long PeakHeldBytes = 0, double? GradientNorm = null, double? LearningRate = null,
-    double? LossScale = null, bool Skipped = false, long BytesSent = 0);
+    double? LossScale = null, bool Skipped = false, long BytesSent = 0, IReadOnlyList<(RankId Rank, double ComputeMs)>? RankCompute = null);
 
 /// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>
 public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(RankId Rank, int[] SampleIds)> Slices);
@@ -51,7 +52,8 @@ public sealed record StepReplayed(long Step, double Loss, double? JournaledLoss,
 /// <param name="Samples">The held-out windows the loss is over.</param>
 public sealed record EvaluationNotice(long Step, double Loss, double Perplexity, int Samples, long Generation);
 
-public sealed record CheckpointNotice(long Step, string Path, long Generation);
+/// <param name="DurationMs">From the request to the writers until the checkpoint was journaled.</param>
+public sealed record CheckpointNotice(long Step, string Path, long Generation, double DurationMs = 0);
 
 public sealed record JobFinished(string JobId, long Step, bool AlreadyFinished);
 

@@ -29,6 +29,14 @@ public sealed class PrometheusReporter : IJobReporter
     private readonly Counter _checkpoints;
     private readonly Gauge _checkpointStep;
     private readonly Gauge _validationLoss;
+    private readonly Counter _bytesSent;
+    private readonly Counter _recoveries;
+    private readonly Histogram _pause;
+    private readonly Histogram _checkpointDuration;
+    private readonly Gauge _rankCompute;
+    private HashSet<string> _ranksShown = [];
+    private long _lastCommitMs;
+    private bool _paused;
 
     /// <param name="localRanks">The ranks this node hosts: a per-node gauge, set at once.</param>
     public PrometheusReporter(CollectorRegistry registry, int localRanks)
@@ -52,6 +60,15 @@ public sealed class PrometheusReporter : IJobReporter
         _checkpoints = metrics.CreateCounter("elastictrain_checkpoints_total", "Checkpoints written.");
         _checkpointStep = metrics.CreateGauge("elastictrain_checkpoint_step", "The step of the last checkpoint written.");
         _validationLoss = metrics.CreateGauge("elastictrain_validation_loss", "The last evaluation's mean loss on the held-out windows (eval-every).");
+        _bytesSent = metrics.CreateCounter("elastictrain_gradient_sent_bytes_total", "Bytes the ranks' gradient exchanges sent, summed over the ranks.");
+        _recoveries = metrics.CreateCounter("elastictrain_recoveries_total", "Generations whose state was loaded from a checkpoint: a resume after the job or a stage's every copy was lost.");
+        // 0.1 s to about 7 min: a drain at a step boundary to a failure noticed by the detector and a resume.
+        _pause = metrics.CreateHistogram("elastictrain_generation_pause_seconds", "From the last commit before a generation change (join, drain, scale, failure) to the first after it.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.1, 2, 12) });
+        _checkpointDuration = metrics.CreateHistogram("elastictrain_checkpoint_duration_seconds", "From asking the writers for a checkpoint until it is journaled.",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.01, 2, 14) });
+        _rankCompute = metrics.CreateGauge("elastictrain_rank_compute_seconds", "Each rank's forward and backward in the last step.",
+            new GaugeConfiguration { LabelNames = ["rank"] });
         metrics.CreateGauge("elastictrain_node_ranks", "Ranks hosted by this node.").Set(localRanks);
         // The process's own CPU, memory, GC and thread figures (process_*, dotnet_*), per node and collected only at a scrape.
         DotNetStats.Register(registry);
@@ -64,7 +81,13 @@ public sealed class PrometheusReporter : IJobReporter
         _world.Set(r.World);
         _generation.Set(r.Generation);
         _generationChanges.Inc();
-        if (r.ResumedFrom is { } checkpoint) _checkpointStep.Set(checkpoint.Step);
+        // The pause is the gap in commits around the change, when this node saw the commit before it.
+        _paused = _lastCommitMs > 0;
+        if (r.ResumedFrom is { } checkpoint)
+        {
+            _checkpointStep.Set(checkpoint.Step);
+            _recoveries.Inc();
+        }
     }
 
     public void Committed(StepCommittedNotice s)
@@ -80,6 +103,25 @@ public sealed class PrometheusReporter : IJobReporter
         _exchange.Set(s.MaxExchangeMs / 1000);
         _exposed.Set(s.ExposedMs / 1000);
         _samplesPerSecond.Set(_rate.PerSecond);
+        _bytesSent.Inc(s.BytesSent);
+        if (_paused && s.TimeUnixMs >= _lastCommitMs) _pause.Observe((s.TimeUnixMs - _lastCommitMs) / 1000.0);
+        _paused = false;
+        _lastCommitMs = s.TimeUnixMs;
+        ShowRanks(s.RankCompute ?? []);
+    }
+
+    /// <summary>Each rank of the step gets its series; a rank no longer in the job loses its own.</summary>
+    private void ShowRanks(IReadOnlyList<(Jobs.RankId Rank, double ComputeMs)> ranks)
+    {
+        var shown = new HashSet<string>();
+        foreach (var (rank, ms) in ranks)
+        {
+            var label = rank.ToString();
+            _rankCompute.WithLabels(label).Set(ms / 1000);
+            shown.Add(label);
+        }
+        foreach (var gone in _ranksShown.Except(shown)) _rankCompute.RemoveLabelled(gone);
+        _ranksShown = shown;
     }
 
     public void Replayed(StepReplayed s) => _replayed.Inc();
@@ -90,5 +132,6 @@ public sealed class PrometheusReporter : IJobReporter
     {
         _checkpoints.Inc();
         _checkpointStep.Set(c.Step);
+        if (c.DurationMs > 0) _checkpointDuration.Observe(c.DurationMs / 1000);
     }
 }

@@ -65,6 +65,29 @@ public sealed class PrometheusReporterTests
     }
 
     [Fact]
+    public async Task Bytes_pauses_recoveries_checkpoint_time_and_each_rank_s_compute_are_measured()
+    {
+        var registry = Metrics.NewCustomRegistry();
+        using var reporter = new PrometheusReporter(registry, localRanks: 2);
+        var (a, b) = (ElasticTrain.Jobs.RankId.Parse("a:1/r0"), ElasticTrain.Jobs.RankId.Parse("b:2/r0"));
+        reporter.Running(new JobRunning("job", 1, 100, 1, 2, null, []));
+        reporter.Committed(Notice(1) with { TimeUnixMs = 10_000, BytesSent = 1000, RankCompute = [(a, 150), (b, 200)] });
+        reporter.Checkpointed(new CheckpointNotice(1, "ckpt-1", 1, DurationMs: 300));
+        // b dies; the job resumes from the checkpoint 2.5 s after the last commit.
+        reporter.Running(new JobRunning("job", 2, 100, 2, 1, new CheckpointRef(1, "ckpt-1", "sha"), []));
+        reporter.Committed(Notice(2, generation: 2) with { TimeUnixMs = 12_500, BytesSent = 500, RankCompute = [(a, 120)] });
+
+        var scrape = await Scrape(registry);
+        Assert.Equal(1500, scrape["elastictrain_gradient_sent_bytes_total"]);
+        Assert.Equal(1, scrape["elastictrain_recoveries_total"]);
+        Assert.Equal(1, scrape["elastictrain_generation_pause_seconds_count"]);
+        Assert.Equal(2.5, scrape["elastictrain_generation_pause_seconds_sum"], 1e-9);
+        Assert.Equal(0.3, scrape["elastictrain_checkpoint_duration_seconds_sum"], 1e-9);
+        Assert.Equal(0.12, scrape["elastictrain_rank_compute_seconds{rank=\"a:1/r0\"}"], 1e-9);
+        Assert.DoesNotContain("elastictrain_rank_compute_seconds{rank=\"b:2/r0\"}", scrape.Values.Keys);
+    }
+
+    [Fact]
     public async Task Counters_end_in_total_and_durations_are_in_seconds()
     {
         var registry = Metrics.NewCustomRegistry();
