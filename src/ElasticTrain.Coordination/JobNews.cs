@@ -21,8 +21,9 @@ public sealed record StepNews(long Step, double Loss, int World, long Generation
 /// <param name="Mesh">Replicas x stages (e.g. 2x2).</param>
 /// <param name="ResumedFrom">The checkpoint's step when the state came from one; null when it came from the ranks.</param>
 /// <param name="Idle">Registered ranks left out of it (over the scale target).</param>
+/// <param name="Stages">Each pipeline stage's layers (e.g. "[0,3) [3,6)").</param>
 public sealed record GenerationNews(string JobId, long Generation, long FromStep, long TotalSteps, string Mesh, RankId[] Members, long? ResumedFrom,
-    RankId[] Idle) : IJobNews;
+    RankId[] Idle, string Stages = "") : IJobNews;
 
 public sealed record EvaluationNews(long Step, double Loss) : IJobNews;
 
@@ -39,7 +40,8 @@ public sealed record JobHistoryWanted : IWireMessage
 
 /// <summary>A generation change as the console marks it on the curve.</summary>
 /// <param name="Text">Who joined or left (e.g. "+ 127.0.0.1:4001 (2 ranks)"), or why it started.</param>
-public sealed record MarkedGeneration(long Generation, long FromStep, int World, string Mesh, RankId[] Members, string Text) : IWireMessage;
+/// <param name="Stages">Each pipeline stage's layers (e.g. "[0,3) [3,6)").</param>
+public sealed record MarkedGeneration(long Generation, long FromStep, int World, string Mesh, RankId[] Members, string Text, string Stages = "") : IWireMessage;
 
 /// <summary>Everything a node has seen of the job: its answer to <see cref="JobHistoryWanted"/>.</summary>
 public sealed record JobHistory(string JobId, long TotalSteps, StepNews[] Steps, MarkedGeneration[] Marks, EvaluationNews[] Evaluations,

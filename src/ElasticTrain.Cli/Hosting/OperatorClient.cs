@@ -12,6 +12,8 @@ namespace ElasticTrain.Cli.Hosting;
 /// </summary>
 public static class OperatorClient
 {
+    private static readonly TimeSpan AdmissionPatience = TimeSpan.FromSeconds(30);
+
     public static async Task<T> AskAsync<T>(string endpoint, object question, Config config, CancellationToken cancellation)
     {
         if (!HostPort.TryParse(endpoint, out _, out _))
@@ -30,13 +32,16 @@ public static class OperatorClient
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             cluster.RegisterOnMemberUp(() => up.TrySetResult());
             await ClusterAccess.JoinAsync(cluster, endpoint, TimeSpan.FromSeconds(10));
+            // Admission waits for the members to agree, which waits for the removal of any member
+            // that left without a goodbye (e.g. the last operator command, stopped mid-leave): the
+            // failure detector and the resolver take about 5 s for that, longer on a loaded machine.
             try
             {
-                await up.Task.WaitAsync(TimeSpan.FromSeconds(10), cancellation);
+                await up.Task.WaitAsync(AdmissionPatience, cancellation);
             }
             catch (TimeoutException)
             {
-                throw new SettingsException($"cannot reach the cluster at {endpoint}: no answer within 10 s");
+                throw new SettingsException($"joined the cluster at {endpoint} but was not admitted within {AdmissionPatience.TotalSeconds:0} s");
             }
             return await ClusterAccess.AskCoordinatorAsync<T>(system, question, endpoint, TimeSpan.FromSeconds(20), cancellation);
         }

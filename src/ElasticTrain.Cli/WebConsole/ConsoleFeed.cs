@@ -52,7 +52,7 @@ public sealed class ConsoleFeed : ReceiveActor, IWithTimers
         _mediator = DistributedPubSub.Get(Context.System).Mediator;
 
         // The coordinator's notices, on its own node: relayed to every node, this one included.
-        Receive<JobRunning>(r => Relay(new GenerationNews(r.JobId, r.Generation, r.FromStep, r.TotalSteps, r.Mesh, [.. r.Members ?? []], r.ResumedFrom?.Step, [.. r.Idle ?? []])));
+        Receive<JobRunning>(r => Relay(new GenerationNews(r.JobId, r.Generation, r.FromStep, r.TotalSteps, r.Mesh, [.. r.Members ?? []], r.ResumedFrom?.Step, [.. r.Idle ?? []], r.Stages)));
         Receive<StepCommittedNotice>(s => Relay(new StepNews(s.Step, s.Loss, s.World, s.Generation, s.TimeUnixMs, s.StepMs, s.Samples,
             s.MaxComputeMs, s.ExposedMs, s.BytesSent)));
         Receive<EvaluationNotice>(e => Relay(new EvaluationNews(e.Step, e.Loss)));

@@ -46,7 +46,7 @@ public sealed class ConsoleHistory(int maxSteps = ConsoleHistory.MaxSteps)
                 _totalSteps = generation.TotalSteps;
                 var text = GenerationChange.Describe(LastMembers, generation.Members, draining, generation.Idle, generation.ResumedFrom);
                 if (LastMembers is null && generation.Generation > 1) _unsure.Add(generation.Generation);
-                var mark = new MarkedGeneration(generation.Generation, generation.FromStep, generation.Members.Length, generation.Mesh, generation.Members, text);
+                var mark = new MarkedGeneration(generation.Generation, generation.FromStep, generation.Members.Length, generation.Mesh, generation.Members, text, generation.Stages);
                 _marks[mark.Generation] = mark;
                 return mark;
             case EvaluationNews evaluation:

@@ -81,6 +81,7 @@ function draw() {
   drawLoss();
   drawRate();
   drawMembers();
+  drawStages();
   list($("generations"), state.marks, m => `generation ${m.generation} at step ${m.fromStep}: ${m.world} rank${m.world === 1 ? "" : "s"}${m.mesh ? " as " + m.mesh : ""}; ${m.text}`);
   // The newest few, by file name; the full path is the item's tooltip.
   list($("checkpoints"), state.checkpoints.slice(-8).reverse(), c => `step ${c.step}: ${c.path.split("/").pop()}`, c => c.path);
@@ -200,6 +201,34 @@ function drawMembers() {
   const draining = status ? status.draining : [];
   $("idle").textContent = [idle.length ? "idle: " + idle.join(", ") : "", draining.length ? "draining: " + draining.join(", ") : "",
     status && status.targetRanks ? "scale target: " + status.targetRanks + " ranks" : ""].filter(Boolean).join("; ");
+}
+
+// With pipeline stages, one column per stage: its layers, then the ranks that run it (one per replica).
+function drawStages() {
+  const mark = state.marks[state.marks.length - 1];
+  const members = state.status ? state.status.members : [];
+  const stages = Math.max(0, ...members.map(m => m.stage)) + 1;
+  $("mesh-view").hidden = stages < 2;
+  if (stages < 2) return;
+  const layers = mark && mark.stages ? mark.stages.match(/\[\d+,\d+\)/g) || [] : [];
+  const head = document.createElement("tr");
+  for (let s = 0; s < stages; s++) {
+    const th = document.createElement("th");
+    th.textContent = `stage ${s}` + (layers[s] ? ` layers ${layers[s]}` : "");
+    head.append(th);
+  }
+  $("stages").tHead.replaceChildren(head);
+  const columns = [...Array(stages)].map((_, s) => members.filter(m => m.stage === s));
+  const rows = Math.max(...columns.map(c => c.length));
+  $("stages").tBodies[0].replaceChildren(...[...Array(rows)].map((_, r) => {
+    const row = document.createElement("tr");
+    for (const column of columns) {
+      const td = document.createElement("td");
+      td.textContent = column[r] ? column[r].rank : "";
+      row.append(td);
+    }
+    return row;
+  }));
 }
 
 async function operate(path, body) {
