@@ -31,9 +31,15 @@ public static class ModelState
         {
             if (!held.TryGetValue(name, out var parameter))
                 throw new CheckpointException($"the model holds no parameter '{name}'");
-            var state = optimizer.StateOf(parameter);
-            return new ParameterState(name, ToBytes(parameter), state.Step, [.. state.Slots.Select(s => new StateSlot(s.Slot, ToBytes(s.Tensor)))]);
+            return StateOf(name, parameter, optimizer);
         }));
+    }
+
+    /// <summary><paramref name="parameter"/>'s values and optimizer state as bytes under <paramref name="name"/>; within the caller's dispose scope.</summary>
+    internal static ParameterState StateOf(string name, Parameter parameter, PartOptimizer optimizer)
+    {
+        var state = optimizer.StateOf(parameter);
+        return new ParameterState(name, ToBytes(parameter), state.Step, [.. state.Slots.Select(s => new StateSlot(s.Slot, ToBytes(s.Tensor)))]);
     }
 
     /// <summary>
@@ -66,11 +72,7 @@ public static class ModelState
         {
             var entry = state[name];
             Check(name, "values", parameter, entry.Value);
-            var given = entry.Slots.Select(s => s.Name).ToList();
-            var expected = optimizer.SlotNames;
-            if (given.Except(expected).Any() || expected.Except(given).Any(slot => !optimizer.MayLack(slot)))
-                throw new CheckpointException(
-                    $"parameter '{name}': the state holds optimizer slots [{string.Join(", ", given)}], this job's optimizer keeps [{string.Join(", ", expected)}]: it was written by another optimizer");
+            CheckSlots(entry, optimizer);
             foreach (var slot in entry.Slots) Check(name, slot.Name, parameter, slot.Tensor);
         }
         using var scope = NewDisposeScope();
@@ -81,6 +83,17 @@ public static class ModelState
             parameter.copy_(FromBytes(entry.Value));
             optimizer.Load(parameter, entry.Step, entry.Slots.ToDictionary(s => s.Name, s => FromBytes(s.Tensor)));
         }
+    }
+
+    /// <summary>Refuses state of another rule: slots <paramref name="optimizer"/> does not keep, or lacks one it must have.</summary>
+    /// <exception cref="CheckpointException">The slots differ; the message names the parameter.</exception>
+    internal static void CheckSlots(ParameterState entry, PartOptimizer optimizer)
+    {
+        var given = entry.Slots.Select(s => s.Name).ToList();
+        var expected = optimizer.SlotNames;
+        if (given.Except(expected).Any() || expected.Except(given).Any(slot => !optimizer.MayLack(slot)))
+            throw new CheckpointException(
+                $"parameter '{entry.Name}': the state holds optimizer slots [{string.Join(", ", given)}], this job's optimizer keeps [{string.Join(", ", expected)}]: it was written by another optimizer");
     }
 
     /// <summary>Each parameter of the model by name.</summary>
@@ -104,8 +117,8 @@ public static class ModelState
         return new TensorBytes(tensor.dtype.ToString(), tensor.shape, host.bytes.ToArray());
     }
 
-    /// <summary>Within the caller's dispose scope; <see cref="Check"/> has vouched for type, shape and length.</summary>
-    private static Tensor FromBytes(TensorBytes bytes)
+    /// <summary>Within the caller's dispose scope, if any; the caller has vouched for type, shape and length (<see cref="Check"/>).</summary>
+    internal static Tensor FromBytes(TensorBytes bytes)
     {
         var tensor = empty(bytes.Shape, Enum.Parse<ScalarType>(bytes.DType));
         tensor.bytes = bytes.Data;

@@ -1,0 +1,142 @@
+using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using ElasticTrain.Checkpointing;
+using ElasticTrain.ParameterServer;
+using ElasticTrain.Ranks.Optimization;
+using ElasticTrain.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ElasticTrain.Ranks.ParameterServer;
+
+/// <summary>
+/// One parameter shard's update rule: its pieces (row ranges of the model's parameters) as
+/// parameters it owns, and the job's optimizer over them. A shard takes each step's mean gradient
+/// per piece and applies it at the schedule's rate; its pieces' values and optimizer slots leave it
+/// in the name-keyed format (<see cref="PieceState"/>), and put together they are the whole model's.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Only elementwise rules (AdamW, Adam, SGD, AdaGrad, RMSprop) are exact on row slices: each
+/// element's update reads only that element's value, gradient and slots, so the shards together
+/// compute what one optimizer over the whole parameters computes. A slice keeps its parameter's
+/// dimensions (a one-row slice of a matrix is [1, n]), so the rule's weight-decay exemption of
+/// tensors under two dimensions treats a slice as it treats the whole.
+/// </para>
+/// <para>
+/// Global-norm clipping needs the whole model's gradient norm: each shard gives its share
+/// (<see cref="Squares"/>), whoever drives the step adds the shares up and passes every shard the
+/// same clip coefficient (<see cref="UpdateRule.ClipCoefficient"/>).
+/// </para>
+/// </remarks>
+public sealed class ShardOptimizer : IDisposable
+{
+    private readonly Parameter[] _parameters;
+    private readonly PartOptimizer _optimizer;
+
+    /// <param name="pieces">The shard's pieces (<see cref="ShardPlan.PiecesOf"/>).</param>
+    /// <param name="state">The whole model's values and optimizer state (or any state that holds the pieces' parameters).</param>
+    /// <exception cref="ArgumentException">No pieces, a piece given twice, or LAMB.</exception>
+    /// <exception cref="CheckpointException">The state lacks a piece's parameter, holds it in another shape or element type than float32, or holds another rule's slots.</exception>
+    public ShardOptimizer(IReadOnlyList<ShardPiece> pieces, NamedState state, OptimizerSettings settings, double weightDecay)
+    {
+        ArgumentNullException.ThrowIfNull(pieces);
+        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(settings);
+        // LAMB scales each tensor's update by ||w|| / ||update|| over the whole tensor; a shard holding
+        // rows of it sees only part of both norms. Supporting it needs each split tensor's two squared
+        // norms reduced across its shards (as Squares is for clipping) and the ratio passed back.
+        if (settings.Kind == OptimizerKind.Lamb)
+            throw new ArgumentException("A parameter shard cannot run LAMB: its trust ratio needs the norms of whole tensors, which shards split by rows do not hold.", nameof(settings));
+        if (pieces.Count == 0)
+            throw new ArgumentException("A shard needs at least one piece.", nameof(pieces));
+        if (pieces.GroupBy(p => p).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new ArgumentException($"Piece {twice.Key} is given twice.", nameof(pieces));
+
+        var slices = pieces.Select(p => PieceState.Slice(p, state[p.Name]).State).ToList();
+        if (slices.FirstOrDefault(s => s.Value.DType != nameof(ScalarType.Float32)) is { } other)
+            throw new CheckpointException($"parameter '{other.Name}': its values are {other.Value.DType}; a parameter shard keeps float32");
+        Pieces = pieces;
+        _parameters = [.. slices.Select(s => new Parameter(ModelState.FromBytes(s.Value)))];
+        // A gradient to copy each step's into: sum's gradient is ones, made once.
+        foreach (var parameter in _parameters)
+        {
+            using var seed = parameter.sum();
+            seed.backward();
+        }
+        _optimizer = PartOptimizer.Create(settings, weightDecay, _parameters);
+        foreach (var slice in slices) ModelState.CheckSlots(slice, _optimizer);
+        using var scope = NewDisposeScope();
+        foreach (var (parameter, slice) in _parameters.Zip(slices))
+            _optimizer.Load(parameter, slice.Step, slice.Slots.ToDictionary(s => s.Name, s => ModelState.FromBytes(s.Tensor)));
+    }
+
+    /// <summary>The shard's pieces, in the order gradients and exports use.</summary>
+    public IReadOnlyList<ShardPiece> Pieces { get; }
+
+    /// <summary>
+    /// This shard's share of the squared L2 norm of the step's mean gradient: the shares of a plan's
+    /// shards add up to the whole model's, from which the clip coefficient follows.
+    /// </summary>
+    /// <param name="meanGradients">Each piece's mean gradient, flattened, in <see cref="Pieces"/> order.</param>
+    /// <exception cref="ArgumentException">Not one gradient per piece of the piece's length.</exception>
+    public double Squares(IReadOnlyList<float[]> meanGradients)
+    {
+        CheckGradients(meanGradients);
+        double sum = 0;
+        foreach (var gradient in meanGradients)
+            foreach (var v in gradient) sum += (double)v * v;
+        return sum;
+    }
+
+    /// <summary>
+    /// Applies one step: each piece's mean gradient times <paramref name="clipCoefficient"/>, then the
+    /// rule's step at <paramref name="learningRate"/>. The gradients are copied; the caller keeps them.
+    /// </summary>
+    /// <param name="clipCoefficient">From the whole model's norm (see the remarks); 1 without clipping.</param>
+    /// <exception cref="ArgumentException">Not one gradient per piece of the piece's length, or a coefficient outside (0, 1].</exception>
+    public void Apply(IReadOnlyList<float[]> meanGradients, double learningRate, double clipCoefficient = 1)
+    {
+        CheckGradients(meanGradients);
+        if (!(clipCoefficient > 0 && clipCoefficient <= 1))
+            throw new ArgumentException($"Clip coefficient {clipCoefficient} is not in (0, 1].", nameof(clipCoefficient));
+        for (var i = 0; i < _parameters.Length; i++)
+        {
+            using var grad = _parameters[i].grad!;
+            // Made contiguous on the CPU by the constructor's backward, like the parameter.
+            TensorPrimitives.Multiply(meanGradients[i], (float)clipCoefficient, MemoryMarshal.Cast<byte, float>(grad.bytes));
+        }
+        _optimizer.Step(learningRate);
+    }
+
+    /// <summary>The current values of piece <paramref name="piece"/> (index in <see cref="Pieces"/>), flattened: what a worker pulls.</summary>
+    public float[] Values(int piece)
+    {
+        if (piece < 0 || piece >= _parameters.Length)
+            throw new ArgumentOutOfRangeException(nameof(piece), piece, $"The shard's pieces are numbered 0 to {_parameters.Length - 1}.");
+        return _parameters[piece].data<float>().ToArray();
+    }
+
+    /// <summary>Each piece's values and optimizer state, copied to host memory, in <see cref="Pieces"/> order.</summary>
+    public IReadOnlyList<PieceState> Export()
+    {
+        using var scope = NewDisposeScope();
+        return [.. Pieces.Zip(_parameters, (piece, parameter) => new PieceState(piece, ModelState.StateOf(piece.Name, parameter, _optimizer)))];
+    }
+
+    public void Dispose()
+    {
+        _optimizer.Dispose();
+        foreach (var parameter in _parameters) parameter.Dispose();
+    }
+
+    private void CheckGradients(IReadOnlyList<float[]> gradients)
+    {
+        ArgumentNullException.ThrowIfNull(gradients);
+        if (gradients.Count != Pieces.Count)
+            throw new ArgumentException($"{gradients.Count} gradients for a shard of {Pieces.Count} pieces.", nameof(gradients));
+        for (var i = 0; i < Pieces.Count; i++)
+            if (gradients[i].Length != Pieces[i].Elements)
+                throw new ArgumentException($"The gradient of piece {Pieces[i]} holds {gradients[i].Length} values, not its {Pieces[i].Elements}.", nameof(gradients));
+    }
+}

@@ -1,0 +1,254 @@
+using System.Runtime.InteropServices;
+using ElasticTrain.Checkpointing;
+using ElasticTrain.Jobs;
+using ElasticTrain.ParameterServer;
+using ElasticTrain.Ranks;
+using ElasticTrain.Ranks.Optimization;
+using ElasticTrain.Ranks.ParameterServer;
+using ElasticTrain.Tests.ParameterServer;
+using ElasticTrain.Tests.Support;
+using ElasticTrain.Training;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace ElasticTrain.Tests.Ranks.ParameterServer;
+
+/// <summary>
+/// Three shards of a small MLP, its first matrix split by rows (one piece a single row), step for
+/// step give the values and optimizer state one optimizer over the whole parameters gives, within
+/// 1e-6, for every elementwise rule, with and without global-norm clipping. Weight decay exempts
+/// 1-D parameters, so a row slice that lost its second dimension would show.
+/// </summary>
+[Collection(nameof(TorchThreadsCollection))]
+public class ShardOptimizerTests
+{
+    private const double WeightDecay = 0.1;
+    private const double LearningRate = 0.05;
+    private const float Tolerance = 1e-6f;
+
+    /// <summary>The whole model: the MLP's parameters, seeded, each with a gradient to overwrite, and one optimizer over them.</summary>
+    private sealed class WholeModel : IDisposable
+    {
+        public WholeModel(OptimizerSettings settings)
+        {
+            var generator = new Generator(17);
+            Parameters = [.. ShardPlanTests.Mlp.Select(p => new Parameter(randn([.. p.Shape], generator: generator)))];
+            foreach (var parameter in Parameters)
+            {
+                using var seed = parameter.sum();
+                seed.backward();
+            }
+            Optimizer = PartOptimizer.Create(settings, WeightDecay, Parameters);
+        }
+
+        public Parameter[] Parameters { get; }
+
+        public PartOptimizer Optimizer { get; }
+
+        /// <summary>Gives each parameter its gradient and steps.</summary>
+        public void Step(float[][] gradients)
+        {
+            foreach (var (parameter, gradient) in Parameters.Zip(gradients))
+            {
+                using var grad = parameter.grad!;
+                gradient.CopyTo(MemoryMarshal.Cast<byte, float>(grad.bytes));
+            }
+            Optimizer.Step(LearningRate);
+        }
+
+        public NamedState Export()
+        {
+            using var scope = NewDisposeScope();
+            return new NamedState(ShardPlanTests.Mlp.Zip(Parameters, (shape, p) => ModelState.StateOf(shape.Name, p, Optimizer)));
+        }
+
+        public void Dispose()
+        {
+            Optimizer.Dispose();
+            foreach (var parameter in Parameters) parameter.Dispose();
+        }
+    }
+
+    public static TheoryData<string, int> Rules => new()
+    {
+        { "adamw", 0 }, { "adamw", 2 }, { "adam", 2 }, { "sgd", 0 }, { "sgd", 2 }, { "adagrad", 2 }, { "rmsprop", 2 },
+    };
+
+    private static OptimizerSettings Settings(string rule) => rule switch
+    {
+        // Decay exempts 1-D parameters: a row slice must stay 2-D to be decayed as its matrix is.
+        "sgd" => new(OptimizerKind.Sgd, Momentum: 0.9, Nesterov: true, DecayBiasesAndNorms: false),
+        "rmsprop" => new(OptimizerKind.RmsProp, Momentum: 0.5, Centered: true, DecayBiasesAndNorms: false),
+        _ => new(OptimizerSettings.Names[rule], DecayBiasesAndNorms: false),
+    };
+
+    /// <summary>Seeded mean gradients for the MLP, one array per parameter.</summary>
+    private static float[][] Gradients(Random random) =>
+        [.. ShardPlanTests.Mlp.Select(p => Enumerable.Range(0, (int)p.Elements).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray())];
+
+    /// <summary>Each of the shard's pieces' rows out of the whole gradients.</summary>
+    private static float[][] PieceGradients(ShardOptimizer shard, float[][] whole) =>
+        [.. shard.Pieces.Select(p => whole[ShardPlanTests.Mlp.ToList().FindIndex(s => s.Name == p.Name)].AsSpan((int)p.FirstElement, (int)p.Elements).ToArray())];
+
+    private static List<ShardOptimizer> Shards(ShardPlan plan, NamedState state, OptimizerSettings settings) =>
+        [.. Enumerable.Range(0, plan.Shards).Select(s => new ShardOptimizer(plan.PiecesOf(s), state, settings, WeightDecay))];
+
+    [Theory]
+    [MemberData(nameof(Rules))]
+    public void Shards_of_a_split_model_update_it_as_one_optimizer_over_the_whole_does(string rule, int stepsBefore)
+    {
+        var settings = Settings(rule);
+        var random = new Random(23);
+        using var whole = new WholeModel(settings);
+        for (var step = 0; step < stepsBefore; step++) whole.Step(Gradients(random));
+
+        var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
+        Assert.Equal(3, plan.HoldersOf("fc1.weight").Count);
+        var shards = Shards(plan, whole.Export(), settings);
+        try
+        {
+            for (var step = 0; step < 4; step++)
+            {
+                var gradients = Gradients(random);
+                whole.Step(gradients);
+                foreach (var shard in shards) shard.Apply(PieceGradients(shard, gradients), LearningRate);
+            }
+            AssertClose(whole.Export(), PieceState.Assemble(plan, shards.SelectMany(s => s.Export())));
+        }
+        finally
+        {
+            foreach (var shard in shards) shard.Dispose();
+        }
+    }
+
+    [Fact]
+    public void Clipping_by_the_sum_of_the_shards_squares_is_the_whole_models_clipping()
+    {
+        var settings = Settings("adamw");
+        var job = new JobConfig("ps", "mlp", Layers: 1, Heads: 1, Width: 8, Block: 4, GlobalBatch: 4, Steps: 10,
+            LearningRate: LearningRate, WeightDecay: WeightDecay, Seed: 1, DataPath: "", CheckpointEvery: 100);
+        var recipe = new TrainingRecipe(settings, LearningRateSchedule.Constant, ClipNorm: 0.5);
+        using var whole = new WholeModel(settings);
+        using var update = new UpdateRule(job, recipe, whole.Parameters);
+        var buffer = new GradientBuffer([whole.Parameters], bucketValues: 0);
+        var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
+        var shards = Shards(plan, Export(whole.Parameters, update.Optimizer), settings);
+        try
+        {
+            var random = new Random(29);
+            for (var step = 1; step <= 3; step++)
+            {
+                var gradients = Gradients(random);
+                // The buffer holds the sum over the batch; times 4 is exact in float.
+                gradients.SelectMany(g => g).Select(v => v * job.GlobalBatch).ToArray().CopyTo(buffer.Values, 0);
+                var squares = update.Squares(buffer);
+                update.Apply(step, buffer, squares);
+
+                var pieces = shards.Select(s => PieceGradients(s, gradients)).ToList();
+                var shardSquares = shards.Zip(pieces, (s, g) => s.Squares(g)).Sum();
+                Assert.Equal(squares, shardSquares, 1e-9 * squares);
+                var coefficient = UpdateRule.ClipCoefficient(Math.Sqrt(shardSquares), recipe.ClipNorm);
+                Assert.True(coefficient < 0.5, $"the test means to clip, and the coefficient is {coefficient}");
+                foreach (var (shard, gradient) in shards.Zip(pieces)) shard.Apply(gradient, LearningRate, coefficient);
+            }
+            AssertClose(Export(whole.Parameters, update.Optimizer), PieceState.Assemble(plan, shards.SelectMany(s => s.Export())));
+        }
+        finally
+        {
+            foreach (var shard in shards) shard.Dispose();
+        }
+    }
+
+    [Fact]
+    public void A_one_row_slice_keeps_both_dimensions_and_a_shard_gives_what_it_holds()
+    {
+        using var whole = new WholeModel(Settings("adamw"));
+        var state = whole.Export();
+        var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
+        var (shardIndex, piece) = plan.HoldersOf("fc1.weight").Single(h => h.Piece.Rows == 1);
+        using var shard = new ShardOptimizer(plan.PiecesOf(shardIndex), state, Settings("adamw"), WeightDecay);
+        var at = shard.Pieces.ToList().IndexOf(piece);
+        var exported = shard.Export()[at];
+        Assert.Equal([1L, 8], exported.State.Value.Shape);
+        Assert.All(exported.State.Slots, s => Assert.Equal([1L, 8], s.Tensor.Shape));
+        Assert.Equal(Floats(state["fc1.weight"].Value).AsSpan(39 * 8, 8).ToArray(), shard.Values(at));
+        Assert.Equal(Floats(exported.State.Value), shard.Values(at));
+    }
+
+    [Fact]
+    public void Lamb_is_refused_because_its_trust_ratio_needs_whole_tensors()
+    {
+        using var whole = new WholeModel(Settings("adamw"));
+        var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
+        var e = Assert.Throws<ArgumentException>(() => new ShardOptimizer(plan.PiecesOf(0), whole.Export(), new OptimizerSettings(OptimizerKind.Lamb), WeightDecay));
+        Assert.Contains("LAMB", e.Message);
+    }
+
+    [Fact]
+    public void State_that_does_not_fit_the_pieces_and_gradients_that_do_not_fit_the_shard_are_refused()
+    {
+        using var whole = new WholeModel(Settings("adamw"));
+        var state = whole.Export();
+        var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
+        var pieces = plan.PiecesOf(2); // fc1.weight[0,22) fc2.bias
+
+        var missing = new NamedState(state.Names.Where(n => n != "fc2.bias").Select(n => state[n]));
+        Assert.Contains("no parameter 'fc2.bias'", Assert.Throws<CheckpointException>(() => new ShardOptimizer(pieces, missing, Settings("adamw"), WeightDecay)).Message);
+        var reshaped = new NamedState(state.Names.Select(n => n == "fc1.weight" ? state[n] with { Value = state[n].Value with { Shape = [8, 40] } } : state[n]));
+        Assert.Contains("'fc1.weight'", Assert.Throws<CheckpointException>(() => new ShardOptimizer(pieces, reshaped, Settings("adamw"), WeightDecay)).Message);
+        Assert.Contains("another optimizer", Assert.Throws<CheckpointException>(() => new ShardOptimizer(pieces, state, Settings("sgd"), WeightDecay)).Message);
+        Assert.Contains("at least one piece", Assert.Throws<ArgumentException>(() => new ShardOptimizer([], state, Settings("adamw"), WeightDecay)).Message);
+
+        using var shard = new ShardOptimizer(pieces, state, Settings("adamw"), WeightDecay);
+        Assert.Contains("1 gradients for a shard of 2 pieces", Assert.Throws<ArgumentException>(() => shard.Apply([new float[176]], LearningRate)).Message);
+        Assert.Contains("holds 5 values, not its 4", Assert.Throws<ArgumentException>(() => shard.Apply([new float[176], new float[5]], LearningRate)).Message);
+        Assert.Contains("not in (0, 1]", Assert.Throws<ArgumentException>(() => shard.Apply([new float[176], new float[4]], LearningRate, 0)).Message);
+    }
+
+    [Fact]
+    public void Pieces_that_do_not_make_up_the_plan_do_not_assemble()
+    {
+        using var whole = new WholeModel(Settings("adamw"));
+        var state = whole.Export();
+        var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
+        var all = Enumerable.Range(0, 3).SelectMany(s => plan.PiecesOf(s)).Select(p => PieceState.Slice(p, state[p.Name])).ToList();
+        Assert.True(PieceState.Assemble(plan, all).Names.All(n => Floats(state[n].Value).SequenceEqual(Floats(PieceState.Assemble(plan, all)[n].Value))));
+
+        Assert.Contains("is missing", Assert.Throws<ArgumentException>(() => PieceState.Assemble(plan, all.Skip(1))).Message);
+        Assert.Contains("given twice", Assert.Throws<ArgumentException>(() => PieceState.Assemble(plan, [.. all, all[0]])).Message);
+        var foreign = PieceState.Slice(new ShardPiece(ShardPlanTests.Mlp[0], 0, 1), state["fc1.weight"]);
+        Assert.Contains("not one of the plan's", Assert.Throws<ArgumentException>(() => PieceState.Assemble(plan, [.. all, foreign])).Message);
+        var odd = all.Select(p => p.Piece.ToString() == "fc1.weight[22,39)" ? p with { State = p.State with { Step = 5 } } : p);
+        Assert.Contains("disagree", Assert.Throws<ArgumentException>(() => PieceState.Assemble(plan, odd)).Message);
+    }
+
+    private static NamedState Export(IReadOnlyList<Parameter> parameters, PartOptimizer optimizer)
+    {
+        using var scope = NewDisposeScope();
+        return new NamedState(ShardPlanTests.Mlp.Zip(parameters, (shape, p) => ModelState.StateOf(shape.Name, p, optimizer)));
+    }
+
+    private static void AssertClose(NamedState expected, NamedState actual)
+    {
+        Assert.Equal(expected.Names, actual.Names);
+        foreach (var name in expected.Names)
+        {
+            var (e, a) = (expected[name], actual[name]);
+            Assert.Equal(e.Step, a.Step);
+            Assert.Equal(e.Value.Shape, a.Value.Shape);
+            AssertClose($"{name} values", e.Value, a.Value);
+            Assert.Equal(e.Slots.Select(s => s.Name), a.Slots.Select(s => s.Name));
+            foreach (var (es, @as) in e.Slots.Zip(a.Slots)) AssertClose($"{name} {es.Name}", es.Tensor, @as.Tensor);
+        }
+    }
+
+    private static void AssertClose(string what, TensorBytes expected, TensorBytes actual)
+    {
+        var (e, a) = (Floats(expected), Floats(actual));
+        Assert.Equal(e.Length, a.Length);
+        var worst = e.Zip(a, (x, y) => Math.Abs(x - y)).Max();
+        Assert.True(worst <= Tolerance, $"{what}: differs by {worst}");
+    }
+
+    private static float[] Floats(TensorBytes bytes) => MemoryMarshal.Cast<byte, float>(bytes.Data).ToArray();
+}
