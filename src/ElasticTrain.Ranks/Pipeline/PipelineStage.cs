@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.InteropServices;
 using ElasticTrain.Collectives;
 using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Data;
@@ -40,14 +39,13 @@ namespace ElasticTrain.Ranks.Pipeline;
 public sealed class PipelineStage : IModelPart
 {
     private readonly JobConfig _job;
-    private readonly Device _device;
     private readonly ModelStage _stage;
     private readonly UpdateRule _update;
     private readonly int? _microBatchSize;
     private double _lossScale = 1; // the step's, for the last stage's backward and for Apply
     private readonly double _dropout;
     private readonly GradientBuffer _gradients;
-    private TimeSpan _waiting; // this step's time blocked on neighbours
+    private readonly StagePasses _passes;
 
     /// <summary>
     /// Builds stage <paramref name="stage"/> of <paramref name="partition"/> from the job's seed:
@@ -64,7 +62,6 @@ public sealed class PipelineStage : IModelPart
         if (partition.Layers != spec.PipelineLayers)
             throw new ArgumentException($"The partition splits {partition.Layers} layers; the model has {spec.PipelineLayers} pipeline layers.", nameof(partition));
         _job = job;
-        _device = device;
         Stage = stage;
         Stages = partition.Stages;
         _stage = new ModelStage(spec, job.Seed, partition.FirstLayer(stage), partition.EndLayer(stage));
@@ -73,6 +70,7 @@ public sealed class PipelineStage : IModelPart
         _microBatchSize = recipe?.MicroBatchSize;
         _dropout = recipe?.Dropout ?? 0;
         _gradients = new GradientBuffer(_stage.BackwardStages(), bucketBytes / sizeof(float));
+        _passes = new StagePasses(_stage, device, job.Block, _update.Compute);
     }
 
     /// <param name="LossSum">The sum of per-sample mean losses over the replica's slice, on the last stage; null on the others, which see no loss.</param>
@@ -156,7 +154,7 @@ public sealed class PipelineStage : IModelPart
         var held = new HeldMicroBatch?[slices.Count];
         int heldCount = 0, peakHeld = 0;
         long heldBytes = 0, peakHeldBytes = 0;
-        _waiting = TimeSpan.Zero;
+        _passes.Waiting = TimeSpan.Zero;
         var sent = new SendTracker();
         double? lossSum = place.IsLastStage ? 0 : null;
         double spanMs;
@@ -174,7 +172,7 @@ public sealed class PipelineStage : IModelPart
                         _stage.StageCompleted = m == finishing ? SubmitReady : null;
                         _stage.Masks = SampleMasks.For(_dropout, _job.Seed, step, sampleIds[slices[m].Offset..(slices[m].Offset + slices[m].Count)]);
                         var message = new StageMessage(place.Generation, step, PipelinePass.Forward, m);
-                        var (kept, loss) = Forward(place, message, slices[m], input, target, stages, sent, cancellation);
+                        var (kept, loss) = _passes.Forward(place, message, slices[m], input, target, stages, sent, lossScale, cancellation);
                         held[m] = kept;
                         lossSum += loss;
                         heldCount++;
@@ -188,7 +186,7 @@ public sealed class PipelineStage : IModelPart
                         held[m] = null;
                         heldCount--;
                         heldBytes -= kept.BoundaryBytes;
-                        Backward(place, new StageMessage(place.Generation, step, PipelinePass.Backward, m), kept, stages, sent, cancellation);
+                        _passes.Backward(place, new StageMessage(place.Generation, step, PipelinePass.Backward, m), kept, stages, sent, cancellation);
                     }
                 }
             }
@@ -213,7 +211,7 @@ public sealed class PipelineStage : IModelPart
         var exchangeMs = exchange.WaitAll();
         PendingStep = step;
         return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs,
-            spanMs, _waiting.TotalMilliseconds, peakHeld, peakHeldBytes, _update.Squares(_gradients, lossScale));
+            spanMs, _passes.Waiting.TotalMilliseconds, peakHeld, peakHeldBytes, _update.Squares(_gradients, lossScale));
     }
 
     /// <summary>
@@ -271,83 +269,4 @@ public sealed class PipelineStage : IModelPart
         _update.Dispose();
         _stage.Dispose();
     }
-
-    /// <summary>
-    /// Forward(m): the input (token ids here, or activations received from the previous stage,
-    /// made a leaf whose gradient backward will send back), the stage's layers, then the output
-    /// sent on, or on the last stage the summed loss of the micro-batch's samples.
-    /// </summary>
-    private (HeldMicroBatch Kept, double? Loss) Forward(MeshPlace place, StageMessage message, (int Offset, int Count) slice,
-        Tensor input, Tensor target, PointToPoint stages, SendTracker sent, CancellationToken cancellation)
-    {
-        using var scope = NewDisposeScope();
-        var rows = TensorIndex.Slice(slice.Offset, slice.Offset + slice.Count);
-        Tensor? leaf = null;
-        if (place.Previous is { } previous)
-        {
-            var arrived = empty([slice.Count, _job.Block, _stage.InputWidth!.Value], ScalarType.Float32);
-            Receive(stages, previous.Rank, message, Floats(arrived), cancellation);
-            leaf = arrived.to(_device).requires_grad_(true);
-        }
-        Tensor output;
-        using (Autocast.To(_update.Compute))
-            output = _stage.call(leaf ?? input[rows].to(_device));
-        if (place.Next is { } following)
-        {
-            stages.Send(following, message, HostCopy(output), sent, cancellation);
-            return (new HeldMicroBatch(leaf?.DetachFromDisposeScope(), output.DetachFromDisposeScope()), null);
-        }
-        // A sum over samples: divided once by the global batch in Apply, whatever the micro-batch sizes.
-        var loss = LanguageModelLoss.SumOfSampleMeans(output, target[rows].to(_device));
-        var value = loss.item<float>(); // a device sync on an accelerator; the backward needs the graph anyway
-        var scaled = _lossScale == 1 ? loss : loss * _lossScale;
-        return (new HeldMicroBatch(leaf?.DetachFromDisposeScope(), scaled.DetachFromDisposeScope()), value);
-    }
-
-    /// <summary>
-    /// Backward(m): from the loss on the last stage, else from the gradient of the output received
-    /// from the next stage; the parameters' gradients accumulate over the micro-batches, and the
-    /// input's gradient goes to the previous stage.
-    /// </summary>
-    private void Backward(MeshPlace place, StageMessage message, HeldMicroBatch kept, PointToPoint stages, SendTracker sent,
-        CancellationToken cancellation)
-    {
-        using var scope = NewDisposeScope();
-        if (place.Next is { } following)
-        {
-            var gradient = empty(kept.Output.shape, ScalarType.Float32);
-            Receive(stages, following.Rank, message, Floats(gradient), cancellation);
-            kept.Output.backward([gradient.to(_device)]);
-        }
-        else
-        {
-            kept.Output.backward();
-        }
-        if (place.Previous is { } previous)
-            stages.Send(previous, message, HostCopy(kept.Input!.grad!), sent, cancellation);
-    }
-
-    /// <summary>
-    /// A managed copy of <paramref name="tensor"/>'s values to send: the link reads it after Send
-    /// returns, while backward may already free the tensor's memory, and the garbage collector
-    /// keeps the copy alive exactly as long as a queued frame refers to it.
-    /// </summary>
-    private static float[] HostCopy(Tensor tensor)
-    {
-        using var host = tensor.detach().contiguous().cpu();
-        var values = new float[host.numel()];
-        MemoryMarshal.Cast<byte, float>(host.bytes).CopyTo(values);
-        return values;
-    }
-
-    /// <summary>Receives from a neighbour, counting the time blocked as the stage's wait.</summary>
-    private void Receive(PointToPoint stages, string from, StageMessage message, Span<float> target, CancellationToken cancellation)
-    {
-        var started = Stopwatch.GetTimestamp();
-        stages.Receive(from, message, target, cancellation);
-        _waiting += Stopwatch.GetElapsedTime(started);
-    }
-
-    /// <summary>A CPU float32 tensor's values, to receive into in place.</summary>
-    private static Span<float> Floats(Tensor tensor) => MemoryMarshal.Cast<byte, float>(tensor.bytes);
 }
