@@ -73,13 +73,17 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
+        var console = ClusterJob.FreePort();
+        job.Extra = ["--http-port", console.ToString()];
         using var a = job.StartNode(port, ranks: 1, "a");
+        job.Extra = [];
         using var b = job.StartNode(port, ranks: 1, "b");
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 3) >= 10, "10 steps on three nodes", train, a, b);
         var killedAt = job.LastStep();
         train.KillHard();
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 2) >= 10, "10 steps on the two survivors", a, b);
         output.WriteLine($"pause after kill -9 of the coordinator's node: {ClusterJob.PauseAfter(job.Records("step"), killedAt).TotalSeconds:0.00} s");
+        await ConsoleKeepsTheWholeJob(console, killedAt, a, b);
         // Whichever survivor hosts the coordinator now, the other one dies next.
         var (host, worker) = a.Output.Contains("step ") ? (a, b) : (b, a); // progress lines come from the coordinator's node
         worker.KillHard();
@@ -90,6 +94,30 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
         Assert.Single(job.Records("finish"));
         reference.AssertSameCurve(job);
         reference.AssertEachSampleOncePerEpoch(job);
+    }
+
+    /// <summary>
+    /// A survivor's web console still shows the whole job after the coordinator's node died: the
+    /// curve from before the kill (relayed from that node, or merged from its history) and after it
+    /// (from the new coordinator), with the death marked as a lost node.
+    /// </summary>
+    private static async Task ConsoleKeepsTheWholeJob(int port, long killedAt, params ElasticTrainProcess[] processes)
+    {
+        using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            using var snapshot = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/api/snapshot"));
+            var history = snapshot.RootElement.GetProperty("history");
+            var steps = history.GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("step").GetInt64()).ToList();
+            var marks = history.GetProperty("marks").EnumerateArray().Select(m => m.GetProperty("text").GetString()!).ToList();
+            if (steps.Contains(1) && steps.Contains(killedAt) && steps.Max() > killedAt + 5 && marks.Any(m => m.EndsWith(" lost", StringComparison.Ordinal)))
+                return;
+            if (DateTime.UtcNow > deadline)
+                Assert.Fail($"the survivor's console lacks part of the job: {steps.Count} steps ({(steps.Count > 0 ? $"{steps.Min()}..{steps.Max()}" : "none")}), " +
+                            $"killed at {killedAt}, marks: {string.Join(" | ", marks)}\n" + string.Join("\n---\n", processes.Select(p => p.Output)));
+            await Task.Delay(200);
+        }
     }
 
     /// <summary>
