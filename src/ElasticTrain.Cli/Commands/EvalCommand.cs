@@ -21,7 +21,7 @@ public static class EvalCommand
         var command = new CheckedCommand("eval", "Validation loss and perplexity of a job's latest checkpoint on its held-out windows", parse =>
         {
             var settings = NodeConfigCheck.Read(parse, flags).Settings with { Ranks = 1 };
-            return $"eval job {settings.Job.Id}; {NodeConfigCheck.Describe(settings)}";
+            return $"eval job {settings.Job.Id}; {NodeConfigCheck.Describe(settings, servesHttpByDefault: false)}";
         });
         flags.AddTo(command);
         command.Options.Add(NodeRun.ConfigFile);

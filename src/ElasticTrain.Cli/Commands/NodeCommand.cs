@@ -21,7 +21,7 @@ public static class NodeCommand
         var command = new CheckedCommand("node", "Join a running job with this machine's ranks", parse =>
         {
             var (settings, config) = NodeConfigCheck.Read(parse, flags);
-            return $"{NodeStart.Describe(settings, NodeStart.Check(settings, config))}; {NodeConfigCheck.Describe(settings)}";
+            return $"{NodeStart.Describe(settings, NodeStart.Check(settings, config))}; {NodeConfigCheck.Describe(settings, servesHttpByDefault: false)}";
         });
         flags.AddTo(command);
         NodeRun.AddCommonOptions(command);

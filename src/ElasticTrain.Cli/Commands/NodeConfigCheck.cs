@@ -21,7 +21,8 @@ public static class NodeConfigCheck
     }
 
     /// <summary>Where a node would run; never the store's connection string, which may hold a password.</summary>
-    public static string Describe(HostSettings settings)
+    /// <param name="servesHttpByDefault">Whether the command serves its console when the port is `auto` (`train` does).</param>
+    public static string Describe(HostSettings settings, bool servesHttpByDefault)
     {
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         if (store.Provider != "SQLite.MS")
@@ -33,7 +34,7 @@ public static class NodeConfigCheck
                 throw new SettingsException($"elastictrain.store is not a valid PostgreSQL connection string: {HoconFiles.FirstLine(e.Message)}");
             }
         }
-        var http = settings.HttpPort is { } port ? $"{settings.HttpHost}:{Port(port)}" : "off";
+        var http = settings.HttpPortFor(servesHttpByDefault) is { } port ? $"{settings.HttpHost}:{Port(port)}" : "off";
         return $"{settings.Ranks} rank(s) on {settings.Device}, cluster {settings.Hostname}:{Port(settings.Port)}, " +
                $"data plane port {Port(settings.DataPlanePort)}, store {store.Description}, data directory {settings.DataDirectory}, http {http}";
     }

@@ -22,7 +22,7 @@ public static class TrainCommand
         {
             var settings = NodeConfigCheck.Read(parse, flags).Settings;
             var job = settings.Job;
-            return $"train job {job.Id} ({job.Model}, global batch {job.GlobalBatch}, {job.Steps} steps); {NodeConfigCheck.Describe(settings)}";
+            return $"train job {job.Id} ({job.Model}, global batch {job.GlobalBatch}, {job.Steps} steps); {NodeConfigCheck.Describe(settings, servesHttpByDefault: true)}";
         });
         flags.AddTo(command);
         NodeRun.AddCommonOptions(command);

@@ -49,6 +49,14 @@ public class CheckConfigCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task By_default_train_serves_its_console_on_any_free_port_and_node_serves_none()
+    {
+        Assert.EndsWith("http 127.0.0.1:any", (await Check("train")).Output);
+        Assert.EndsWith("http off", (await Check("node", "--join", "10.0.0.1:4053")).Output);
+        Assert.EndsWith("http off", (await Check("train", "--http-port", "off")).Output);
+    }
+
+    [Fact]
     public async Task Operator_commands_are_checked_with_their_own_flags()
     {
         Assert.Equal((0, "ok: drain node 10.0.0.3:4053 through the cluster at 10.0.0.1:4053", ""),
