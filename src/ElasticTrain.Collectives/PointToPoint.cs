@@ -3,9 +3,11 @@ using ElasticTrain.Collectives.Transport;
 namespace ElasticTrain.Collectives;
 
 /// <summary>
-/// Tensors between neighbouring pipeline stages on the data plane: a stage's output activations to
-/// the next stage and the gradient of its input to the previous one, one float32 tensor per
-/// <see cref="StageMessage"/>, of any length (none included). Over TCP between processes; inside
+/// Tensors between two named endpoints on the data plane, one float32 tensor per message, of any
+/// length (none included): between neighbouring pipeline stages, a stage's output activations to
+/// the next stage and the gradient of its input to the previous one (<see cref="StageMessage"/>);
+/// between workers and parameter shards, gradient sums one way and values the other
+/// (<see cref="ShardMessage"/>). Over TCP between processes; inside
 /// one, through a <see cref="LocalLink"/>: one copy, straight from the sender's buffer into the
 /// receiver's, no socket.
 /// <para>
@@ -59,7 +61,8 @@ public sealed class PointToPoint(RankPort port, TimeSpan timeout)
     /// returns; <paramref name="sent"/> says when the values may be touched again (see the class
     /// remarks). Blocks only to connect, on the first tensor of a pass to a peer in a generation.
     /// </summary>
-    public void Send(ExchangeMember to, StageMessage message, ReadOnlyMemory<float> values, SendTracker sent, CancellationToken cancellation)
+    public void Send<TMessage>(ExchangeMember to, TMessage message, ReadOnlyMemory<float> values, SendTracker sent, CancellationToken cancellation)
+        where TMessage : struct, IPointToPointMessage
     {
         cancellation.ThrowIfCancellationRequested();
         try
@@ -83,7 +86,10 @@ public sealed class PointToPoint(RankPort port, TimeSpan timeout)
     /// <paramref name="target"/>, whose length must be the tensor's. On failure the target holds
     /// part of it.
     /// </summary>
-    public void Receive(string from, StageMessage message, Span<float> target, CancellationToken cancellation)
+    /// <param name="add">Add the tensor to what <paramref name="target"/> holds instead of overwriting it
+    /// (a shard summing its workers' gradients), with no buffer in between.</param>
+    public void Receive<TMessage>(string from, TMessage message, Span<float> target, CancellationToken cancellation, bool add = false)
+        where TMessage : struct, IPointToPointMessage
     {
         cancellation.ThrowIfCancellationRequested();
         // The rank stops or the generation ends: closing the links unblocks the receive at once.
@@ -95,7 +101,7 @@ public sealed class PointToPoint(RankPort port, TimeSpan timeout)
             for (int part = 0; part < FrameHeader.PartCount(total, PartValues); part++)
             {
                 var (start, length) = FrameHeader.PartRange(total, part, PartValues);
-                link.Receive(message.Frame(part, length, total), target.Slice(start, length), add: false, timeout);
+                link.Receive(message.Frame(part, length, total), target.Slice(start, length), add, timeout);
             }
         }
         catch (Exception e) when (e is ExchangeFailedException or ObjectDisposedException)

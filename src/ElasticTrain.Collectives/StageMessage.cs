@@ -9,7 +9,7 @@ namespace ElasticTrain.Collectives;
 /// a tensor of another micro-batch, step or length fails the receive instead of landing in the
 /// wrong buffer.
 /// </summary>
-public readonly record struct StageMessage
+public readonly record struct StageMessage : IPointToPointMessage
 {
     public StageMessage(long generation, long step, PipelinePass pass, int microBatch)
     {
@@ -40,7 +40,7 @@ public readonly record struct StageMessage
     /// generation is the link's (named in its hello). The total makes two ends that disagree on
     /// the tensor's length fail at its first frame rather than at the next message.
     /// </summary>
-    internal FrameHeader Frame(int part, int count, int total) => new(Step, MicroBatch, (int)Pass, total, part, count);
+    public FrameHeader Frame(int part, int count, int total) => new(Step, MicroBatch, (int)Pass, total, part, count);
 
     public override string ToString() => $"{Pass} of micro-batch {MicroBatch} (step {Step}, generation {Generation})";
 }

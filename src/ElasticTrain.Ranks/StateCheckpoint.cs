@@ -27,16 +27,24 @@ public static class StateCheckpoint
         new(job.Id, step, identityHash, step * job.GlobalBatch, epoch, job.Seed, world, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
     /// <summary>Loads a checkpoint the journal named into <paramref name="part"/>, refusing one of another job or identity.</summary>
-    public static void Restore(IModelPart part, JobConfig job, string identityHash, CheckpointRef checkpoint)
-    {
+    public static void Restore(IModelPart part, JobConfig job, string identityHash, CheckpointRef checkpoint) =>
         // A whole replica reads everything (checkpoints older than the named format only load whole);
         // a stage reads only the parts that hold its parameters.
-        var contents = CheckpointReader.Read(checkpoint.Path, checkpoint.Sha256, part is Replica ? null : part.ParameterNames);
+        part.ImportState(Read(checkpoint, job.Id, identityHash, part is Replica ? null : part.ParameterNames), checkpoint.Step);
+
+    /// <summary>
+    /// The sections of the parameters in <paramref name="names"/> (all when null) of a checkpoint the
+    /// journal named, refusing one of another job or identity, or of another step than the journal's.
+    /// </summary>
+    /// <exception cref="CheckpointException">A file missing, damaged or not the one recorded, or of another job, identity or step.</exception>
+    public static IReadOnlyDictionary<string, byte[]> Read(CheckpointRef checkpoint, string jobId, string identityHash, IEnumerable<string>? names)
+    {
+        var contents = CheckpointReader.Read(checkpoint.Path, checkpoint.Sha256, names);
         var metadata = contents.Metadata;
-        if (metadata.IdentityHash != identityHash || metadata.JobId != job.Id)
-            throw new CheckpointException($"checkpoint '{checkpoint.Path}' belongs to job '{metadata.JobId}' identity {metadata.IdentityHash}, not '{job.Id}' identity {identityHash}");
+        if (metadata.IdentityHash != identityHash || metadata.JobId != jobId)
+            throw new CheckpointException($"checkpoint '{checkpoint.Path}' belongs to job '{metadata.JobId}' identity {metadata.IdentityHash}, not '{jobId}' identity {identityHash}");
         if (metadata.Step != checkpoint.Step)
             throw new CheckpointException($"checkpoint '{checkpoint.Path}' holds step {metadata.Step}, the journal says {checkpoint.Step}");
-        part.ImportState(contents.Sections, checkpoint.Step);
+        return contents.Sections;
     }
 }

@@ -22,5 +22,15 @@ public enum DataChannel : ushort
     /// </summary>
     ActivationGradients = 2,
 
-    // Planned: parameter shards. They will get their own number here when they are built.
+    /// <summary>
+    /// A worker's gradient sums for a parameter shard's pieces, to the shard's entity
+    /// (<see cref="PointToPoint"/>, <see cref="ShardMessage"/>).
+    /// </summary>
+    ShardGradients = 3,
+
+    /// <summary>
+    /// A parameter shard's current values, to a worker that pulled them. Apart from
+    /// <see cref="ShardGradients"/> so that a frame sent one way can never be read as the other.
+    /// </summary>
+    ShardValues = 4,
 }

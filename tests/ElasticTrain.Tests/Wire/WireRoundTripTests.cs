@@ -5,6 +5,7 @@ using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
+using ElasticTrain.Ranks.ParameterServer;
 using ElasticTrain.Wire;
 using static ElasticTrain.Tests.Support.TestRanks;
 
@@ -98,6 +99,18 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new RankSamples(R("n/r0"), [4, 9]);
         yield return new CheckpointTaken(Checkpoint);
         yield return new JobCompleted(100);
+        var shard = new ElasticTrain.ParameterServer.ShardId("j", 2);
+        yield return new LoadShard(shard, 3, Checkpoint);
+        yield return new ExpectStep(shard, 3, 11, [R("n/r0"), R("n/r1")], 8);
+        yield return new PushGradients(shard, 3, 11, R("n/r1"), 5);
+        yield return new ApplyShardStep(shard, 3, 11, 0.25, 3e-4);
+        yield return new PullShard(shard, 3, 11, R("n/r0"), "10.0.0.1:4712");
+        yield return new GetShardStatus(shard);
+        yield return new ShardLoaded(shard, 3, 10, "10.0.0.2:4712");
+        yield return new ShardSquares(shard, 3, 11, 1.5);
+        yield return new ShardApplied(shard, 3, 11);
+        yield return new ShardStepFailed(shard, 3, 11, "no slice from n:1/r1 within 10 s", 10);
+        yield return new ShardStatus(shard, 3, 10, "10.0.0.2:4712", 2, 1);
         yield return JobState.Empty.Updated(new JobStarted(Job, "hash", "fp")).Updated(new StepCommitted(1, 5.5, 1, 2))
             .Updated(new CheckpointTaken(Checkpoint));
     }

@@ -26,49 +26,6 @@ public class ShardOptimizerTests
     private const double LearningRate = 0.05;
     private const float Tolerance = 1e-6f;
 
-    /// <summary>The whole model: the MLP's parameters, seeded, each with a gradient to overwrite, and one optimizer over them.</summary>
-    private sealed class WholeModel : IDisposable
-    {
-        public WholeModel(OptimizerSettings settings)
-        {
-            var generator = new Generator(17);
-            Parameters = [.. ShardPlanTests.Mlp.Select(p => new Parameter(randn([.. p.Shape], generator: generator)))];
-            foreach (var parameter in Parameters)
-            {
-                using var seed = parameter.sum();
-                seed.backward();
-            }
-            Optimizer = PartOptimizer.Create(settings, WeightDecay, Parameters);
-        }
-
-        public Parameter[] Parameters { get; }
-
-        public PartOptimizer Optimizer { get; }
-
-        /// <summary>Gives each parameter its gradient and steps.</summary>
-        public void Step(float[][] gradients)
-        {
-            foreach (var (parameter, gradient) in Parameters.Zip(gradients))
-            {
-                using var grad = parameter.grad!;
-                gradient.CopyTo(MemoryMarshal.Cast<byte, float>(grad.bytes));
-            }
-            Optimizer.Step(LearningRate);
-        }
-
-        public NamedState Export()
-        {
-            using var scope = NewDisposeScope();
-            return new NamedState(ShardPlanTests.Mlp.Zip(Parameters, (shape, p) => ModelState.StateOf(shape.Name, p, Optimizer)));
-        }
-
-        public void Dispose()
-        {
-            Optimizer.Dispose();
-            foreach (var parameter in Parameters) parameter.Dispose();
-        }
-    }
-
     public static TheoryData<string, int> Rules => new()
     {
         { "adamw", 0 }, { "adamw", 2 }, { "adam", 2 }, { "sgd", 0 }, { "sgd", 2 }, { "adagrad", 2 }, { "rmsprop", 2 },
@@ -82,14 +39,6 @@ public class ShardOptimizerTests
         _ => new(OptimizerSettings.Names[rule], DecayBiasesAndNorms: false),
     };
 
-    /// <summary>Seeded mean gradients for the MLP, one array per parameter.</summary>
-    private static float[][] Gradients(Random random) =>
-        [.. ShardPlanTests.Mlp.Select(p => Enumerable.Range(0, (int)p.Elements).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray())];
-
-    /// <summary>Each of the shard's pieces' rows out of the whole gradients.</summary>
-    private static float[][] PieceGradients(ShardOptimizer shard, float[][] whole) =>
-        [.. shard.Pieces.Select(p => whole[ShardPlanTests.Mlp.ToList().FindIndex(s => s.Name == p.Name)].AsSpan((int)p.FirstElement, (int)p.Elements).ToArray())];
-
     private static List<ShardOptimizer> Shards(ShardPlan plan, NamedState state, OptimizerSettings settings) =>
         [.. Enumerable.Range(0, plan.Shards).Select(s => new ShardOptimizer(plan.PiecesOf(s), state, settings, WeightDecay))];
 
@@ -99,8 +48,8 @@ public class ShardOptimizerTests
     {
         var settings = Settings(rule);
         var random = new Random(23);
-        using var whole = new WholeModel(settings);
-        for (var step = 0; step < stepsBefore; step++) whole.Step(Gradients(random));
+        using var whole = new WholeModel(settings, WeightDecay, LearningRate);
+        for (var step = 0; step < stepsBefore; step++) whole.Step(WholeModel.Gradients(random));
 
         var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
         Assert.Equal(3, plan.HoldersOf("fc1.weight").Count);
@@ -109,9 +58,9 @@ public class ShardOptimizerTests
         {
             for (var step = 0; step < 4; step++)
             {
-                var gradients = Gradients(random);
+                var gradients = WholeModel.Gradients(random);
                 whole.Step(gradients);
-                foreach (var shard in shards) shard.Apply(PieceGradients(shard, gradients), LearningRate);
+                foreach (var shard in shards) shard.Apply(WholeModel.PieceGradients(shard, gradients), LearningRate);
             }
             AssertClose(whole.Export(), PieceState.Assemble(plan, shards.SelectMany(s => s.Export())));
         }
@@ -128,7 +77,7 @@ public class ShardOptimizerTests
         var job = new JobConfig("ps", "mlp", Layers: 1, Heads: 1, Width: 8, Block: 4, GlobalBatch: 4, Steps: 10,
             LearningRate: LearningRate, WeightDecay: WeightDecay, Seed: 1, DataPath: "", CheckpointEvery: 100);
         var recipe = new TrainingRecipe(settings, LearningRateSchedule.Constant, ClipNorm: 0.5);
-        using var whole = new WholeModel(settings);
+        using var whole = new WholeModel(settings, WeightDecay, LearningRate);
         using var update = new UpdateRule(job, recipe, whole.Parameters);
         var buffer = new GradientBuffer([whole.Parameters], bucketValues: 0);
         var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
@@ -138,13 +87,13 @@ public class ShardOptimizerTests
             var random = new Random(29);
             for (var step = 1; step <= 3; step++)
             {
-                var gradients = Gradients(random);
+                var gradients = WholeModel.Gradients(random);
                 // The buffer holds the sum over the batch; times 4 is exact in float.
                 gradients.SelectMany(g => g).Select(v => v * job.GlobalBatch).ToArray().CopyTo(buffer.Values, 0);
                 var squares = update.Squares(buffer);
                 update.Apply(step, buffer, squares);
 
-                var pieces = shards.Select(s => PieceGradients(s, gradients)).ToList();
+                var pieces = shards.Select(s => WholeModel.PieceGradients(s, gradients)).ToList();
                 var shardSquares = shards.Zip(pieces, (s, g) => s.Squares(g)).Sum();
                 Assert.Equal(squares, shardSquares, 1e-9 * squares);
                 var coefficient = UpdateRule.ClipCoefficient(Math.Sqrt(shardSquares), recipe.ClipNorm);
@@ -162,7 +111,7 @@ public class ShardOptimizerTests
     [Fact]
     public void A_one_row_slice_keeps_both_dimensions_and_a_shard_gives_what_it_holds()
     {
-        using var whole = new WholeModel(Settings("adamw"));
+        using var whole = new WholeModel(Settings("adamw"), WeightDecay, LearningRate);
         var state = whole.Export();
         var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
         var (shardIndex, piece) = plan.HoldersOf("fc1.weight").Single(h => h.Piece.Rows == 1);
@@ -178,7 +127,7 @@ public class ShardOptimizerTests
     [Fact]
     public void Lamb_is_refused_because_its_trust_ratio_needs_whole_tensors()
     {
-        using var whole = new WholeModel(Settings("adamw"));
+        using var whole = new WholeModel(Settings("adamw"), WeightDecay, LearningRate);
         var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
         var e = Assert.Throws<ArgumentException>(() => new ShardOptimizer(plan.PiecesOf(0), whole.Export(), new OptimizerSettings(OptimizerKind.Lamb), WeightDecay));
         Assert.Contains("LAMB", e.Message);
@@ -187,7 +136,7 @@ public class ShardOptimizerTests
     [Fact]
     public void State_that_does_not_fit_the_pieces_and_gradients_that_do_not_fit_the_shard_are_refused()
     {
-        using var whole = new WholeModel(Settings("adamw"));
+        using var whole = new WholeModel(Settings("adamw"), WeightDecay, LearningRate);
         var state = whole.Export();
         var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
         var pieces = plan.PiecesOf(2); // fc1.weight[0,22) fc2.bias
@@ -208,7 +157,7 @@ public class ShardOptimizerTests
     [Fact]
     public void Pieces_that_do_not_make_up_the_plan_do_not_assemble()
     {
-        using var whole = new WholeModel(Settings("adamw"));
+        using var whole = new WholeModel(Settings("adamw"), WeightDecay, LearningRate);
         var state = whole.Export();
         var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
         var all = Enumerable.Range(0, 3).SelectMany(s => plan.PiecesOf(s)).Select(p => PieceState.Slice(p, state[p.Name])).ToList();

@@ -1,0 +1,80 @@
+using ElasticTrain.Jobs;
+using ElasticTrain.ParameterServer;
+using ElasticTrain.Wire;
+
+namespace ElasticTrain.Ranks.ParameterServer;
+
+// A parameter shard's protocol, grouped by direction. Everything here is control: the tensors
+// (gradient sums in, values out) travel on the data plane as ShardMessages, never through Akka.
+// Every message belongs to a generation; a shard drops (and counts) one of an older generation
+// than its own, and a newer one starts that generation there (the step in progress starts again).
+
+/// <summary>A command for one parameter shard, routed by the job's shard region to its entity.</summary>
+public interface IShardCommand : IWireMessage
+{
+    ShardId Shard { get; }
+}
+
+// ---- commands to a shard, through the region ----
+
+/// <summary>
+/// Take the state of the shard's pieces from <paramref name="Checkpoint"/> (read from the disk the
+/// nodes share, not sent through Akka), drop anything held, and answer <see cref="ShardLoaded"/>.
+/// Until its first load a shard keeps every other command (but status) for after it.
+/// </summary>
+public sealed record LoadShard(ShardId Shard, long Generation, CheckpointRef Checkpoint) : IShardCommand;
+
+/// <summary>
+/// Step <paramref name="Step"/> takes a gradient slice from each of <paramref name="Workers"/>,
+/// whose samples add up to <paramref name="GlobalBatch"/>. Once every slice has arrived the shard
+/// answers the sender (whoever plans the step) with <see cref="ShardSquares"/>.
+/// </summary>
+public sealed record ExpectStep(ShardId Shard, long Generation, long Step, IReadOnlyList<RankId> Workers, int GlobalBatch) : IShardCommand;
+
+/// <summary>
+/// <paramref name="Worker"/> has sent its gradient sum over <paramref name="Samples"/> samples
+/// for each of the shard's pieces, as <c>ShardMessage</c>s on the data plane to the shard's endpoint.
+/// A push is the frames and this message together: a worker that repeats one (a retry) repeats
+/// both, and the shard reads the repeated frames and drops them, so a step counts each worker once.
+/// </summary>
+public sealed record PushGradients(ShardId Shard, long Generation, long Step, RankId Worker, int Samples) : IShardCommand;
+
+/// <summary>
+/// Apply step <paramref name="Step"/>: the mean gradient (the slices' sum over the global batch),
+/// times <paramref name="ClipCoefficient"/> (from every shard's squares), at
+/// <paramref name="LearningRate"/>. Answered with <see cref="ShardApplied"/>.
+/// </summary>
+public sealed record ApplyShardStep(ShardId Shard, long Generation, long Step, double ClipCoefficient, double LearningRate) : IShardCommand;
+
+/// <summary>
+/// Send the shard's values after step <paramref name="Step"/> to <paramref name="Worker"/>, at
+/// its node's data plane <paramref name="DataPlane"/> (HOST:PORT), once the shard has applied that
+/// step: a worker may ask before it has.
+/// </summary>
+public sealed record PullShard(ShardId Shard, long Generation, long Step, RankId Worker, string DataPlane) : IShardCommand;
+
+/// <summary>Asks for <see cref="ShardStatus"/>; answered loaded or not.</summary>
+public sealed record GetShardStatus(ShardId Shard) : IShardCommand;
+
+// ---- replies from a shard ----
+
+/// <summary>The shard holds its pieces after step <paramref name="Step"/>, and takes tensors at <paramref name="DataPlane"/> under its entity id.</summary>
+public sealed record ShardLoaded(ShardId Shard, long Generation, long Step, string DataPlane) : IWireMessage;
+
+/// <summary>The shard's share of the squared norm of step <paramref name="Step"/>'s mean gradient: every slice is in.</summary>
+public sealed record ShardSquares(ShardId Shard, long Generation, long Step, double Squares) : IWireMessage;
+
+/// <summary>The shard has applied step <paramref name="Step"/>.</summary>
+public sealed record ShardApplied(ShardId Shard, long Generation, long Step) : IWireMessage;
+
+/// <summary>
+/// A command of step <paramref name="Step"/> could not be carried out (a slice failed to arrive, the
+/// samples do not add up, the shard is at another step, a load failed); the shard holds step
+/// <paramref name="AppliedStep"/> (-1: nothing), unchanged.
+/// </summary>
+public sealed record ShardStepFailed(ShardId Shard, long Generation, long Step, string Reason, long AppliedStep) : IWireMessage;
+
+/// <param name="AppliedStep">-1 until loaded.</param>
+/// <param name="DroppedStale">Commands of an older generation, dropped.</param>
+/// <param name="RepeatedPushes">Pushes of a step already counted, whose frames were read and dropped.</param>
+public sealed record ShardStatus(ShardId Shard, long Generation, long AppliedStep, string DataPlane, long DroppedStale, long RepeatedPushes) : IWireMessage;
