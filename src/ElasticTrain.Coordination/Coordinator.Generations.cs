@@ -135,7 +135,7 @@ public sealed partial class Coordinator
         if (_ready.Count < _members.Length) return;
         var resumedFrom = _statePlan.Sources.Values.SelectMany(s => s).Select(s => s.Origin).OfType<LoadCheckpoint>().FirstOrDefault()?.Checkpoint;
         Publish(new JobRunning(Job.Id, _statePlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom,
-            _samples.Since(_state), _mesh.ToString(), _mesh.Partition.ToString(), _setup.Training.Describe(), _members, _roster.Idle(_members)));
+            _samples.Since(_state), _mesh.ToString(), _mesh.Partition.ToString(), _setup.Training.Describe(), _members, _roster.Idle(_members), _roster.Drained));
         var resume = _statePlan.ResumeStep;
         if (EvaluationCutShort(resume - 1)) Evaluate(resume - 1, () => Dispatch(resume));
         else Dispatch(resume);

@@ -22,8 +22,9 @@ public sealed record StepNews(long Step, double Loss, int World, long Generation
 /// <param name="ResumedFrom">The checkpoint's step when the state came from one; null when it came from the ranks.</param>
 /// <param name="Idle">Registered ranks left out of it (over the scale target).</param>
 /// <param name="Stages">Each pipeline stage's layers (e.g. "[0,3) [3,6)").</param>
+/// <param name="Drained">Every rank drained from the job so far.</param>
 public sealed record GenerationNews(string JobId, long Generation, long FromStep, long TotalSteps, string Mesh, RankId[] Members, long? ResumedFrom,
-    RankId[] Idle, string Stages = "") : IJobNews;
+    RankId[] Idle, string Stages = "", RankId[]? Drained = null) : IJobNews;
 
 public sealed record EvaluationNews(long Step, double Loss) : IJobNews;
 

@@ -15,9 +15,10 @@ namespace ElasticTrain.Coordination;
 /// <param name="Recipe">What the optimizer, schedule and clipping are where they differ from the defaults (e.g. "lamb, cosine lr after 10 warmup steps, clip 1"); "" for the defaults.</param>
 /// <param name="Members">The generation's ranks.</param>
 /// <param name="Idle">Registered ranks the generation leaves out (over the scale target).</param>
+/// <param name="Drained">Every rank drained from the job so far.</param>
 public sealed record JobRunning(string JobId, long FromStep, long TotalSteps, long Generation, int World, CheckpointRef? ResumedFrom,
     IReadOnlyList<JournaledStep> Journaled, string Mesh = "", string Stages = "", string Recipe = "", IReadOnlyList<RankId>? Members = null,
-    IReadOnlyList<RankId>? Idle = null);
+    IReadOnlyList<RankId>? Idle = null, IReadOnlyList<RankId>? Drained = null);
 
 /// <summary>The job cannot form a mesh of the ranks it has (e.g. fewer ranks than fixed stages): it waits for more.</summary>
 public sealed record JobWaiting(string JobId, string Reason);

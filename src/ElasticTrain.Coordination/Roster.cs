@@ -87,6 +87,9 @@ public sealed class Roster
 
     public RankId[] Draining => _draining.Where(_ranks.ContainsKey).Order().ToArray();
 
+    /// <summary>Every rank drained from the job so far, gone or not: how a change of members tells a drain from a loss.</summary>
+    public RankId[] Drained => [.. _draining.Order()];
+
     public IReadOnlyCollection<RankId> Suspects => _suspects;
 
     public OperatorReply Drain(NodeAddress node)

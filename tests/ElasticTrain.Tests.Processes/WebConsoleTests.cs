@@ -40,9 +40,11 @@ public sealed partial class WebConsoleTests(ReferenceRun reference, ITestOutputH
         var points = (int)(await browser.EvaluateAsync("+document.getElementById('loss-chart').dataset.points"))!;
         await browser.WaitForAsync($"+document.getElementById('loss-chart').dataset.points > {points + 5}", "the curve growing", TimeSpan.FromSeconds(30), Outputs);
 
-        // Scaling without the token is refused, and says why.
+        // Scaling without the token, or with a wrong one, is refused, and says why.
         await browser.EvaluateAsync("document.getElementById('token').value = ''; document.getElementById('ranks').value = '1'; document.getElementById('scale').click(); true");
         await browser.WaitForAsync("document.getElementById('reply').textContent.includes('read-only')", "the refusal", TimeSpan.FromSeconds(10), Outputs);
+        await browser.EvaluateAsync("document.getElementById('reply').textContent = ''; document.getElementById('token').value = 'not-the-token'; document.getElementById('scale').click(); true");
+        await browser.WaitForAsync("document.getElementById('reply').textContent.includes('not the job')", "the refusal of a wrong token", TimeSpan.FromSeconds(10), Outputs);
         Assert.Equal(0, (int)(await browser.EvaluateAsync("fetch('api/snapshot').then(r => r.json()).then(s => s.status.targetRanks)"))!);
 
         // With the token printed at the start, the world shrinks at the next step boundary.

@@ -52,7 +52,8 @@ public sealed class ContactPoints : IAsyncDisposable
         {
             resolved = await _discovery.Lookup(_lookup, ResolveTimeout).WaitAsync(cancellation);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        // The Kubernetes method times out by cancelling its own token: a lookup to retry, unlike ours.
+        catch (Exception e) when (!cancellation.IsCancellationRequested)
         {
             throw new LookupFailedException($"looking up '{_lookup.ServiceName}' failed: {ElasticTrain.Configuration.HoconFiles.FirstLine(e.GetBaseException().Message)}", e);
         }

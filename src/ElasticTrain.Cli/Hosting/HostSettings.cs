@@ -77,7 +77,8 @@ public sealed record HostSettings(
             HttpPort: http.String("port") is "off" or "" or "auto" ? null : http.Int("port", 0, 65535),
             HttpAuto: http.String("port") == "auto",
             HttpHost: http.String("host") is { Length: > 0 } httpHost ? httpHost : hostname,
-            HttpToken: http.String("token"),
+            // A token read from a file (a Kubernetes Secret) often ends in a newline; the bearer is trimmed too.
+            HttpToken: http.String("token").Trim(),
             Mesh: ReadMesh(parallel),
             Recipe: TrainingRecipe.FromConfig(config, job));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))

@@ -52,9 +52,23 @@ public sealed class LiveNode
         }
     }
 
-    /// <summary>Whether <paramref name="token"/> is the job's operator token (<see cref="OperatorToken"/>); false while detached.</summary>
-    public Task<bool> AuthorizesAsync(string token) =>
-        _node is { } node ? OperatorToken.MatchesAsync(node.Store, node.JobId, token) : Task.FromResult(false);
+    /// <summary>How long the job's token hash is trusted before the store is read again: a rotation takes effect within it.</summary>
+    private static readonly TimeSpan TokenFreshness = TimeSpan.FromSeconds(5);
+
+    private (string JobId, string Hash, DateTime Read)? _token;
+
+    /// <summary>
+    /// Whether <paramref name="token"/> is the job's operator token (<see cref="OperatorToken"/>);
+    /// null while detached. The stored hash is read at most every few seconds, so that requests
+    /// with any bearer at all cannot load the job's store.
+    /// </summary>
+    public async Task<bool?> AuthorizesAsync(string token)
+    {
+        if (_node is not { } node) return null;
+        if (_token is not { } known || known.JobId != node.JobId || DateTime.UtcNow - known.Read > TokenFreshness)
+            _token = known = (node.JobId, await OperatorToken.ReadHashAsync(node.Store, node.JobId), DateTime.UtcNow);
+        return OperatorToken.Matches(known.Hash, token);
+    }
 
     /// <summary>An operator's command (scale, drain) to the coordinator, as `elastictrain scale` sends it.</summary>
     public async Task<OperatorReply> CommandAsync(object command, TimeSpan patience)

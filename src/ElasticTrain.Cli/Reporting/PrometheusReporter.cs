@@ -63,8 +63,9 @@ public sealed class PrometheusReporter : IJobReporter
         _bytesSent = metrics.CreateCounter("elastictrain_gradient_sent_bytes_total", "Bytes the ranks' gradient exchanges sent, summed over the ranks.");
         _recoveries = metrics.CreateCounter("elastictrain_recoveries_total", "Generations whose state was loaded from a checkpoint: a resume after the job or a stage's every copy was lost.");
         // 0.1 s to about 7 min: a drain at a step boundary to a failure noticed by the detector and a resume.
-        _pause = metrics.CreateHistogram("elastictrain_generation_pause_seconds", "From the last commit before a generation change (join, drain, scale, failure) to the first after it.",
-            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.1, 2, 12) });
+        _pause = metrics.CreateHistogram("elastictrain_generation_pause_seconds",
+            "From the last commit before a generation change (join, drain, scale, failure) to the first after it, where the coordinator stayed on this node (a move of the coordinator is not timed).",
+            new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.1, 2, 13) });
         _checkpointDuration = metrics.CreateHistogram("elastictrain_checkpoint_duration_seconds", "From asking the writers for a checkpoint until it is journaled.",
             new HistogramConfiguration { Buckets = Histogram.ExponentialBuckets(0.01, 2, 14) });
         _rankCompute = metrics.CreateGauge("elastictrain_rank_compute_seconds", "Each rank's forward and backward in the last step.",

@@ -51,14 +51,14 @@ public static class OperatorToken
         }, cancellation);
         if (kept == hash) return given.Length > 0 ? null : token;
         if (given.Length > 0)
-            throw new SettingsException($"elastictrain.http.token is not job '{jobId}''s operator token; leave it out, or set a new one with `elastictrain token --job {jobId}`");
+            throw new SettingsException($"elastictrain.http.token is not job '{jobId}''s operator token; give the job's, or make this one the job's with `elastictrain token --job {jobId} --token ...`");
         return null;
     }
 
-    /// <summary>Replaces the job's token with a new random one and returns it.</summary>
-    public static async Task<string> RotateAsync(JournalStore store, string jobId, CancellationToken cancellation = default)
+    /// <summary>Replaces the job's token with <paramref name="given"/>, or a new random one when it is empty, and returns it.</summary>
+    public static async Task<string> RotateAsync(JournalStore store, string jobId, string given = "", CancellationToken cancellation = default)
     {
-        var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(RandomBytes));
+        var token = given.Length > 0 ? given : Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(RandomBytes));
         await StoreTable.RunAsync(store, CreateSql, "the operator token", Timeout, async (connection, ct) =>
         {
             await using var command = StoreTable.Command(connection, Timeout, ReplaceSql, ("job", jobId), ("hash", Hash(token)));
@@ -68,16 +68,20 @@ public static class OperatorToken
     }
 
     /// <summary>Whether <paramref name="token"/> is the job's; false when the job has none.</summary>
-    public static async Task<bool> MatchesAsync(JournalStore store, string jobId, string token, CancellationToken cancellation = default)
-    {
-        if (token.Length == 0) return false;
-        var kept = await StoreTable.RunAsync(store, CreateSql, "the operator token", Timeout, async (connection, ct) =>
+    public static async Task<bool> MatchesAsync(JournalStore store, string jobId, string token, CancellationToken cancellation = default) =>
+        Matches(await ReadHashAsync(store, jobId, cancellation), token);
+
+    /// <summary>The hash the store keeps for the job; "" when it has none.</summary>
+    public static Task<string> ReadHashAsync(JournalStore store, string jobId, CancellationToken cancellation = default) =>
+        StoreTable.RunAsync(store, CreateSql, "the operator token", Timeout, async (connection, ct) =>
         {
             await using var command = StoreTable.Command(connection, Timeout, ReadSql, ("job", jobId));
             return await command.ExecuteScalarAsync(ct) as string ?? "";
         }, cancellation);
-        return kept.Length > 0 && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(kept), Encoding.ASCII.GetBytes(Hash(token)));
-    }
+
+    /// <summary>Whether <paramref name="token"/> hashes to <paramref name="kept"/> (compared in fixed time); false for none.</summary>
+    public static bool Matches(string kept, string token) =>
+        kept.Length > 0 && token.Length > 0 && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(kept), Encoding.ASCII.GetBytes(Hash(token)));
 
     private static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 }

@@ -26,7 +26,7 @@ public sealed class ConsoleFeed : ReceiveActor, IWithTimers
     private readonly IActorRef _mediator;
     private readonly ConsoleHistory _history = new();
     private ConsoleStatus? _status;
-    private HashSet<RankId> _draining = [];
+    private string _statusJson = "";
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -52,7 +52,7 @@ public sealed class ConsoleFeed : ReceiveActor, IWithTimers
         _mediator = DistributedPubSub.Get(Context.System).Mediator;
 
         // The coordinator's notices, on its own node: relayed to every node, this one included.
-        Receive<JobRunning>(r => Relay(new GenerationNews(r.JobId, r.Generation, r.FromStep, r.TotalSteps, r.Mesh, [.. r.Members ?? []], r.ResumedFrom?.Step, [.. r.Idle ?? []], r.Stages)));
+        Receive<JobRunning>(r => Relay(new GenerationNews(r.JobId, r.Generation, r.FromStep, r.TotalSteps, r.Mesh, [.. r.Members ?? []], r.ResumedFrom?.Step, [.. r.Idle ?? []], r.Stages, [.. r.Drained ?? []])));
         Receive<StepCommittedNotice>(s => Relay(new StepNews(s.Step, s.Loss, s.World, s.Generation, s.TimeUnixMs, s.StepMs, s.Samples,
             s.MaxComputeMs, s.ExposedMs, s.BytesSent)));
         Receive<EvaluationNotice>(e => Relay(new EvaluationNews(e.Step, e.Loss)));
@@ -62,7 +62,10 @@ public sealed class ConsoleFeed : ReceiveActor, IWithTimers
 
         Receive<IJobNews>(news =>
         {
-            if (_history.Apply(news, _draining) is { } shown) _hub.Push(EventName(shown), shown);
+            if (_history.Apply(news) is not { } shown) return;
+            _hub.Push(EventName(shown), shown);
+            // A page opened before the job's first news knows no job id or length yet.
+            if (news is GenerationNews) _hub.Push("snapshot", new ConsoleHub.Snapshot(_history.ToRecord(), _status));
         });
         Receive<JobHistoryWanted>(_ => { if (!Sender.Equals(Self)) Sender.Tell(_history.ToRecord()); });
         Receive<JobHistory>(history =>
@@ -75,10 +78,11 @@ public sealed class ConsoleFeed : ReceiveActor, IWithTimers
         Receive<PollStatus>(_ => _coordinator.Ask<JobStatusReport>(GetStatus.Instance, StatusEvery).PipeTo(Self, failure: _ => NoStatus.Instance));
         Receive<JobStatusReport>(report =>
         {
-            _draining = [.. report.Draining];
             var status = ConsoleStatus.From(report);
-            if (status.Equals(_status)) return;
-            _status = status;
+            // A record of arrays compares them by reference: compare what the page would get.
+            var json = ConsoleHub.ToJson(status);
+            if (json == _statusJson) return;
+            (_status, _statusJson) = (status, json);
             _hub.Push("status", status);
         });
         Receive<NoStatus>(_ => { }); // no coordinator this second (a failover): the page keeps the last status

@@ -31,8 +31,7 @@ public sealed class ConsoleHistory(int maxSteps = ConsoleHistory.MaxSteps)
     private RankId[]? LastMembers => _marks.Count > 0 ? _marks.Values[^1].Members : null;
 
     /// <summary>Takes one piece of news; returns what the console shows of it, or null when it adds nothing.</summary>
-    /// <param name="draining">The ranks draining just before: a node of them that leaves was drained, not lost.</param>
-    public object? Apply(IJobNews news, IReadOnlySet<RankId> draining)
+    public object? Apply(IJobNews news)
     {
         switch (news)
         {
@@ -44,8 +43,11 @@ public sealed class ConsoleHistory(int maxSteps = ConsoleHistory.MaxSteps)
                 if (_marks.ContainsKey(generation.Generation)) return null;
                 _jobId = generation.JobId;
                 _totalSteps = generation.TotalSteps;
-                var text = GenerationChange.Describe(LastMembers, generation.Members, draining, generation.Idle, generation.ResumedFrom);
-                if (LastMembers is null && generation.Generation > 1) _unsure.Add(generation.Generation);
+                // Compared with the generation before it only when this node has that one (it may have
+                // joined late, or missed news while pub-sub settled); otherwise another node's mark wins.
+                var before = _marks.Count > 0 && _marks.Values[^1].Generation == generation.Generation - 1 ? LastMembers : null;
+                var text = GenerationChange.Describe(before, generation.Members, (generation.Drained ?? []).ToHashSet(), generation.Idle, generation.ResumedFrom);
+                if (before is null && generation.Generation > 1) _unsure.Add(generation.Generation);
                 var mark = new MarkedGeneration(generation.Generation, generation.FromStep, generation.Members.Length, generation.Mesh, generation.Members, text, generation.Stages);
                 _marks[mark.Generation] = mark;
                 return mark;

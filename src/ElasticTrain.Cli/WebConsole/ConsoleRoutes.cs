@@ -27,15 +27,23 @@ public static class ConsoleRoutes
         app.MapGet("/console.js", () => Asset("console.js", "text/javascript; charset=utf-8"));
         app.MapGet("/console.css", () => Asset("console.css", "text/css; charset=utf-8"));
         app.MapGet("/api/snapshot", async () => Results.Text(ConsoleHub.ToJson(await live.Hub.SnapshotAsync()), "application/json"));
+        // A stream ends when its browser leaves or the server stops: Kestrel would otherwise wait
+        // for open streams for its whole shutdown timeout (30 s) before the process could exit.
+        var stopping = app.Lifetime.ApplicationStopping;
         app.MapGet("/api/events", async (HttpContext http) =>
         {
             http.Response.ContentType = "text/event-stream";
             http.Response.Headers.CacheControl = "no-cache";
-            await foreach (var text in live.Hub.WatchAsync(http.RequestAborted))
+            using var ends = CancellationTokenSource.CreateLinkedTokenSource(http.RequestAborted, stopping);
+            try
             {
-                await http.Response.WriteAsync(text, http.RequestAborted);
-                await http.Response.Body.FlushAsync(http.RequestAborted);
+                await foreach (var text in live.Hub.WatchAsync(ends.Token))
+                {
+                    await http.Response.WriteAsync(text, ends.Token);
+                    await http.Response.Body.FlushAsync(ends.Token);
+                }
             }
+            catch (OperationCanceledException) when (ends.IsCancellationRequested) { }
         });
         app.MapPost("/api/scale", (HttpContext http, ScaleRequest request) => request.Ranks < 0
             ? Task.FromResult(Results.BadRequest(new OperatorReply(false, "ranks must be 0 (all) or more")))
@@ -48,13 +56,15 @@ public static class ConsoleRoutes
     private static async Task<IResult> Operate(HttpContext http, LiveNode live, object command)
     {
         var header = http.Request.Headers.Authorization.ToString();
-        var token = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : "";
+        var token = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase) ? header["Bearer ".Length..].Trim() : "";
         if (token.Length == 0)
             return Results.Json(new OperatorReply(false, "read-only: give the operator token to scale or drain"), statusCode: StatusCodes.Status401Unauthorized);
-        bool allowed;
+        bool? allowed;
         try { allowed = await live.AuthorizesAsync(token); }
         catch (SettingsException e) { return Results.Json(new OperatorReply(false, e.Message), statusCode: StatusCodes.Status503ServiceUnavailable); }
-        if (!allowed)
+        if (allowed is null)
+            return Results.Json(new OperatorReply(false, "this node is not in the job's cluster right now; try again"), statusCode: StatusCodes.Status503ServiceUnavailable);
+        if (allowed == false)
             return Results.Json(new OperatorReply(false, "refused: that is not the job's operator token"), statusCode: StatusCodes.Status403Forbidden);
         var reply = await live.CommandAsync(command, CommandPatience);
         return Results.Json(reply, statusCode: reply.Accepted ? StatusCodes.Status200OK : StatusCodes.Status409Conflict);

@@ -37,6 +37,11 @@ public sealed class OperatorTokenTests : IDisposable
         Assert.True(printed.Success, output.ToString() + error);
         Assert.True(await OperatorToken.MatchesAsync(store, "main", printed.Groups[1].Value));
         Assert.False(await OperatorToken.MatchesAsync(store, "main", made!));
+
+        // A given token (a Kubernetes Secret's) becomes the job's.
+        Assert.Equal(0, await ElasticTrain.Cli.CliApp.RunAsync(["token", "--job", "main", "--data-dir", _folder, "--token", "from-the-secret"], error, output: output));
+        Assert.EndsWith("operator token of job main: from-the-secret", output.ToString().TrimEnd());
+        Assert.True(await OperatorToken.MatchesAsync(store, "main", "from-the-secret"));
     }
 
     private static async Task Lifecycle(JournalStore store, string job)

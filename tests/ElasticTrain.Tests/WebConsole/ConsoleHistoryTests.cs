@@ -7,7 +7,6 @@ namespace ElasticTrain.Tests.WebConsole;
 
 public sealed class ConsoleHistoryTests
 {
-    private static readonly HashSet<RankId> NoneDraining = [];
     private static readonly RankId A = R("a:1/r0");
     private static readonly RankId B = R("b:2/r0");
 
@@ -19,17 +18,17 @@ public sealed class ConsoleHistoryTests
     public void A_node_that_joined_late_takes_the_curve_and_the_changes_from_one_that_saw_them()
     {
         var early = new ConsoleHistory();
-        early.Apply(Generation(1, 1, A), NoneDraining);
-        for (long s = 1; s <= 10; s++) early.Apply(Step(s), NoneDraining);
-        early.Apply(Generation(2, 11, A, B), NoneDraining);
-        early.Apply(Step(11), NoneDraining);
+        early.Apply(Generation(1, 1, A));
+        for (long s = 1; s <= 10; s++) early.Apply(Step(s));
+        early.Apply(Generation(2, 11, A, B));
+        early.Apply(Step(11));
 
         // The late node heard of generation 2 before the early node's history came: it could not tell who joined.
         var late = new ConsoleHistory();
-        var unsure = Assert.IsType<MarkedGeneration>(late.Apply(Generation(2, 11, A, B), NoneDraining));
+        var unsure = Assert.IsType<MarkedGeneration>(late.Apply(Generation(2, 11, A, B)));
         Assert.StartsWith("start:", unsure.Text);
-        late.Apply(Step(11), NoneDraining);
-        late.Apply(Step(12), NoneDraining);
+        late.Apply(Step(11));
+        late.Apply(Step(12));
         late.Merge(early.ToRecord());
 
         var merged = late.ToRecord();
@@ -39,13 +38,29 @@ public sealed class ConsoleHistoryTests
     }
 
     [Fact]
+    public void A_node_that_left_is_told_drained_by_the_coordinator_s_list_and_a_gap_makes_a_mark_unsure()
+    {
+        var history = new ConsoleHistory();
+        history.Apply(Generation(1, 1, A, B));
+        var drained = Assert.IsType<MarkedGeneration>(history.Apply(Generation(2, 5, A) with { Drained = [B] }));
+        Assert.Equal("- b:2 (1 rank) drained", drained.Text);
+
+        // Generation 3 never arrived here: 4 is not compared with 2, and another node's mark of it wins.
+        var unsure = Assert.IsType<MarkedGeneration>(history.Apply(Generation(4, 9, A, B)));
+        Assert.StartsWith("start:", unsure.Text);
+        var sure = new MarkedGeneration(4, 9, 2, "", [A, B], "+ b:2 (1 rank)");
+        history.Merge(new JobHistory("j", 100, [], [sure], [], [], null));
+        Assert.Equal("+ b:2 (1 rank)", history.ToRecord().Marks.Single(m => m.Generation == 4).Text);
+    }
+
+    [Fact]
     public void A_generation_already_marked_adds_nothing_and_a_step_told_twice_is_kept_once()
     {
         var history = new ConsoleHistory();
-        Assert.NotNull(history.Apply(Generation(1, 1, A), NoneDraining));
-        Assert.Null(history.Apply(Generation(1, 1, A), NoneDraining));
-        history.Apply(Step(1), NoneDraining);
-        history.Apply(Step(1), NoneDraining);
+        Assert.NotNull(history.Apply(Generation(1, 1, A)));
+        Assert.Null(history.Apply(Generation(1, 1, A)));
+        history.Apply(Step(1));
+        history.Apply(Step(1));
         Assert.Single(history.Steps);
     }
 
@@ -53,7 +68,7 @@ public sealed class ConsoleHistoryTests
     public void Past_its_bound_it_thins_the_older_half_and_keeps_the_recent_steps_whole()
     {
         var history = new ConsoleHistory(maxSteps: 100);
-        for (long s = 1; s <= 1000; s++) history.Apply(Step(s), NoneDraining);
+        for (long s = 1; s <= 1000; s++) history.Apply(Step(s));
 
         var steps = history.Steps.Select(s => s.Step).ToList();
         Assert.InRange(steps.Count, 50, 100);

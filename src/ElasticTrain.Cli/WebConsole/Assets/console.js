@@ -2,6 +2,8 @@
 "use strict";
 
 const state = { jobId: "", totalSteps: 0, steps: [], marks: [], evaluations: [], checkpoints: [], status: null, end: null };
+// As the server does: past this many steps, every other step of the older half goes.
+const MaxSteps = 4000;
 const $ = id => document.getElementById(id);
 const svgNs = "http://www.w3.org/2000/svg";
 let drawPending = false;
@@ -11,12 +13,23 @@ function adopt(snapshot) {
   if (h.jobId) { state.jobId = h.jobId; state.totalSteps = h.totalSteps; }
   // A snapshot holds all the node has seen; keep what this page saw that it lacks.
   state.steps = mergeBy(state.steps, h.steps, s => s.step);
+  thin();
   state.marks = mergeBy(state.marks, h.marks, m => m.generation);
   state.evaluations = mergeBy(state.evaluations, h.evaluations, e => e.step);
   state.checkpoints = mergeBy(state.checkpoints, h.checkpoints, c => c.step);
   state.end = h.end || state.end;
   if (snapshot.status) state.status = snapshot.status;
 }
+
+function thin() {
+  if (state.steps.length <= MaxSteps) return;
+  const half = Math.floor(state.steps.length / 2);
+  state.steps = state.steps.filter((_, i) => i >= half || i % 2 === 0);
+}
+
+// Loops, not Math.min(...xs): a spread of many thousands of arguments overflows the stack.
+const least = xs => xs.reduce((a, b) => (b < a ? b : a), Infinity);
+const most = xs => xs.reduce((a, b) => (b > a ? b : a), -Infinity);
 
 function mergeBy(mine, theirs, key) {
   const all = new Map(mine.map(x => [key(x), x]));
@@ -32,7 +45,7 @@ function take(list, item, key) {
 
 const handlers = {
   snapshot: d => adopt(d),
-  step: d => take(state.steps, d, s => s.step),
+  step: d => { take(state.steps, d, s => s.step); thin(); },
   generation: d => take(state.marks, d, m => m.generation),
   evaluation: d => take(state.evaluations, d, e => e.step),
   checkpoint: d => take(state.checkpoints, d, c => c.step),
@@ -107,8 +120,8 @@ function el(name, attributes, text) {
 function frame(svg, xs, ys, floor) {
   const [w, h] = svg.getAttribute("viewBox").split(" ").slice(2).map(Number);
   const box = { left: 52, right: w - 12, top: 12, bottom: h - 22 };
-  const [x0, x1] = [Math.min(...xs), Math.max(...xs, Math.min(...xs) + 1)];
-  let [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const x0 = least(xs), x1 = Math.max(most(xs), x0 + 1);
+  let [y0, y1] = [least(ys), most(ys)];
   if (y1 - y0 < 1e-9) { y0 -= 0.5; y1 += 0.5; }
   const pad = (y1 - y0) * 0.05;
   y0 -= pad; y1 += pad;
@@ -171,7 +184,7 @@ function drawRate() {
   svg.dataset.points = rates.length;
   if (rates.length === 0) return;
   const f = frame(svg, rates.map(r => r[0]), rates.map(r => r[1]), 0);
-  const maxMs = Math.max(...rates.map(r => r[2]));
+  const maxMs = most(rates.map(r => r[2]));
   // Step time on the same area, scaled to its own maximum (written at the right).
   const yMs = v => f.box.bottom - v / maxMs * (f.box.bottom - f.box.top);
   svg.append(polyline(rates.map(r => [f.x(r[0]), yMs(r[2])]), "steptime"));
@@ -207,7 +220,7 @@ function drawMembers() {
 function drawStages() {
   const mark = state.marks[state.marks.length - 1];
   const members = state.status ? state.status.members : [];
-  const stages = Math.max(0, ...members.map(m => m.stage)) + 1;
+  const stages = Math.max(0, most(members.map(m => m.stage))) + 1;
   $("mesh-view").hidden = stages < 2;
   if (stages < 2) return;
   const layers = mark && mark.stages ? mark.stages.match(/\[\d+,\d+\)/g) || [] : [];
@@ -219,7 +232,7 @@ function drawStages() {
   }
   $("stages").tHead.replaceChildren(head);
   const columns = [...Array(stages)].map((_, s) => members.filter(m => m.stage === s));
-  const rows = Math.max(...columns.map(c => c.length));
+  const rows = most(columns.map(c => c.length));
   $("stages").tBodies[0].replaceChildren(...[...Array(rows)].map((_, r) => {
     const row = document.createElement("tr");
     for (const column of columns) {
