@@ -105,17 +105,31 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
     {
         using var client = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{port}"), Timeout = TimeSpan.FromSeconds(10) };
         var deadline = DateTime.UtcNow.AddSeconds(30);
+        var lastError = "";
+        var lastSeen = "nothing";
         while (true)
         {
-            using var snapshot = System.Text.Json.JsonDocument.Parse(await client.GetStringAsync("/api/snapshot"));
+            string text;
+            try { text = await client.GetStringAsync("/api/snapshot"); }
+            catch (HttpRequestException e)
+            {
+                // Not serving this moment (the node may be settling after the death): ask again.
+                lastError = e.Message;
+                if (DateTime.UtcNow > deadline)
+                    Assert.Fail($"the survivor's console did not answer: {e.Message}; last seen: {lastSeen}\n" + string.Join("\n---\n", processes.Select(p => p.Output)));
+                await Task.Delay(200);
+                continue;
+            }
+            using var snapshot = System.Text.Json.JsonDocument.Parse(text);
             var history = snapshot.RootElement.GetProperty("history");
             var steps = history.GetProperty("steps").EnumerateArray().Select(s => s.GetProperty("step").GetInt64()).ToList();
             var marks = history.GetProperty("marks").EnumerateArray().Select(m => m.GetProperty("text").GetString()!).ToList();
-            if (steps.Contains(1) && steps.Contains(killedAt) && steps.Max() > killedAt + 5 && marks.Any(m => m.EndsWith(" lost", StringComparison.Ordinal)))
+            lastSeen = $"{steps.Count} steps ({(steps.Count > 0 ? $"{steps.Min()}..{steps.Max()}" : "none")}), killed at {killedAt}, marks: {string.Join(" | ", marks)}";
+            if (steps.Contains(1) && steps.Contains(killedAt) && steps.Max() > killedAt + 5 && marks.Any(m => m.Contains(" lost", StringComparison.Ordinal)))
                 return;
             if (DateTime.UtcNow > deadline)
                 Assert.Fail($"the survivor's console lacks part of the job: {steps.Count} steps ({(steps.Count > 0 ? $"{steps.Min()}..{steps.Max()}" : "none")}), " +
-                            $"killed at {killedAt}, marks: {string.Join(" | ", marks)}\n" + string.Join("\n---\n", processes.Select(p => p.Output)));
+                            $"killed at {killedAt}, marks: {string.Join(" | ", marks)}, last refusal: {lastError}\n" + string.Join("\n---\n", processes.Select(p => p.Output)));
             await Task.Delay(200);
         }
     }

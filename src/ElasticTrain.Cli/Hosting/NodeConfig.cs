@@ -14,7 +14,10 @@ public static class NodeConfig
     public static Config Defaults() =>
         HoconFiles.Reference(typeof(NodeConfig).Assembly)
             .WithFallback(HoconFiles.Reference(typeof(Jobs.JobConfig).Assembly))
-            .WithFallback(SqlPersistence.DefaultConfiguration);
+            .WithFallback(SqlPersistence.DefaultConfiguration)
+            // Pub-sub's serializers from the start: another node's mediator gossips to this one
+            // before this node's own mediator (the web console's) has started.
+            .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig());
 
     public static Config Merge(Config flags, string? configFile)
     {

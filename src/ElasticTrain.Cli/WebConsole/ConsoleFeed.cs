@@ -16,8 +16,14 @@ public sealed class ConsoleFeed : ReceiveActor, IWithTimers
 {
     private static readonly TimeSpan StatusEvery = TimeSpan.FromSeconds(1);
 
-    /// <summary>When to ask the others for their history: at once, and again once this node's subscriptions have spread.</summary>
-    private static readonly TimeSpan[] HistoryAsks = [TimeSpan.Zero, TimeSpan.FromSeconds(3)];
+    /// <summary>
+    /// How often to ask the others for their history until one answers with some: pub-sub learns of
+    /// the other nodes' subscribers by gossip, seconds after a node joins on a busy machine. A node
+    /// alone (the first `train`) stops asking after <see cref="HistoryPatience"/>.
+    /// </summary>
+    private static readonly TimeSpan HistoryEvery = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan HistoryPatience = TimeSpan.FromSeconds(60);
+    private readonly DateTime _startedAt = DateTime.UtcNow;
 
     private readonly IActorRef _coordinator;
     private readonly ConsoleHub _hub;
@@ -70,10 +76,15 @@ public sealed class ConsoleFeed : ReceiveActor, IWithTimers
         Receive<JobHistoryWanted>(_ => { if (!Sender.Equals(Self)) Sender.Tell(_history.ToRecord()); });
         Receive<JobHistory>(history =>
         {
+            if (history.Marks.Length > 0) Timers.Cancel("history");
             _history.Merge(history);
             _hub.Push("snapshot", new ConsoleHub.Snapshot(_history.ToRecord(), _status));
         });
-        Receive<AskHistory>(_ => _mediator.Tell(new Publish(_historyTopic, JobHistoryWanted.Instance)));
+        Receive<AskHistory>(_ =>
+        {
+            if (DateTime.UtcNow - _startedAt > HistoryPatience) Timers.Cancel("history");
+            else _mediator.Tell(new Publish(_historyTopic, JobHistoryWanted.Instance));
+        });
 
         Receive<PollStatus>(_ => _coordinator.Ask<JobStatusReport>(GetStatus.Instance, StatusEvery).PipeTo(Self, failure: _ => NoStatus.Instance));
         Receive<JobStatusReport>(report =>
@@ -96,7 +107,7 @@ public sealed class ConsoleFeed : ReceiveActor, IWithTimers
             Context.System.EventStream.Subscribe(Self, type);
         _mediator.Tell(new Subscribe(_newsTopic, Self));
         _mediator.Tell(new Subscribe(_historyTopic, Self));
-        for (int i = 0; i < HistoryAsks.Length; i++) Timers.StartSingleTimer($"history-{i}", AskHistory.Instance, HistoryAsks[i] + TimeSpan.FromMilliseconds(200));
+        Timers.StartPeriodicTimer("history", AskHistory.Instance, TimeSpan.FromMilliseconds(200), HistoryEvery);
         Timers.StartPeriodicTimer("status", PollStatus.Instance, TimeSpan.Zero, StatusEvery);
         _hub.Attach(Self);
     }

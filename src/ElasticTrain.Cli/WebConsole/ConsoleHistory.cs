@@ -43,9 +43,9 @@ public sealed class ConsoleHistory(int maxSteps = ConsoleHistory.MaxSteps)
                 if (_marks.ContainsKey(generation.Generation)) return null;
                 _jobId = generation.JobId;
                 _totalSteps = generation.TotalSteps;
-                // Compared with the generation before it only when this node has that one (it may have
-                // joined late, or missed news while pub-sub settled); otherwise another node's mark wins.
-                var before = _marks.Count > 0 && _marks.Values[^1].Generation == generation.Generation - 1 ? LastMembers : null;
+                // Compared with the last generation this node has: a node that joined late, with none
+                // yet, marks it as a start, and another node's mark of it wins when histories merge.
+                var before = LastMembers;
                 var text = GenerationChange.Describe(before, generation.Members, (generation.Drained ?? []).ToHashSet(), generation.Idle, generation.ResumedFrom);
                 if (before is null && generation.Generation > 1) _unsure.Add(generation.Generation);
                 var mark = new MarkedGeneration(generation.Generation, generation.FromStep, generation.Members.Length, generation.Mesh, generation.Members, text, generation.Stages);

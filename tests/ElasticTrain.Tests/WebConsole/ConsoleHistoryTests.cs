@@ -38,19 +38,16 @@ public sealed class ConsoleHistoryTests
     }
 
     [Fact]
-    public void A_node_that_left_is_told_drained_by_the_coordinator_s_list_and_a_gap_makes_a_mark_unsure()
+    public void A_node_that_left_is_told_drained_by_the_coordinator_s_list()
     {
         var history = new ConsoleHistory();
         history.Apply(Generation(1, 1, A, B));
         var drained = Assert.IsType<MarkedGeneration>(history.Apply(Generation(2, 5, A) with { Drained = [B] }));
         Assert.Equal("- b:2 (1 rank) drained", drained.Text);
-
-        // Generation 3 never arrived here: 4 is not compared with 2, and another node's mark of it wins.
-        var unsure = Assert.IsType<MarkedGeneration>(history.Apply(Generation(4, 9, A, B)));
-        Assert.StartsWith("start:", unsure.Text);
-        var sure = new MarkedGeneration(4, 9, 2, "", [A, B], "+ b:2 (1 rank)");
-        history.Merge(new JobHistory("j", 100, [], [sure], [], [], null));
-        Assert.Equal("+ b:2 (1 rank)", history.ToRecord().Marks.Single(m => m.Generation == 4).Text);
+        // Without the coordinator's word, a node that left was lost.
+        var other = new ConsoleHistory();
+        other.Apply(Generation(1, 1, A, B));
+        Assert.Equal("- b:2 (1 rank) lost", Assert.IsType<MarkedGeneration>(other.Apply(Generation(2, 5, A))).Text);
     }
 
     [Fact]
