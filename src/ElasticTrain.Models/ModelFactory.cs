@@ -28,19 +28,30 @@ public static class ModelFactory
     public static nn.Module<Tensor, Tensor> Create(ModelSpec spec, long seed)
     {
         ArgumentNullException.ThrowIfNull(spec);
+        return Seeded<nn.Module<Tensor, Tensor>>(seed, () => spec.Name switch
+        {
+            ModelSpec.GptName => new Gpt(spec),
+            ModelSpec.MlpName => new Mlp(spec),
+            // Unreachable for a validated spec; kept so a new name cannot fall through silently.
+            _ => throw new ArgumentException($"Unknown model name '{spec.Name}'.", nameof(spec)),
+        });
+    }
+
+    /// <summary>
+    /// Runs <paramref name="build"/> (anything that draws from the default generator, such as a
+    /// TorchSharp layer's constructor) under the same lock, from <paramref name="seed"/>, so that it
+    /// neither disturbs nor is disturbed by a model built on another thread.
+    /// </summary>
+    public static T Seeded<T>(long seed, Func<T> build)
+    {
+        ArgumentNullException.ThrowIfNull(build);
         lock (GlobalGeneratorLock)
         {
             using var previousState = random.get_rng_state();
             try
             {
                 random.manual_seed(seed);
-                return spec.Name switch
-                {
-                    ModelSpec.GptName => new Gpt(spec),
-                    ModelSpec.MlpName => new Mlp(spec),
-                    // Unreachable for a validated spec; kept so a new name cannot fall through silently.
-                    _ => throw new ArgumentException($"Unknown model name '{spec.Name}'.", nameof(spec)),
-                };
+                return build();
             }
             finally
             {

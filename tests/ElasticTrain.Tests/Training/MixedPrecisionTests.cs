@@ -114,8 +114,8 @@ public sealed class MixedPrecisionTests
     public void Outside_a_scope_or_in_fp32_the_helpers_are_the_modules_own_forward_and_in_bf16_the_product_is_bf16_with_fp32_gradients()
     {
         using var scope = NewDisposeScope();
-        var layer = nn.Linear(8, 4);
-        var x = randn(3, 8);
+        // Under the models' lock: draws from the default generator must not interleave with a model built meanwhile.
+        var (layer, x) = ModelFactory.Seeded(0, () => (nn.Linear(8, 4), randn(3, 8)));
         var plain = layer.forward(x);
         Assert.True(Autocast.Linear(layer, x).allclose(plain, rtol: 0, atol: 0));
         using (Autocast.To(ScalarType.Float32)) Assert.True(Autocast.Linear(layer, x).allclose(plain, rtol: 0, atol: 0));

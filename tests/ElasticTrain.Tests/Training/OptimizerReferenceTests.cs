@@ -1,3 +1,4 @@
+using ElasticTrain.Models;
 using System.Globalization;
 using System.Reflection;
 using System.Text.Json;
@@ -87,8 +88,9 @@ public class OptimizerReferenceTests(ITestOutputHelper output)
     {
         var file = Recorded.Value;
         // Named as PyTorch's nn.Sequential names its children, so that the parameters' names match.
-        using var model = nn.Sequential(
-            ("0", nn.Linear(Inputs, Hidden)), ("1", nn.LayerNorm(Hidden)), ("2", nn.Tanh()), ("3", nn.Linear(Hidden, Outputs)));
+        // Built under the models' lock: its draws (overwritten below) must not interleave with a model built meanwhile.
+        using var model = ModelFactory.Seeded(0, () => nn.Sequential(
+            ("0", nn.Linear(Inputs, Hidden)), ("1", nn.LayerNorm(Hidden)), ("2", nn.Tanh()), ("3", nn.Linear(Hidden, Outputs))));
         var named = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
         Assert.Equal(file.Initial.Keys.Order(), named.Keys.Order());
         using (no_grad())
