@@ -30,7 +30,11 @@ public sealed record GetStatus : IWireMessage
 /// <param name="Loads">Each member's slice of the last step planned and its measured compute speed; empty before the first step.</param>
 public sealed record JobStatusReport(
     string JobId, long CommittedStep, long TotalSteps, long Generation, RankId[] Members, RankId[] Idle, RankId[] Draining,
-    int TargetRanks, double SamplesPerSecond, string Mesh = "", RankLoad[]? Loads = null) : IWireMessage;
+    int TargetRanks, double SamplesPerSecond, string Mesh = "", RankLoad[]? Loads = null) : IWireMessage
+{
+    /// <summary><paramref name="rank"/>'s slice and speed; null before it has had a step.</summary>
+    public RankLoad? LoadOf(RankId rank) => Loads?.FirstOrDefault(l => l.Rank == rank);
+}
 
 /// <param name="Slice">Samples of the last planned step's global batch the rank computes.</param>
 /// <param name="SamplesPerSecond">Its forward and backward speed, smoothed over steps; 0 until measured.</param>

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using Akka.Actor;
 
 namespace ElasticTrain.Ranks;
 
@@ -20,6 +21,29 @@ public sealed class ComputeThread : IDisposable
     }
 
     public void Post(Action work) => _work.Add(work);
+
+    /// <summary>
+    /// Runs <paramref name="work"/> here and tells <paramref name="reportTo"/> what it returns (nothing
+    /// for null), or <paramref name="failed"/>'s message for why it threw. Work whose
+    /// <paramref name="cancellation"/> came before it started is skipped, and work cancelled under it
+    /// reports nothing: nobody waits for it any more.
+    /// </summary>
+    public void Run(IActorRef reportTo, CancellationToken cancellation, Func<CancellationToken, object?> work, Func<string, object> failed) =>
+        Post(() =>
+        {
+            if (cancellation.IsCancellationRequested) return;
+            try
+            {
+                if (work(cancellation) is { } done) reportTo.Tell(done);
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                reportTo.Tell(failed(e.Message.ReplaceLineEndings(" ")));
+            }
+        });
 
     private void Run()
     {

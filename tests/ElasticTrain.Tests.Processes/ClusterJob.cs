@@ -52,10 +52,11 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
          "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, "train"), "--metrics", Metrics, "--trace-samples", Trace, .. Extra, .. TrainExtra]);
 
     /// <summary>A joining node; where the coordinator moves to it, it appends to the same metrics and trace files.</summary>
-    public ElasticTrainProcess StartNode(int joinPort, int ranks, string name, int port = 0, Host? at = null, string joinHost = "127.0.0.1") =>
+    /// <param name="own">Arguments for this node only, after <see cref="Extra"/> (e.g. its --http-port).</param>
+    public ElasticTrainProcess StartNode(int joinPort, int ranks, string name, int port = 0, Host? at = null, string joinHost = "127.0.0.1", string[]? own = null) =>
         ElasticTrainProcess.StartIn(at?.Namespace,
         ["node", "--plain", "--threads", "1", "--join", $"{joinHost}:{joinPort}", "--port", port.ToString(), "--ranks", ranks.ToString(), .. HostFlag(at),
-         "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, name), "--metrics", Metrics, "--trace-samples", Trace, .. Extra]);
+         "--store", StoreOrDefault, "--data-dir", Path.Combine(Folder, name), "--metrics", Metrics, "--trace-samples", Trace, .. Extra, .. own ?? []]);
 
     /// <summary>Where a process runs on a <see cref="TestNetwork"/>: its namespace and its address there.</summary>
     public sealed record Host(string Namespace, string Address);

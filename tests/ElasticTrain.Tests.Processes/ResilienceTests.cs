@@ -74,9 +74,7 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
         var console = ClusterJob.FreePort();
-        job.Extra = ["--http-port", console.ToString()];
-        using var a = job.StartNode(port, ranks: 1, "a");
-        job.Extra = [];
+        using var a = job.StartNode(port, ranks: 1, "a", own: ["--http-port", console.ToString()]);
         using var b = job.StartNode(port, ranks: 1, "b");
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 3) >= 10, "10 steps on three nodes", train, a, b);
         var killedAt = job.LastStep();

@@ -27,8 +27,7 @@ public sealed partial class WebConsoleTests(ReferenceRun reference, ITestOutputH
         job.TrainExtra = ["--http-port", trainHttp.ToString()];
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 5, "5 steps on one rank", train);
-        job.Extra = ["--http-port", nodeHttp.ToString()];
-        using var node = job.StartNode(port, ranks: 1, "worker");
+        using var node = job.StartNode(port, ranks: 1, "worker", own: ["--http-port", nodeHttp.ToString()]);
         await job.WaitFor(j => j.Records("step").Any(r => r.GetProperty("world").GetInt32() == 2), "the worker's rank", train, node);
         var token = TokenLine().Match(train.Output) is { Success: true } m ? m.Groups[1].Value : throw new Xunit.Sdk.XunitException($"no token printed:\n{train.Output}");
         string Outputs() => train.Output + "\n---\n" + node.Output + job.LogTails();

@@ -41,9 +41,8 @@ public static class OperatorCommands
             var report = await OperatorClient.AskAsync<JobStatusReport>(parse.GetValue(Join)!, GetStatus.Instance, ClusterConfig(parse), cancellation);
             output.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"job {report.JobId}: step {report.CommittedStep}/{report.TotalSteps}, generation {report.Generation}, world {report.Members.Length}{(report.Mesh.Length > 0 ? $" as {report.Mesh} (replicas x stages)" : "")}, {report.SamplesPerSecond:0.0} samples/s"));
-            var loads = (report.Loads ?? []).ToDictionary(l => l.Rank);
             foreach (var member in report.Members)
-                output.WriteLine(loads.TryGetValue(member, out var load)
+                output.WriteLine(report.LoadOf(member) is { } load
                     ? string.Create(CultureInfo.InvariantCulture, $"  rank {member}: slice {load.Slice}, {load.SamplesPerSecond:0.0} samples/s")
                     : $"  rank {member}");
             foreach (var idle in report.Idle) output.WriteLine($"  idle {idle}");

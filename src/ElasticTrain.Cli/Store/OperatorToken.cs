@@ -42,7 +42,7 @@ public static class OperatorToken
     /// <exception cref="SettingsException">The given token is not the job's, or the store cannot say.</exception>
     public static async Task<string?> EnsureAsync(JournalStore store, string jobId, string given, CancellationToken cancellation = default)
     {
-        var token = given.Length > 0 ? given : Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(RandomBytes));
+        var token = given.Length > 0 ? given : NewToken();
         var hash = Hash(token);
         var kept = await StoreTable.RunAsync(store, CreateSql, "the operator token", Timeout, async (connection, ct) =>
         {
@@ -58,7 +58,7 @@ public static class OperatorToken
     /// <summary>Replaces the job's token with <paramref name="given"/>, or a new random one when it is empty, and returns it.</summary>
     public static async Task<string> RotateAsync(JournalStore store, string jobId, string given = "", CancellationToken cancellation = default)
     {
-        var token = given.Length > 0 ? given : Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(RandomBytes));
+        var token = given.Length > 0 ? given : NewToken();
         await StoreTable.RunAsync(store, CreateSql, "the operator token", Timeout, async (connection, ct) =>
         {
             await using var command = StoreTable.Command(connection, Timeout, ReplaceSql, ("job", jobId), ("hash", Hash(token)));
@@ -82,6 +82,8 @@ public static class OperatorToken
     /// <summary>Whether <paramref name="token"/> hashes to <paramref name="kept"/> (compared in fixed time); false for none.</summary>
     public static bool Matches(string kept, string token) =>
         kept.Length > 0 && token.Length > 0 && CryptographicOperations.FixedTimeEquals(Encoding.ASCII.GetBytes(kept), Encoding.ASCII.GetBytes(Hash(token)));
+
+    private static string NewToken() => Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(RandomBytes));
 
     private static string Hash(string token) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(token)));
 }

@@ -13,9 +13,8 @@ public sealed record ConsoleStatus(long Step, long TotalSteps, long Generation, 
 
     public static ConsoleStatus From(JobStatusReport report)
     {
-        var loads = (report.Loads ?? []).ToDictionary(l => l.Rank);
         return new ConsoleStatus(report.CommittedStep, report.TotalSteps, report.Generation, report.Mesh, report.SamplesPerSecond, report.TargetRanks,
-            [.. report.Members.Select(m => loads.TryGetValue(m, out var load)
+            [.. report.Members.Select(m => report.LoadOf(m) is { } load
                 ? new Member(m.ToString(), m.Node.ToString(), load.Slice, load.SamplesPerSecond, load.Stage)
                 : new Member(m.ToString(), m.Node.ToString(), 0, 0, 0))],
             [.. report.Idle.Select(r => r.ToString())], [.. report.Draining.Select(r => r.ToString())]);

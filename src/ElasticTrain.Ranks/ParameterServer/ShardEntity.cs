@@ -90,7 +90,7 @@ public sealed class ShardEntity : ReceiveActor, IWithUnboundedStash
         if (!Current(load.Generation)) return;
         Become(Loading);
         var (replyTo, step) = (Sender, load.Checkpoint.Step);
-        Run(CancellationToken.None, _ =>
+        _thread.Run(Self, CancellationToken.None, _ =>
         {
             _data.Load(load.Checkpoint);
             return new Loaded(load.Generation, step, replyTo);
@@ -144,7 +144,7 @@ public sealed class ShardEntity : ReceiveActor, IWithUnboundedStash
         }
         // Read even when dropped: the frames are on the worker's link, ahead of its next push's.
         var counted = verdict == PushVerdict.Counted;
-        Run(_stepCancel.Token, token =>
+        _thread.Run(Self, _stepCancel.Token, token =>
         {
             _data.Receive(push.Generation, push.Step, push.Worker, counted, token);
             return null;
@@ -164,7 +164,7 @@ public sealed class ShardEntity : ReceiveActor, IWithUnboundedStash
         if (!_tally.Complete) return;
         _summing = true;
         var (generation, step, batch) = (_generation, _tally.Step, _tally.GlobalBatch);
-        Run(_stepCancel.Token, _ => new Summed(generation, step, _data.Mean(batch)), reason => new Failed(generation, step, reason, null));
+        _thread.Run(Self, _stepCancel.Token, _ => new Summed(generation, step, _data.Mean(batch)), reason => new Failed(generation, step, reason, null));
     }
 
     private void OnSummed(Summed summed)
@@ -190,7 +190,7 @@ public sealed class ShardEntity : ReceiveActor, IWithUnboundedStash
         _squares = null;
         var replyTo = Sender;
         // Not cancelled by a newer generation: a step the planner has committed is applied.
-        Run(CancellationToken.None, _ =>
+        _thread.Run(Self, CancellationToken.None, _ =>
         {
             _data.Apply(apply.ClipCoefficient, apply.LearningRate);
             return new Applied(apply.Generation, apply.Step, replyTo);
@@ -216,7 +216,7 @@ public sealed class ShardEntity : ReceiveActor, IWithUnboundedStash
     }
 
     private void Send(PullShard pull, IActorRef replyTo) =>
-        Run(_generationCancel.Token, token =>
+        _thread.Run(Self, _generationCancel.Token, token =>
         {
             _data.Send(pull.Generation, pull.Step, pull.Worker, pull.DataPlane, token);
             return null;
@@ -271,28 +271,6 @@ public sealed class ShardEntity : ReceiveActor, IWithUnboundedStash
         _summing = false;
         _squares = null;
         _pulls.Clear();
-    }
-
-    /// <summary>Runs <paramref name="work"/> on the shard's thread and tells this actor what it returns, or <paramref name="failed"/>'s word for why it threw.</summary>
-    private void Run(CancellationToken cancellation, Func<CancellationToken, object?> work, Func<string, object> failed)
-    {
-        var self = Self;
-        _thread.Post(() =>
-        {
-            if (cancellation.IsCancellationRequested) return;
-            try
-            {
-                if (work(cancellation) is { } done) self.Tell(done);
-            }
-            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
-            {
-                // The step or the generation ended under it: nobody waits for this any more.
-            }
-            catch (Exception e) when (e is not OutOfMemoryException)
-            {
-                self.Tell(failed(e.Message.ReplaceLineEndings(" ")));
-            }
-        });
     }
 
     protected override void PostStop()
