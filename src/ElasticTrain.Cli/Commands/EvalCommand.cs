@@ -17,7 +17,8 @@ public static class EvalCommand
             .AddJobStore("The job to evaluate")
             .Add<int>("--threads", "elastictrain.intra-op-threads", "libtorch threads (default 0: all cores)")
             .Add<string>("--data", "elastictrain.job.data", "Where the job's data lies here (default: where the job read it)")
-            .AddRecipe();
+            .AddRecipe()
+            .AddParameterServer();
         var command = new CheckedCommand("eval", "Validation loss and perplexity of a job's latest checkpoint on its held-out windows", parse =>
         {
             var settings = NodeConfigCheck.Read(parse, flags).Settings with { Ranks = 1 };

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Akka.Configuration;
 using ElasticTrain.Configuration;
+using ElasticTrain.ParameterServer;
 
 namespace ElasticTrain.Cli.Commands;
 
@@ -13,11 +14,25 @@ namespace ElasticTrain.Cli.Commands;
 /// </summary>
 public sealed class HoconFlags
 {
-    private readonly List<(Option Option, string Key, bool Quoted)> _flags = [];
+    /// <param name="Words">For a flag whose words stand for other values of its key (<see cref="AddChoice"/>): each word and the value it sets; null: the value as given.</param>
+    private sealed record Flag(Option Option, string Key, bool Quoted, IReadOnlyDictionary<string, string>? Words = null);
+
+    private readonly List<Flag> _flags = [];
 
     public HoconFlags Add<T>(string name, string key, string description)
     {
-        _flags.Add((new Option<T>(name) { Description = description }, key, typeof(T) == typeof(string)));
+        _flags.Add(new Flag(new Option<T>(name) { Description = description }, key, typeof(T) == typeof(string)));
+        return this;
+    }
+
+    /// <summary>
+    /// A flag that speaks the user's words for its key's values: <c>--mode allreduce</c> sets
+    /// <c>elastictrain.collective = ring</c>. Any other word is refused in one line that lists them.
+    /// </summary>
+    /// <param name="words">Each word the flag takes, and the key's value it sets.</param>
+    public HoconFlags AddChoice(string name, string key, IReadOnlyDictionary<string, string> words, string description)
+    {
+        _flags.Add(new Flag(new Option<string>(name) { Description = description }, key, Quoted: true, words));
         return this;
     }
 
@@ -29,9 +44,13 @@ public sealed class HoconFlags
     public Config Overrides(ParseResult parse)
     {
         var text = new StringBuilder();
-        foreach (var (option, key, quoted) in _flags)
+        foreach (var (option, key, quoted, words) in _flags)
         {
             if (parse.GetResult(option) is not { } given || given.GetValueOrDefault<object?>() is not { } value) continue;
+            if (words is not null)
+                value = words.TryGetValue((string)value, out var word)
+                    ? word
+                    : throw new SettingsException($"{option.Name} must be one of {string.Join(", ", words.Keys)}, not '{value}'");
             text.Append(key).Append(" = ").AppendLine(quoted
                 ? JsonSerializer.Serialize((string)value)
                 : Convert.ToString(value, CultureInfo.InvariantCulture));
@@ -65,6 +84,18 @@ public sealed class HoconFlags
         .Add<string>("--eval-every", "elastictrain.job.eval-every", "Validation loss on held-out windows every N steps, or off (default)")
         .Add<double>("--dropout", "elastictrain.job.dropout", "Dropout probability in [0, 1), the same masks per sample on any mesh (default 0: off)")
         .Add<string>("--compression", "elastictrain.job.compression", "Gradients on the wire: none (default), fp16, bf16, topk:RATIO or powersgd:RANK");
+
+    /// <summary>
+    /// The flags that choose all-reduce or a parameter server (<c>elastictrain.collective</c>) and
+    /// the parameter server's shards and consistency (<c>elastictrain.ps</c>). Part of the recipe:
+    /// `eval` needs them to find the job's identity as `train` does.
+    /// </summary>
+    public HoconFlags AddParameterServer() => this
+        .AddChoice("--mode", "elastictrain.collective", new Dictionary<string, string> { ["allreduce"] = "ring", ["ps"] = ParameterServerSettings.Collective },
+            "allreduce (default: replicas sum gradients in a ring) or ps (parameter shards that workers push to and pull from)")
+        .Add<string>("--consistency", "elastictrain.ps.consistency", "ps: bsp (default: lockstep, all-reduce's curve), ssp (workers at most --staleness steps apart) or asp (no bound)")
+        .Add<int>("--staleness", "elastictrain.ps.staleness", "ps with ssp: how many steps a worker may run ahead of the slowest (default 2)")
+        .Add<string>("--shards", "elastictrain.ps.shards", "ps: parameter shards, or auto (default: one per rank at the start)");
 
     /// <summary>The flags that say which model: its architecture and shape (`bench pipeline` trains it on random tokens).</summary>
     public HoconFlags AddModel() => this

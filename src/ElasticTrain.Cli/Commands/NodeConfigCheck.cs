@@ -35,7 +35,9 @@ public static class NodeConfigCheck
             }
         }
         var http = settings.HttpPortFor(servesHttpByDefault) is { } port ? $"{settings.HttpHost}:{Port(port)}" : "off";
-        return $"{settings.Ranks} rank(s) on {settings.Device}, cluster {settings.Hostname}:{Port(settings.Port)}, " +
+        // A job's ranks sum gradients by all-reduce unless it says otherwise, so only ps is named.
+        var mode = settings.Recipe.ParameterServer is { } ps ? $", {ps.Describe()}" : "";
+        return $"{settings.Ranks} rank(s) on {settings.Device}{mode}, cluster {settings.Hostname}:{Port(settings.Port)}, " +
                $"data plane port {Port(settings.DataPlanePort)}, store {store.Description}, data directory {settings.DataDirectory}, http {http}";
     }
 

@@ -15,6 +15,7 @@ public static class TrainCommand
             .Add<string>("--job", "elastictrain.job.id", "Job id; a run with the same id resumes it")
             .AddTraining()
             .AddRecipe()
+            .AddParameterServer()
             .Add<long>("--steps", "elastictrain.job.steps", "Total optimizer steps")
             .Add<int>("--checkpoint-every", "elastictrain.job.checkpoint-every", "Checkpoint period in steps")
             .AddParallel();

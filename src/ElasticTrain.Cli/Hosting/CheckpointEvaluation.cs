@@ -34,7 +34,7 @@ public static class CheckpointEvaluation
         if (identity != state.IdentityHash)
             throw new SettingsException(job.IdentityHash(data.Corpus.Fingerprint, recipe with { EvalEvery = null }) == state.IdentityHash
                 ? $"job '{id}' holds no windows out to evaluate on: it was trained without --eval-every"
-                : $"job '{id}' was trained with other settings: give the data and the recipe flags it was trained with (optimizer, schedule, clipping, eval-fraction)");
+                : $"job '{id}' was trained with other settings: give the data and the recipe flags it was trained with (optimizer, schedule, clipping, eval-fraction, mode and consistency)");
 
         TorchRuntime.Configure(settings.TorchThreads, settings.MklKernels);
         using var replica = new Replica(job, identity, TorchSharp.torch.CPU, bucketBytes: 0, recipe);

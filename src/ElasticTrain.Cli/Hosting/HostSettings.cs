@@ -4,6 +4,7 @@ using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
 using ElasticTrain.Models;
+using ElasticTrain.ParameterServer;
 using ElasticTrain.Pipeline;
 using ElasticTrain.Training;
 
@@ -14,6 +15,7 @@ namespace ElasticTrain.Cli.Hosting;
 /// over the embedded defaults) before any actor starts.
 /// </summary>
 /// <param name="Store">As given: empty for the default SQLite file, a path, or a PostgreSQL connection string.</param>
+/// <param name="Collective">How ranks combine gradients: an all-reduce of <see cref="ElasticTrain.Collectives.Collective.Names"/>, or ps (parameter shards, <see cref="TrainingRecipe.ParameterServer"/>).</param>
 /// <param name="DataPlaneSecret">As given by the operator; empty: the job's secret from the store (<see cref="Store.JobSecret"/>).</param>
 /// <param name="HttpPort">The port of the console, /metrics and /health (0: any free port); null: no HTTP server, or auto.</param>
 /// <param name="HttpAuto">The port is `auto`: a free port for `train`, none for `node` (<see cref="HttpPortFor"/>).</param>
@@ -21,6 +23,11 @@ namespace ElasticTrain.Cli.Hosting;
 /// <param name="HttpHost">Where the HTTP server binds: as given, or the node's own hostname.</param>
 /// <param name="Recipe">The optimizer, learning-rate schedule, clipping and micro-batch size (<c>elastictrain.job.*</c>); `train` gives them to the job.</param>
 /// <param name="Mesh">The mesh the job asks for (<c>elastictrain.parallel.*</c>); what `train` gives the job, null values meaning auto.</param>
+/// <param name="Slowdown">
+/// <c>elastictrain.debug.slowdown</c>: a factor of at least 1 by which this node's ranks stretch each
+/// step's compute (sleeping factor - 1 times it), to make one node slow for benchmarks. Per node, and
+/// no part of the job's identity: it changes when updates arrive, not what they are.
+/// </param>
 public sealed record HostSettings(
     JobConfig Job,
     int Ranks,
@@ -45,7 +52,8 @@ public sealed record HostSettings(
     string HttpHost,
     string HttpToken,
     MeshRequest Mesh,
-    TrainingRecipe Recipe)
+    TrainingRecipe Recipe,
+    double Slowdown)
 {
     public static HostSettings FromConfig(Config config)
     {
@@ -63,7 +71,9 @@ public sealed record HostSettings(
             Store: root.String("store"),
             Metrics: root.String("metrics"),
             TraceSamples: root.String("trace-samples"),
-            Collective: root.OneOf("collective", ElasticTrain.Collectives.Collective.Names),
+            // Collective.Names are the all-reduce algorithms a rank builds as its exchange; ps is no
+            // all-reduce (a rank in ps mode builds no ring), so it is a choice here, not in that registry.
+            Collective: root.OneOf("collective", [.. ElasticTrain.Collectives.Collective.Names, ParameterServerSettings.Collective]),
             ExchangeTimeout: root.Duration("exchange-timeout"),
             BucketBytes: root.Bytes("bucket-size", 0, 1L << 30),
             DataPlanePort: root.Int("data-plane-port", 0, 65535),
@@ -80,7 +90,8 @@ public sealed record HostSettings(
             // A token read from a file (a Kubernetes Secret) often ends in a newline; the bearer is trimmed too.
             HttpToken: http.String("token").Trim(),
             Mesh: ReadMesh(parallel),
-            Recipe: TrainingRecipe.FromConfig(config, job));
+            Recipe: TrainingRecipe.FromConfig(config, job),
+            Slowdown: ReadSlowdown(new SettingsReader(config, "elastictrain.debug")));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataPlaneSecret.Length > 0 && System.Text.Encoding.UTF8.GetByteCount(settings.DataPlaneSecret) < Collectives.Transport.DataPlaneHandshake.MinSecretBytes)
@@ -89,14 +100,24 @@ public sealed record HostSettings(
             throw new SettingsException("elastictrain.data-directory must not be empty");
         if (settings.Job.GlobalBatch < settings.Ranks)
             throw new SettingsException($"global batch {settings.Job.GlobalBatch} is smaller than the {settings.Ranks} ranks: every rank needs at least one sample per step");
-        if (settings.Recipe.HoldsOut)
-        {
-            // Evaluation runs whole replicas forward; pipeline stages cannot yet.
-            if (settings.Mesh.Stages is > 1)
-                throw new SettingsException($"elastictrain.job.eval-every needs plain data parallelism: elastictrain.parallel.stages must be 1 or auto, not {settings.Mesh.Stages}");
-            settings = settings with { Mesh = settings.Mesh with { Stages = 1 } };
-        }
+        // Evaluation runs whole replicas forward, and a parameter server's workers each hold a whole
+        // model to push and pull; pipeline stages can do neither yet.
+        if (settings.Recipe.HoldsOut) settings = settings.WithoutStages("elastictrain.job.eval-every");
+        if (settings.Recipe.ParameterServer is not null) settings = settings.WithoutStages($"elastictrain.collective = {ParameterServerSettings.Collective}");
         return settings;
+    }
+
+    /// <summary>The mesh with one stage (auto becomes 1), or the refusal of <paramref name="setting"/>, which needs that.</summary>
+    private HostSettings WithoutStages(string setting) => Mesh.Stages is > 1
+        ? throw new SettingsException($"{setting} needs plain data parallelism: elastictrain.parallel.stages must be 1 or auto, not {Mesh.Stages}")
+        : this with { Mesh = Mesh with { Stages = 1 } };
+
+    private static double ReadSlowdown(SettingsReader debug)
+    {
+        var factor = debug.Double("slowdown", double.NegativeInfinity, double.PositiveInfinity);
+        if (!double.IsFinite(factor) || factor < 1)
+            throw new SettingsException($"elastictrain.debug.slowdown must be a factor of at least 1 (1: full speed), not {factor.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        return factor;
     }
 
     /// <summary>The port this command serves HTTP on: as set, or for `auto`, any free one where the command serves by default.</summary>

@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using ElasticTrain.Jobs;
+using ElasticTrain.ParameterServer;
 
 namespace ElasticTrain.Coordination.ParameterServer;
 

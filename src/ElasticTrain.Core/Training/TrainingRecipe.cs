@@ -2,6 +2,7 @@ using System.Globalization;
 using Akka.Configuration;
 using ElasticTrain.Configuration;
 using ElasticTrain.Jobs;
+using ElasticTrain.ParameterServer;
 
 namespace ElasticTrain.Training;
 
@@ -31,6 +32,10 @@ namespace ElasticTrain.Training;
 /// its own (see ElasticTrain.Models.SampleMasks), so the curve still does not depend on the mesh.
 /// </param>
 /// <param name="Compression">How gradients travel between replicas; null: none (exact float32 sums).</param>
+/// <param name="ParameterServer">
+/// The parameter server's shards and consistency when the job runs on one (<c>elastictrain.collective = ps</c>);
+/// null: replicas sum their gradients by all-reduce.
+/// </param>
 public sealed record TrainingRecipe(
     OptimizerSettings Optimizer,
     LearningRateSchedule Schedule,
@@ -41,7 +46,8 @@ public sealed record TrainingRecipe(
     long? EvalEvery = null,
     double EvalFraction = TrainingRecipe.DefaultEvalFraction,
     double Dropout = 0,
-    CompressionSettings? Compression = null)
+    CompressionSettings? Compression = null,
+    ParameterServerSettings? ParameterServer = null)
 {
     public const double DefaultEvalFraction = 0.01;
 
@@ -54,7 +60,7 @@ public sealed record TrainingRecipe(
     /// <summary>Every job before these settings: AdamW at a constant rate, no clipping, the whole slice at once.</summary>
     public static readonly TrainingRecipe Default = new(OptimizerSettings.Default, LearningRateSchedule.Constant);
 
-    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c>, <c>precision</c>, <c>loss-scale</c>, <c>eval-every</c>, <c>eval-fraction</c>, <c>dropout</c> and <c>compression</c>.</summary>
+    /// <summary>Reads <c>elastictrain.job.optimizer</c>, <c>lr-schedule</c>, <c>clip-norm</c>, <c>micro-batch-size</c>, <c>precision</c>, <c>loss-scale</c>, <c>eval-every</c>, <c>eval-fraction</c>, <c>dropout</c> and <c>compression</c>, and <c>elastictrain.ps</c> when <c>elastictrain.collective</c> is ps.</summary>
     /// <exception cref="SettingsException">A bad value; the message names the key.</exception>
     public static TrainingRecipe FromConfig(Config config, JobConfig job)
     {
@@ -69,7 +75,7 @@ public sealed record TrainingRecipe(
             _ => Precision.Fp32,
         };
         var scaling = new SettingsReader(config, "elastictrain.job.loss-scale");
-        return new TrainingRecipe(
+        var recipe = new TrainingRecipe(
             OptimizerSettings.FromConfig(config),
             LearningRateSchedule.FromConfig(config, job.Steps, job.LearningRate),
             clip,
@@ -81,7 +87,28 @@ public sealed record TrainingRecipe(
             reader.String("eval-every").Trim() is "off" or "" ? null : reader.Long("eval-every", 1, long.MaxValue),
             EvalFractionOf(reader),
             ReadDropout(reader),
-            config.HasPath(CompressionSettings.Key) ? CompressionSettings.Parse(config.GetString(CompressionSettings.Key)) : null);
+            config.HasPath(CompressionSettings.Key) ? CompressionSettings.Parse(config.GetString(CompressionSettings.Key)) : null,
+            config.GetString("elastictrain.collective") == ParameterServerSettings.Collective ? ParameterServerSettings.FromConfig(config) : null);
+        if (recipe.ParameterServer is not null) RefuseWhatShardsCannotRun(recipe);
+        return recipe;
+    }
+
+    /// <summary>What a parameter server's shards cannot do (yet), each refused with the keys that clash.</summary>
+    private static void RefuseWhatShardsCannotRun(TrainingRecipe recipe)
+    {
+        const string mode = "elastictrain.collective = ps";
+        // Workers push their gradients to the shards whole; the compressors and their residuals
+        // live in the all-reduce's exchange.
+        if (!recipe.Exchange.IsNone)
+            throw new SettingsException($"{CompressionSettings.Key} must be none with {mode}, not '{recipe.Exchange.Canonical}'");
+        // Every rank's overflow must skip the step on every shard, and that decision is not wired
+        // through the shards.
+        if (recipe.Precision == Precision.Fp16)
+            throw new SettingsException($"elastictrain.job.precision fp16 is not available with {mode} (its loss scaler is not wired through the shards); use fp32 or bf16");
+        // LAMB's trust ratio needs the norms of whole tensors, which shards split by rows do not
+        // hold (ShardOptimizer refuses it too).
+        if (recipe.Optimizer.Kind == OptimizerKind.Lamb)
+            throw new SettingsException($"elastictrain.job.optimizer.name lamb is not available with {mode}: its trust ratio needs whole tensors, which shards split by rows");
     }
 
     private static double EvalFractionOf(SettingsReader reader)
@@ -113,6 +140,8 @@ public sealed record TrainingRecipe(
             if (HoldsOut) parts.Add($"eval-fraction={EvalFraction.ToString("R", CultureInfo.InvariantCulture)}");
             if (Dropout > 0) parts.Add($"dropout={Dropout.ToString("R", CultureInfo.InvariantCulture)}");
             if (!Exchange.IsNone) parts.Add($"compression={Exchange.Canonical}");
+            // bsp applies each step once every gradient of it is in: all-reduce's curve, and its identity.
+            if (ParameterServer is { Consistency: not Consistency.Bsp } ps) parts.Add($"consistency={ps.Canonical}");
             return string.Join(';', parts);
         }
     }
@@ -129,6 +158,7 @@ public sealed record TrainingRecipe(
         if (EvalEvery is { } every) parts.Add($"eval every {every} steps on {EvalFraction.ToString(CultureInfo.InvariantCulture)} of the windows held out");
         if (Dropout > 0) parts.Add($"dropout {Dropout.ToString(CultureInfo.InvariantCulture)}");
         if (!Exchange.IsNone) parts.Add($"{Exchange.Canonical} gradients");
+        if (ParameterServer is { } ps) parts.Add(ps.Describe());
         return string.Join(", ", parts);
     }
 

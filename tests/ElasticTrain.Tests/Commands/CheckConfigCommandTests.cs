@@ -57,6 +57,15 @@ public class CheckConfigCommandTests : IDisposable
     }
 
     [Fact]
+    public async Task A_parameter_server_job_says_so_and_an_all_reduce_one_says_nothing_of_its_mode()
+    {
+        var (code, output, error) = await Check("train", "--mode", "ps", "--consistency", "ssp", "--shards", "4");
+        Assert.Equal((0, ""), (code, error));
+        Assert.Contains("; 2 rank(s) on cpu, parameter server (ssp(2), 4 shards), cluster ", output);
+        Assert.DoesNotContain("parameter server", (await Check("train", "--mode", "allreduce", "--consistency", "ssp")).Output);
+    }
+
+    [Fact]
     public async Task Operator_commands_are_checked_with_their_own_flags()
     {
         Assert.Equal((0, "ok: drain node 10.0.0.3:4053 through the cluster at 10.0.0.1:4053", ""),
@@ -72,6 +81,8 @@ public class CheckConfigCommandTests : IDisposable
     [InlineData(new[] { "train", "--config", "/nonexistent.conf" }, "error: config file '/nonexistent.conf' does not exist")]
     [InlineData(new[] { "train", "--store", "Host=db;Bogus=1" }, "error: elastictrain.store is not a valid PostgreSQL connection string: Couldn't set bogus (Parameter 'bogus')")]
     [InlineData(new[] { "node", "--join", "nowhere" }, "error: --join must be HOST:PORT, not 'nowhere'")]
+    [InlineData(new[] { "train", "--mode", "sharded" }, "error: --mode must be one of allreduce, ps, not 'sharded'")]
+    [InlineData(new[] { "train", "--mode", "ps", "--stages", "2" }, "error: elastictrain.collective = ps needs plain data parallelism: elastictrain.parallel.stages must be 1 or auto, not 2")]
     [InlineData(new[] { "node" }, "error: node needs --join HOST:PORT of a node of the job, or --discovery config|kubernetes")]
     [InlineData(new[] { "drain", "--join", "a:1", "--node", "b" }, "error: --node must be HOST:PORT, not 'b'")]
     [InlineData(new[] { "status" }, "error: Option '--join' is required.")]

@@ -5,14 +5,12 @@ using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
 using ElasticTrain.Pipeline;
+using static ElasticTrain.Tests.Support.TestSettings;
 
 namespace ElasticTrain.Tests.Configuration;
 
 public class HostSettingsTests
 {
-    private static HostSettings Read(string hocon = "") =>
-        HostSettings.FromConfig(HoconFiles.Parse(hocon, "test").WithFallback(NodeConfig.Defaults()));
-
     [Fact]
     public void Defaults_are_the_documented_ones()
     {
@@ -37,6 +35,15 @@ public class HostSettingsTests
         Assert.Equal("", s.HttpToken);
         Assert.Equal(MeshRequest.Auto, s.Mesh);
         Assert.Equal(1, s.Mesh.PeerCopyEvery);
+        Assert.Equal(1.0, s.Slowdown);
+    }
+
+    [Fact]
+    public void Slowdown_is_a_factor_of_this_node_alone()
+    {
+        var slow = Read("elastictrain.debug.slowdown = 2.5");
+        Assert.Equal(2.5, slow.Slowdown);
+        Assert.Equal(Read().Job.IdentityHash("data-1", Read().Recipe), slow.Job.IdentityHash("data-1", slow.Recipe));
     }
 
     [Theory]
@@ -128,6 +135,8 @@ public class HostSettingsTests
     [InlineData("elastictrain.parallel.schedule = zigzag", "elastictrain.parallel.schedule must be one of 1f1b, gpipe, not 'zigzag'")]
     [InlineData("elastictrain.parallel.rank-memory = lots", "elastictrain.parallel.rank-memory must be a size such as 4 MiB, not 'lots'")]
     [InlineData("elastictrain.parallel.peer-copy-every = 0", "elastictrain.parallel.peer-copy-every must be at least 1, not 0")]
+    [InlineData("elastictrain.debug.slowdown = 0.5", "elastictrain.debug.slowdown must be a factor of at least 1 (1: full speed), not 0.5")]
+    [InlineData("elastictrain.debug.slowdown = fast", "elastictrain.debug.slowdown must be a number, not 'fast'")]
     public void Invalid_settings_name_the_key_and_the_value(string hocon, string message)
     {
         var error = Assert.Throws<SettingsException>(() => Read(hocon));

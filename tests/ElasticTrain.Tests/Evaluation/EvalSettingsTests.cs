@@ -4,15 +4,13 @@ using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
 using ElasticTrain.Ranks.Pipeline;
+using static ElasticTrain.Tests.Support.TestSettings;
 
 namespace ElasticTrain.Tests.Evaluation;
 
 /// <summary>eval-every and eval-fraction as settings, what they add to the identity, and how an evaluation is shared out.</summary>
 public sealed class EvalSettingsTests
 {
-    private static HostSettings Read(string hocon = "") =>
-        HostSettings.FromConfig(HoconFiles.Parse(hocon, "test").WithFallback(NodeConfig.Defaults()));
-
     [Fact]
     public void Evaluation_is_off_by_default_and_leaves_the_identity_as_it_was()
     {

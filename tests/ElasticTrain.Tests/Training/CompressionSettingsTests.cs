@@ -1,15 +1,12 @@
-using ElasticTrain.Cli.Hosting;
 using ElasticTrain.Configuration;
 using ElasticTrain.Training;
+using static ElasticTrain.Tests.Support.TestSettings;
 
 namespace ElasticTrain.Tests.Training;
 
 /// <summary>The compression setting as HOCON gives it, what it adds to the job's identity, and what is refused.</summary>
 public sealed class CompressionSettingsTests
 {
-    private static HostSettings Read(string hocon = "") =>
-        HostSettings.FromConfig(HoconFiles.Parse(hocon, "test").WithFallback(NodeConfig.Defaults()));
-
     [Theory]
     [InlineData("none", CompressionKind.None, 0, 0)]
     [InlineData("fp16", CompressionKind.Fp16, 0, 0)]

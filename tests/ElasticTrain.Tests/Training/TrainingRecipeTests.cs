@@ -1,17 +1,16 @@
 using ElasticTrain.Cli.Hosting;
 using ElasticTrain.Configuration;
 using ElasticTrain.Jobs;
+using ElasticTrain.ParameterServer;
 using ElasticTrain.Ranks;
 using ElasticTrain.Training;
+using static ElasticTrain.Tests.Support.TestSettings;
 
 namespace ElasticTrain.Tests.Training;
 
 /// <summary>The recipe's settings as HOCON gives them, what enters the job's identity, and what is refused.</summary>
 public class TrainingRecipeTests
 {
-    private static HostSettings Read(string hocon = "") =>
-        HostSettings.FromConfig(HoconFiles.Parse(hocon, "test").WithFallback(NodeConfig.Defaults()));
-
     [Fact]
     public void The_defaults_are_todays_job_AdamW_decaying_every_parameter_at_a_constant_rate_unclipped()
     {
@@ -104,6 +103,15 @@ public class TrainingRecipeTests
         Assert.Equal(new OptimizerSettings(OptimizerKind.AdamW, Beta2: 0.95, DecayBiasesAndNorms: false), recipe.Optimizer);
         Assert.Equal((ScheduleShape.Cosine, 50L, 1e-4, 1000L), (recipe.Schedule.Shape, recipe.Schedule.WarmupSteps, recipe.Schedule.MinLr, recipe.Schedule.DecaySteps));
         Assert.Equal((1.0, 8, Precision.Bf16, 100L), (recipe.ClipNorm, recipe.MicroBatchSize, recipe.Precision, recipe.EvalEvery));
+    }
+
+    [Fact]
+    public void The_parameter_server_example_reads_as_the_bsp_job_it_describes()
+    {
+        var path = Path.Combine(RepositoryRoot.Find(), "hocon", "examples", "parameter-server.conf");
+        var settings = HostSettings.FromConfig(HoconFiles.Load(path).WithFallback(NodeConfig.Defaults()));
+        Assert.Equal(new ParameterServerSettings(2, Consistency.Bsp, 0, 0, "node"), settings.Recipe.ParameterServer);
+        Assert.Equal((2, 60L), (settings.Ranks, settings.Job.Steps));
     }
 
     [Theory]

@@ -54,6 +54,10 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
                 new(ElasticTrain.Training.ScheduleShape.Cosine, WarmupSteps: 10, MinLr: 3e-5, DecaySteps: 300), ClipNorm: 1.0, MicroBatchSize: 4,
                 Precision: ElasticTrain.Training.Precision.Fp16, LossScale: new(), EvalEvery: 25, EvalFraction: 0.02, Dropout: 0.1,
                 Compression: ElasticTrain.Training.CompressionSettings.Parse("powersgd:4")));
+        yield return new JobDescription(Job, "hash", "fingerprint", MeshRequest.Auto, ElasticTrain.Training.TrainingRecipe.Default with
+        {
+            ParameterServer = new(4, ElasticTrain.ParameterServer.Consistency.Ssp, 2, 0.04, "server"),
+        });
         yield return MeshRequest.Auto;
         yield return GetStatus.Instance;
         yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0"), R("b:2/r0")], [R("b:2/r1")], [], 2, 123.5);

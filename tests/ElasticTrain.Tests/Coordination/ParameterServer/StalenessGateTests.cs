@@ -1,5 +1,6 @@
 using ElasticTrain.Coordination.ParameterServer;
 using ElasticTrain.Jobs;
+using ElasticTrain.ParameterServer;
 
 namespace ElasticTrain.Tests.Coordination.ParameterServer;
 
