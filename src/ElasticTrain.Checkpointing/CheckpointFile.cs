@@ -10,9 +10,9 @@ namespace ElasticTrain.Checkpointing;
 /// format marker); files written before it hold TorchSharp's <c>model</c> and <c>optimizer</c>
 /// blobs instead, in the same container, so they read as they always did. Written with
 /// <see cref="AtomicFile"/>, so a crash mid-write leaves the previous checkpoint as the latest good
-/// one. A pipeline stage's part of a checkpoint is one of these too, holding that stage's
-/// parameters; a <see cref="CheckpointManifest"/> lists the parts, and <see cref="CheckpointReader"/>
-/// reads either shape.
+/// one. A pipeline stage's or parameter shard's part of a checkpoint is one of these too, holding
+/// that stage's parameters or that shard's pieces of them; a <see cref="CheckpointManifest"/> lists
+/// the parts, and <see cref="CheckpointReader"/> reads either shape.
 /// Large tensors live here and not in the journal: a journal row of 40 MB would outrun Akka's
 /// persistence timeouts and bloat every recovery.
 /// </summary>

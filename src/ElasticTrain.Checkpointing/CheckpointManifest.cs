@@ -4,12 +4,14 @@ using System.Text.Json;
 namespace ElasticTrain.Checkpointing;
 
 /// <summary>
-/// A checkpoint written in parts, one per pipeline stage: a small JSON file holding the checkpoint's
-/// metadata and, for each part, its file, SHA-256 and parameter names. The journal's
+/// A checkpoint written in parts, one per pipeline stage or parameter shard: a small JSON file holding
+/// the checkpoint's metadata and, for each part, its file, SHA-256 and parameter names. The journal's
 /// <c>CheckpointRef</c> names the manifest and carries the manifest's SHA-256, so the one record it
 /// has always held pins every part without changing its shape (journaled events must keep theirs).
 /// Parameters are listed by their whole-model names, so any mesh, with any stage layout or none,
-/// reads the parts it needs with no conversion step (see <see cref="CheckpointReader"/>).
+/// reads the parts it needs with no conversion step (see <see cref="CheckpointReader"/>); a shard's
+/// part lists the rows it holds of a split parameter as a <see cref="CheckpointPiece"/>, and the
+/// reader joins them.
 /// </summary>
 public static class CheckpointManifest
 {
@@ -28,7 +30,7 @@ public static class CheckpointManifest
     /// Each part's file as a name in the manifest's folder, or as a path into that folder (stored as
     /// its name). The parts are not opened here: the writer of the manifest need not hold them.
     /// </param>
-    /// <exception cref="ArgumentException">A parameter in two parts, a file listed twice or outside the folder, or a malformed hash.</exception>
+    /// <exception cref="ArgumentException">A parameter in two parts, rows of one in none or in two, a file listed twice or outside the folder, or a malformed hash.</exception>
     public static string Write(string path, CheckpointMetadata metadata, IReadOnlyList<CheckpointPart> parts)
     {
         var folder = Path.GetDirectoryName(Path.GetFullPath(path))!;
@@ -72,11 +74,16 @@ public static class CheckpointManifest
         return (document.Metadata, document.Parts);
     }
 
-    /// <summary>Each parameter in one part only: two copies could differ, and which one a mesh loaded would depend on its layout.</summary>
+    /// <summary>
+    /// Each row of each parameter in one part only: two copies could differ, and which one a mesh
+    /// loaded would depend on its layout. A parameter is either whole in one part or in row pieces
+    /// (<see cref="CheckpointPiece"/>) that hold its rows once each.
+    /// </summary>
     private static void Validate(IReadOnlyList<CheckpointPart> parts)
     {
         var files = new HashSet<string>(StringComparer.Ordinal);
         var owners = new Dictionary<string, string>(StringComparer.Ordinal);
+        var pieces = new Dictionary<string, List<CheckpointPiece>>(StringComparer.Ordinal);
         foreach (var part in parts)
         {
             if (part?.File is null || part.Sha256 is null || part.Parameters is null)
@@ -87,9 +94,22 @@ public static class CheckpointManifest
                 throw new ArgumentException($"part '{part.File}' is listed twice", nameof(parts));
             if (part.Sha256.Length != 64 || !part.Sha256.All(char.IsAsciiHexDigitLower))
                 throw new ArgumentException($"part '{part.File}' has no lowercase hex SHA-256 ('{part.Sha256}')", nameof(parts));
-            foreach (var name in part.Parameters)
-                if (!owners.TryAdd(name, part.File))
-                    throw new ArgumentException($"parameter '{name}' is in two parts, '{owners[name]}' and '{part.File}'", nameof(parts));
+            foreach (var entry in part.Parameters)
+            {
+                if (entry is null)
+                    throw new ArgumentException($"part '{part.File}' lists a parameter without a name", nameof(parts));
+                if (!owners.TryAdd(entry, part.File))
+                    throw new ArgumentException($"parameter '{entry}' is in two parts, '{owners[entry]}' and '{part.File}'", nameof(parts));
+                if (CheckpointPiece.Parse(entry) is not { } piece) continue;
+                if (!pieces.TryGetValue(piece.Parameter, out var held)) pieces[piece.Parameter] = held = [];
+                held.Add(piece);
+            }
+        }
+        foreach (var (name, held) in pieces)
+        {
+            if (owners.TryGetValue(name, out var whole))
+                throw new ArgumentException($"parameter '{name}' is whole in part '{whole}' and in pieces as well ({string.Join(", ", held)})", nameof(parts));
+            CheckpointPiece.CheckCovers(name, held);
         }
     }
 

@@ -13,6 +13,9 @@ namespace ElasticTrain.Checkpointing;
 /// Every file read is verified: the named file against the journal's SHA-256 and each part against
 /// its manifest's, so the one hash the journal holds pins them all. Only the parts that hold a
 /// wanted parameter are opened: a stage of a later mesh reads its own parameters, not the model.
+/// A parameter that parameter shards wrote in row pieces (<see cref="CheckpointPiece"/>) is read
+/// from every part holding rows of it and returned whole, so whoever reads a checkpoint never sees
+/// how it was split: a replica, a stage or shards of another plan read a shards' checkpoint alike.
 /// </remarks>
 public static class CheckpointReader
 {
@@ -25,8 +28,8 @@ public static class CheckpointReader
     /// <param name="path">The checkpoint file or manifest (a <c>CheckpointRef</c>'s path).</param>
     /// <param name="sha256">The SHA-256 the journal recorded for it.</param>
     /// <exception cref="CheckpointException">
-    /// A file missing, damaged or not the one recorded, a part of another checkpoint, or a wanted
-    /// parameter no part holds; the message names the file.
+    /// A file missing, damaged or not the one recorded, a part of another checkpoint, a wanted
+    /// parameter no part holds, or pieces of one that do not join; the message names the file.
     /// </exception>
     public static CheckpointFile.Contents Read(string path, string sha256, IEnumerable<string>? names = null)
     {
@@ -42,19 +45,26 @@ public static class CheckpointReader
         return new CheckpointFile.Contents(metadata, ReadParts(path, metadata, parts, wanted));
     }
 
-    /// <summary>The wanted parameters' sections from the parts that hold them, each part verified against the manifest.</summary>
+    /// <summary>
+    /// The wanted parameters' sections from the parts that hold them, each part verified against the
+    /// manifest; a parameter held in row pieces is read from each piece's part and joined.
+    /// </summary>
     private static Dictionary<string, byte[]> ReadParts(string manifest, CheckpointMetadata metadata, IReadOnlyList<CheckpointPart> parts, List<string>? wanted)
     {
-        var owner = parts.SelectMany(p => p.Parameters.Select(n => (Name: n, Part: p))).ToDictionary(e => e.Name, e => e.Part, StringComparer.Ordinal);
+        // Every entry of every part under the parameter it holds whole, or rows of.
+        var holders = parts
+            .SelectMany(p => p.Parameters.Select(entry => (Part: p, Entry: entry, Piece: CheckpointPiece.Parse(entry))))
+            .ToLookup(h => h.Piece?.Parameter ?? h.Entry, StringComparer.Ordinal);
         foreach (var name in wanted ?? [])
-            if (!owner.ContainsKey(name))
+            if (!holders.Contains(name))
                 throw new CheckpointException($"checkpoint '{manifest}' holds no parameter '{name}' in any of its {parts.Count} parts");
+        var read = (wanted is null ? holders.SelectMany(h => h) : wanted.SelectMany(n => holders[n])).ToList();
 
         var folder = Path.GetDirectoryName(Path.GetFullPath(manifest))!;
         var sections = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var part in parts)
         {
-            var fromPart = wanted?.Where(n => owner[n] == part).ToList() ?? [.. part.Parameters];
+            var fromPart = read.Where(h => h.Part == part).Select(h => h.Entry).ToList();
             if (fromPart.Count == 0) continue;
             var file = Path.Combine(folder, part.File);
             var contents = CheckpointFile.Parse(file, CheckpointFile.ReadBytes(file), part.Sha256, pinnedBy: $"manifest '{manifest}'");
@@ -66,7 +76,31 @@ public static class CheckpointReader
                     throw new CheckpointException($"checkpoint part '{file}' is in format '{Encoding.UTF8.GetString(bytes)}', an earlier part in '{Encoding.UTF8.GetString(sections[name])}'");
         }
         sections.TryAdd(NamedState.FormatSection, Encoding.UTF8.GetBytes(NamedState.Format)); // nothing wanted: an empty state
+        foreach (var pieces in read.Where(h => h.Piece is not null).GroupBy(h => h.Piece!.Parameter, StringComparer.Ordinal))
+            Join(manifest, sections, [.. pieces.Select(h => h.Piece!)]);
         return sections;
+    }
+
+    /// <summary>Replaces the sections of one parameter's pieces with the whole parameter's section.</summary>
+    /// <exception cref="CheckpointException">The pieces do not join (see <see cref="ParameterPieces.Join"/>); the message names the parameter and the manifest.</exception>
+    private static void Join(string manifest, Dictionary<string, byte[]> sections, IReadOnlyList<CheckpointPiece> pieces)
+    {
+        var name = pieces[0].Parameter;
+        // Pieces came with format 2 (named slots); the joined section is written in it too.
+        var format = Encoding.UTF8.GetString(sections[NamedState.FormatSection]);
+        if (format != NamedState.Format)
+            throw new CheckpointException($"checkpoint '{manifest}' holds parameter '{name}' in pieces written in format '{format}', which has none; this build joins pieces of '{NamedState.Format}'");
+        ParameterState joined;
+        try
+        {
+            joined = ParameterPieces.Join([.. pieces.Select(p => (p, ParameterState.Decode(p.ToString(), sections[NamedState.ParameterPrefix + p])))]);
+        }
+        catch (ArgumentException e)
+        {
+            throw new CheckpointException($"checkpoint '{manifest}': {e.Message}");
+        }
+        foreach (var piece in pieces) sections.Remove(NamedState.ParameterPrefix + piece);
+        sections[NamedState.ParameterPrefix + name] = joined.Encode();
     }
 
     /// <summary>

@@ -5,7 +5,8 @@ namespace ElasticTrain.Checkpointing;
 /// <summary>
 /// The folder that holds a job's checkpoints, <c>{root}/{job-id}/</c>: for step k either one file,
 /// <c>step-{k:D9}.ckpt</c>, or a manifest <c>step-{k:D9}.manifest.json</c> with one part per pipeline
-/// stage, <c>step-{k:D9}.part-{s+1}-of-{P}.ckpt</c> (stage 0 of 4 writes <c>part-1-of-4</c>). The
+/// stage or parameter shard, <c>step-{k:D9}.part-{s+1}-of-{P}.ckpt</c> (stage or shard 0 of 4 writes
+/// <c>part-1-of-4</c>). The
 /// journal names which checkpoint is current; older ones are pruned down to <see cref="Keep"/>.
 /// </summary>
 public sealed partial class CheckpointStore(string root, int keep = 3)
@@ -21,14 +22,17 @@ public sealed partial class CheckpointStore(string root, int keep = 3)
     /// <summary>Where the manifest of a checkpoint of <paramref name="step"/> written in parts goes: the path the journal records.</summary>
     public string ManifestPathFor(string jobId, long step) => Path.Combine(Root, jobId, $"{StepName(step)}.manifest.json");
 
-    /// <summary>Where pipeline stage <paramref name="stage"/> (from 0) of <paramref name="stages"/> writes its part of the checkpoint of <paramref name="step"/>.</summary>
-    /// <exception cref="ArgumentOutOfRangeException">The stage is not one of the stages.</exception>
-    public string PartPathFor(string jobId, long step, int stage, int stages)
+    /// <summary>
+    /// Where part <paramref name="part"/> (from 0) of <paramref name="parts"/> of the checkpoint of
+    /// <paramref name="step"/> goes: a pipeline stage's, or a parameter shard's (its index).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The part is not one of the parts.</exception>
+    public string PartPathFor(string jobId, long step, int part, int parts)
     {
-        ArgumentOutOfRangeException.ThrowIfLessThan(stages, 1);
-        ArgumentOutOfRangeException.ThrowIfNegative(stage);
-        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(stage, stages);
-        return Path.Combine(Root, jobId, $"{StepName(step)}.part-{stage + 1}-of-{stages}.ckpt");
+        ArgumentOutOfRangeException.ThrowIfLessThan(parts, 1);
+        ArgumentOutOfRangeException.ThrowIfNegative(part);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(part, parts);
+        return Path.Combine(Root, jobId, $"{StepName(step)}.part-{part + 1}-of-{parts}.ckpt");
     }
 
     private static string StepName(long step) => $"step-{step:D9}";

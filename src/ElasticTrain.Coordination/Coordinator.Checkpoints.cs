@@ -27,7 +27,7 @@ public sealed partial class Coordinator
             var paths = writers.Length == 1
                 ? [_setup.Checkpoints.PathFor(Job.Id, step)]
                 : writers.Select((_, stage) => _setup.Checkpoints.PartPathFor(Job.Id, step, stage, writers.Length)).ToArray();
-            _writing = new CheckpointParts(step, writers, paths);
+            _writing = new CheckpointParts(step, paths);
             _checkpointClock.Restart();
             for (var s = 0; s < writers.Length; s++)
                 _roster[writers[s]].Endpoint.Tell(new WriteCheckpoint(_state.Generation, step, paths[s], _step!.Plan.Slices.Count));
@@ -40,7 +40,7 @@ public sealed partial class Coordinator
     private void OnCheckpointWritten(CheckpointWritten written)
     {
         if (written.Generation != _state.Generation || _step is null || _writing is not { } writing || written.Step != writing.Step) return;
-        if (!writing.Add(written) || !writing.Complete) return;
+        if (!writing.Add(written.Path, written.Step, written.Sha256, written.Metadata, written.Parameters) || !writing.Complete) return;
         _writing = null;
         StopWatchingAwaited();
         CheckpointRef checkpoint;

@@ -42,7 +42,8 @@ public sealed record PieceState(ShardPiece Piece, ParameterState State)
     /// </summary>
     /// <exception cref="ArgumentException">
     /// A piece the plan does not have, one given twice, one of the plan's missing, or pieces of one
-    /// parameter that disagree on the step count, the element type or the optimizer slots.
+    /// parameter that disagree on the step count, the element type or the optimizer slots
+    /// (<see cref="ParameterPieces.Join"/>, which joins them).
     /// </exception>
     public static NamedState Assemble(ShardPlan plan, IEnumerable<PieceState> pieces)
     {
@@ -56,33 +57,14 @@ public sealed record PieceState(ShardPiece Piece, ParameterState State)
             if (!given.TryAdd(piece.Piece, piece))
                 throw new ArgumentException($"Piece {piece.Piece} is given twice.", nameof(pieces));
         }
-        return new NamedState(plan.Parameters.Select(parameter =>
+        ParameterState Given((int Shard, ShardPiece Piece) holder) => given.TryGetValue(holder.Piece, out var state)
+            ? Sized(state)
+            : throw new ArgumentException($"Piece {holder.Piece} of shard {holder.Shard} is missing.", nameof(pieces));
+        // A whole piece is the parameter as it is: a scalar has no rows to join.
+        return new NamedState(plan.Parameters.Select(parameter => plan.HoldersOf(parameter.Name) switch
         {
-            var parts = plan.HoldersOf(parameter.Name)
-                .Select(h => given.TryGetValue(h.Piece, out var state)
-                    ? Sized(state)
-                    : throw new ArgumentException($"Piece {h.Piece} of shard {h.Shard} is missing.", nameof(pieces)))
-                .ToList();
-            var first = parts[0];
-            var slots = first.Slots.Select(s => s.Name).ToList();
-            if (parts.FirstOrDefault(p => p.Step != first.Step || p.Value.DType != first.Value.DType || !p.Slots.Select(s => s.Name).SequenceEqual(slots)) is { } odd)
-                throw new ArgumentException(
-                    $"The pieces of parameter '{parameter.Name}' disagree: step {first.Step}, {first.Value.DType}, slots [{string.Join(", ", slots)}] "
-                    + $"against step {odd.Step}, {odd.Value.DType}, slots [{string.Join(", ", odd.Slots.Select(s => s.Name))}].", nameof(pieces));
-            TensorBytes Joined(Func<ParameterState, TensorBytes> tensor)
-            {
-                // The pieces are in row order and cover every row once (the plan's HoldersOf).
-                var data = new byte[parameter.Bytes];
-                var at = 0;
-                foreach (var part in parts.Select(p => tensor(p).Data))
-                {
-                    part.CopyTo(data, at);
-                    at += part.Length;
-                }
-                return new TensorBytes(first.Value.DType, [.. parameter.Shape], data);
-            }
-            return new ParameterState(parameter.Name, Joined(p => p.Value), first.Step,
-                [.. slots.Select((name, i) => new StateSlot(name, Joined(p => p.Slots[i].Tensor)))]);
+            [{ Piece.IsWhole: true } whole] => Given(whole),
+            var holders => ParameterPieces.Join([.. holders.Select(h => (new CheckpointPiece(h.Piece.Name, h.Piece.FirstRow, h.Piece.EndRow), Given(h)))]),
         }));
     }
 

@@ -11,9 +11,9 @@ namespace ElasticTrain.Ranks.ParameterServer;
 /// A parameter shard's tensors and its door to the data plane: the <see cref="ShardOptimizer"/>
 /// over its pieces, the running sum of the step's gradient slices, and the endpoint workers send
 /// to, named by the shard's entity id. Everything here blocks (a receive waits for a worker's
-/// frames, a load reads a file, an update runs the optimizer), so only the shard's own thread
-/// calls it (<see cref="ShardEntity"/> posts the work there); <see cref="ClosePort"/> is the one
-/// call safe from elsewhere.
+/// frames, a load reads a file and a save writes one, an update runs the optimizer), so only the
+/// shard's own thread calls it (<see cref="ShardEntity"/> posts the work there);
+/// <see cref="ClosePort"/> is the one call safe from elsewhere.
 /// </summary>
 internal sealed class ShardData : IDisposable
 {
@@ -40,6 +40,9 @@ internal sealed class ShardData : IDisposable
     /// <summary>Where workers send to and pull from: this node's data plane (HOST:PORT).</summary>
     public string DataPlane => _port.Address;
 
+    /// <summary>The step whose update the pieces hold: the loaded checkpoint's, then each applied one's (-1 before a load).</summary>
+    public long Step { get; private set; } = -1;
+
     private ShardOptimizer Optimizer => _optimizer ?? throw new InvalidOperationException($"shard {_id} holds no state: it was never loaded");
 
     /// <summary>Reads the pieces' parameters (only theirs) from the checkpoint; on failure the shard keeps what it held.</summary>
@@ -51,7 +54,25 @@ internal sealed class ShardData : IDisposable
         var loaded = new ShardOptimizer(Pieces, state, _setup.Optimizer, _setup.WeightDecay);
         _optimizer?.Dispose();
         _optimizer = loaded;
+        Step = checkpoint.Step;
         Reset();
+    }
+
+    /// <summary>
+    /// Writes the pieces' values and optimizer state as the shard's part of a checkpoint; returns the
+    /// part's SHA-256 and its entries for the manifest. Each piece's section is keyed by the piece's
+    /// text (<c>fc1.weight[22,39)</c>; a whole parameter by its plain name), which
+    /// <see cref="CheckpointPiece"/> reads and <see cref="CheckpointReader"/> joins across the parts.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The pieces hold another step than <paramref name="metadata"/>'s.</exception>
+    /// <exception cref="IOException">The file cannot be written.</exception>
+    public (string Sha256, string[] Parameters) Save(string path, CheckpointMetadata metadata)
+    {
+        if (metadata.Step != Step)
+            throw new InvalidOperationException($"shard {_id} holds step {Step}, not step {metadata.Step} to checkpoint");
+        var entries = Optimizer.Export().Select(p => p.State with { Name = p.Piece.ToString() }).ToList();
+        var sha = CheckpointFile.Write(path, metadata, new NamedState(entries).ToSections());
+        return (sha, [.. entries.Select(e => e.Name)]);
     }
 
     /// <summary>Closes the links of earlier generations and drops the partial sum of a step they fed.</summary>
@@ -84,10 +105,11 @@ internal sealed class ShardData : IDisposable
         return Optimizer.Squares(_sums);
     }
 
-    /// <summary>Applies the mean (after <see cref="Mean"/>) and starts the next step's sums from zero.</summary>
-    public void Apply(double clipCoefficient, double learningRate)
+    /// <summary>Applies the mean (after <see cref="Mean"/>) as step <paramref name="step"/> and starts the next step's sums from zero.</summary>
+    public void Apply(long step, double clipCoefficient, double learningRate)
     {
         Optimizer.Apply(_sums, learningRate, clipCoefficient);
+        Step = step;
         Reset();
     }
 

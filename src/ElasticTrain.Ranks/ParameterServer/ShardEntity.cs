@@ -19,7 +19,7 @@ namespace ElasticTrain.Ranks.ParameterServer;
 /// links of the generation, so the workers' exchanges fail too and the planner forms a new generation,
 /// as after any failed exchange; the shard keeps its last applied step.
 /// </remarks>
-public sealed class ShardEntity : ReceiveActor, IWithUnboundedStash
+public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
 {
     public static Props Props(ShardSetup setup, ShardId id) => Akka.Actor.Props.Create(() => new ShardEntity(setup, id));
 
@@ -78,6 +78,7 @@ public sealed class ShardEntity : ReceiveActor, IWithUnboundedStash
         Receive<PushGradients>(OnPush);
         Receive<ApplyShardStep>(OnApply);
         Receive<PullShard>(OnPull);
+        Receive<WriteShardCheckpoint>(OnWriteCheckpoint);
         Receive<Summed>(OnSummed);
         Receive<Applied>(OnApplied);
         Receive<Failed>(OnFailed);
@@ -192,7 +193,7 @@ public sealed class ShardEntity : ReceiveActor, IWithUnboundedStash
         // Not cancelled by a newer generation: a step the planner has committed is applied.
         _thread.Run(Self, CancellationToken.None, _ =>
         {
-            _data.Apply(apply.ClipCoefficient, apply.LearningRate);
+            _data.Apply(apply.Step, apply.ClipCoefficient, apply.LearningRate);
             return new Applied(apply.Generation, apply.Step, replyTo);
         }, reason => new Failed(apply.Generation, apply.Step, reason, replyTo));
     }

@@ -1,3 +1,4 @@
+using ElasticTrain.Checkpointing;
 using ElasticTrain.Jobs;
 using ElasticTrain.ParameterServer;
 using ElasticTrain.Wire;
@@ -53,6 +54,14 @@ public sealed record ApplyShardStep(ShardId Shard, long Generation, long Step, d
 /// </summary>
 public sealed record PullShard(ShardId Shard, long Generation, long Step, RankId Worker, string DataPlane) : IShardCommand;
 
+/// <summary>
+/// Write the shard's pieces after step <paramref name="Step"/> to <paramref name="Path"/> (on the
+/// disk the nodes share), as its part of the checkpoint <paramref name="Metadata"/> describes;
+/// answered with <see cref="ShardCheckpointWritten"/>. The shard must hold that step: one at another
+/// (an apply still under way included) answers <see cref="ShardStepFailed"/>, as does a failed write.
+/// </summary>
+public sealed record WriteShardCheckpoint(ShardId Shard, long Generation, long Step, string Path, CheckpointMetadata Metadata) : IShardCommand;
+
 /// <summary>Asks for <see cref="ShardStatus"/>; answered loaded or not.</summary>
 public sealed record GetShardStatus(ShardId Shard) : IShardCommand;
 
@@ -68,8 +77,16 @@ public sealed record ShardSquares(ShardId Shard, long Generation, long Step, dou
 public sealed record ShardApplied(ShardId Shard, long Generation, long Step) : IWireMessage;
 
 /// <summary>
+/// The shard's part of the checkpoint of step <paramref name="Step"/> is written: the file's SHA-256
+/// and its entries, for the manifest (<c>CheckpointPart</c>). An entry is a whole parameter's name
+/// or the rows the shard holds of one, as <c>fc1.weight[22,39)</c> (<see cref="CheckpointPiece"/>).
+/// </summary>
+public sealed record ShardCheckpointWritten(
+    ShardId Shard, long Generation, long Step, string Path, string Sha256, CheckpointMetadata Metadata, string[] Parameters) : IWireMessage;
+
+/// <summary>
 /// A command of step <paramref name="Step"/> could not be carried out (a slice failed to arrive, the
-/// samples do not add up, the shard is at another step, a load failed); the shard holds step
+/// samples do not add up, the shard is at another step, a load or a checkpoint's write failed); the shard holds step
 /// <paramref name="AppliedStep"/> (-1: nothing), unchanged.
 /// </summary>
 public sealed record ShardStepFailed(ShardId Shard, long Generation, long Step, string Reason, long AppliedStep) : IWireMessage;

@@ -50,6 +50,24 @@ public sealed class CheckpointManifestTests : IDisposable
         Assert.Contains("SHA-256", Assert.Throws<ArgumentException>(() => Write(new CheckpointPart("a.ckpt", Hash.ToUpperInvariant(), ["x"]))).Message);
     }
 
+    [Fact]
+    public void Row_pieces_are_listed_as_written_and_pieces_with_a_gap_an_overlap_or_beside_the_whole_parameter_are_refused()
+    {
+        var manifest = Path.Combine(_folder, "m.json");
+        void Write(params string[][] entries) => CheckpointManifest.Write(manifest, CheckpointParts.Metadata,
+            [.. entries.Select((e, i) => new CheckpointPart($"p{i}.ckpt", Hash, e))]);
+
+        Write(["w[0,2)", "w[5,9)", "b"], ["w[2,5)"]);
+        using (var json = JsonDocument.Parse(File.ReadAllBytes(manifest)))
+            Assert.Equal(["w[0,2)", "w[5,9)", "b"], json.RootElement.GetProperty("parts")[0].GetProperty("parameters").EnumerateArray().Select(n => n.GetString()));
+        Assert.Contains("parameter 'w': rows [2,3) are in no piece", Assert.Throws<ArgumentException>(() => Write(["w[0,2)"], ["w[3,5)"])).Message);
+        Assert.Contains("parameter 'w': rows [0,1) are in no piece", Assert.Throws<ArgumentException>(() => Write(["w[1,2)"])).Message);
+        Assert.Contains("parameter 'w': rows [1,2) are in two pieces", Assert.Throws<ArgumentException>(() => Write(["w[0,2)"], ["w[1,5)"])).Message);
+        Assert.Contains("parameter 'w' is whole in part 'p1.ckpt' and in pieces as well (w[0,2))", Assert.Throws<ArgumentException>(() => Write(["w[0,2)"], ["w"])).Message);
+        Assert.Contains("parameter 'w[0,2)' is in two parts", Assert.Throws<ArgumentException>(() => Write(["w[0,2)"], ["w[0,2)"])).Message);
+        Assert.Contains("entry 'w[2,2)' names no non-empty range", Assert.Throws<ArgumentException>(() => Write(["w[0,2)", "w[2,2)"])).Message);
+    }
+
     public void Dispose()
     {
         if (Directory.Exists(_folder)) Directory.Delete(_folder, recursive: true);

@@ -143,6 +143,53 @@ public sealed class CheckpointReaderTests : IDisposable
         Assert.Contains("older model/optimizer layout", Assert.Throws<CheckpointException>(() => CheckpointReader.Read(legacy, sha, ["blocks.0.qkv.weight"])).Message);
     }
 
+    [Fact]
+    public void Pieces_of_a_parameter_across_parts_read_back_joined_whole_and_by_subset()
+    {
+        var pieced = new PiecedCheckpoint(new CheckpointStore(Path.Combine(_folder, "pieced")));
+        void AssertHolds(string[] names, IEnumerable<string>? wanted = null)
+        {
+            var read = NamedState.FromSections(CheckpointReader.Read(pieced.Manifest, pieced.Sha256, wanted).Sections);
+            Assert.Equal(names.Order(StringComparer.Ordinal), read.Names);
+            Assert.All(names, n => Assert.True(read[n].SameAs(PiecedCheckpoint.State[n]), n));
+        }
+        AssertHolds(["a.weight", "b.weight", "c.bias", "d.weight"]);
+        AssertHolds(["b.weight", "c.bias"], ["b.weight", "c.bias"]);
+        // Only the parts holding rows of a.weight are opened.
+        File.Delete(pieced.Parts[2].File);
+        AssertHolds(["a.weight"], ["a.weight"]);
+    }
+
+    [Fact]
+    public void Pieces_that_leave_a_row_out_or_hold_one_twice_are_refused_naming_the_parameter_and_the_manifest()
+    {
+        var pieced = new PiecedCheckpoint(new CheckpointStore(Path.Combine(_folder, "pieced")));
+        var listing = File.ReadAllText(pieced.Manifest);
+        foreach (var (entry, problem) in new[] { ("a.weight[3,5)", "rows [2,3) are in no piece"), ("a.weight[1,5)", "rows [1,2) are in two pieces") })
+        {
+            // By hand: the manifest's writer refuses such a listing.
+            File.WriteAllText(pieced.Manifest, listing.Replace("a.weight[2,5)", entry));
+            var refused = Assert.Throws<CheckpointException>(() => CheckpointReader.Read(pieced.Manifest, Sha256Of(pieced.Manifest)));
+            Assert.Contains($"'{pieced.Manifest}'", refused.Message);
+            Assert.Contains($"parameter 'a.weight': {problem}", refused.Message);
+        }
+    }
+
+    [Fact]
+    public void Pieces_that_disagree_on_element_type_or_step_are_refused_naming_the_parameter_and_the_manifest()
+    {
+        var halves = new PiecedCheckpoint(new CheckpointStore(Path.Combine(_folder, "dtype")),
+            s => s.Name == "b.weight[1,4)" ? s with { Value = s.Value with { DType = "Float16" } } : s);
+        var refused = Assert.Throws<CheckpointException>(() => CheckpointReader.Read(halves.Manifest, halves.Sha256, ["b.weight"]));
+        Assert.Equal($"checkpoint '{halves.Manifest}': the pieces of parameter 'b.weight' disagree: values of b.weight[0,1) are Float32 [1, 2], of b.weight[1,4) Float16 [3, 2]", refused.Message);
+
+        var restarted = new PiecedCheckpoint(new CheckpointStore(Path.Combine(_folder, "step")), s => s.Name == "a.weight[2,5)" ? s with { Step = 0 } : s);
+        refused = Assert.Throws<CheckpointException>(() => CheckpointReader.Read(restarted.Manifest, restarted.Sha256));
+        Assert.Contains($"checkpoint '{restarted.Manifest}': the pieces of parameter 'a.weight' disagree: step 41", refused.Message);
+        // The parameters not in pieces read as ever.
+        Assert.True(NamedState.FromSections(CheckpointReader.Read(restarted.Manifest, restarted.Sha256, ["c.bias"]).Sections)["c.bias"].SameAs(PiecedCheckpoint.State["c.bias"]));
+    }
+
     private static string Sha256Of(string path) =>
         Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(path)));
 

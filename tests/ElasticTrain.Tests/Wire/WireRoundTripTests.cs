@@ -110,6 +110,9 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new ApplyShardStep(shard, 3, 11, 0.25, 3e-4);
         yield return new PullShard(shard, 3, 11, R("n/r0"), "10.0.0.1:4712");
         yield return new GetShardStatus(shard);
+        var metadata = new ElasticTrain.Checkpointing.CheckpointMetadata("j", 10, "hash", 80, 1, 7, 4, 1234);
+        yield return new WriteShardCheckpoint(shard, 3, 10, "/ckpt/step-10.part-3-of-4.ckpt", metadata);
+        yield return new ShardCheckpointWritten(shard, 3, 10, "/ckpt/step-10.part-3-of-4.ckpt", "ff00", metadata, ["fc1.weight[22,39)", "fc1.bias"]);
         yield return new ShardLoaded(shard, 3, 10, "10.0.0.2:4712");
         yield return new ShardSquares(shard, 3, 11, 1.5);
         yield return new ShardApplied(shard, 3, 11);

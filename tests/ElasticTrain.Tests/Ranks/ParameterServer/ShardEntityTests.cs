@@ -8,23 +8,25 @@ using ElasticTrain.Checkpointing;
 using ElasticTrain.Collectives;
 using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Configuration;
+using ElasticTrain.Coordination;
 using ElasticTrain.Jobs;
 using ElasticTrain.ParameterServer;
 using ElasticTrain.Ranks;
 using ElasticTrain.Ranks.Optimization;
 using ElasticTrain.Ranks.ParameterServer;
-using ElasticTrain.Tests.ParameterServer;
 using ElasticTrain.Training;
 using ElasticTrain.Wire;
 using static ElasticTrain.Tests.Support.TestRanks;
+using static TorchSharp.torch;
 
 namespace ElasticTrain.Tests.Ranks.ParameterServer;
 
 /// <summary>
-/// The MLP's three parameter shards as entities of a one-node cluster's shard region, fed by two
-/// workers over a real data plane (their own listener, so the tensors cross TCP), and driven as a
+/// A tiny mlp job's three parameter shards as entities of a one-node cluster's shard region, fed by
+/// two workers over a real data plane (their own listener, so the tensors cross TCP), and driven as a
 /// coordinator would drive them: the values the workers pull back are those of shard optimizers
-/// driven directly with the same mean gradients, within 1e-6.
+/// driven directly with the same mean gradients, within 1e-6. The job's real model, so that the
+/// checkpoint the shards write loads into a replica of it.
 /// </summary>
 public class ShardEntityTests : TestKit
 {
@@ -35,6 +37,9 @@ public class ShardEntityTests : TestKit
     private const int GlobalBatch = 8;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
     private static readonly OptimizerSettings Adamw = new(OptimizerKind.AdamW, DecayBiasesAndNorms: false);
+    private static readonly JobConfig Spec = new(Job, "mlp", Layers: 1, Heads: 1, Width: 4, Block: 4, GlobalBatch: GlobalBatch, Steps: 10,
+        LearningRate: LearningRate, WeightDecay: WeightDecay, Seed: 5, DataPath: "", CheckpointEvery: 100);
+    private static readonly TrainingRecipe Recipe = new(Adamw, LearningRateSchedule.Constant, ClipNorm: ClipNorm);
 
     private static readonly Config OneNode = ConfigurationFactory.ParseString("""
         akka.loglevel = WARNING
@@ -51,7 +56,9 @@ public class ShardEntityTests : TestKit
     private readonly TensorTransport _node;
     private readonly TensorTransport _workerNode;
     private readonly string _folder = Directory.CreateTempSubdirectory("shard-entity-").FullName;
-    private readonly ShardPlan _plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
+    /// <summary>The job's parameters in the model's order: tok, pos, fc and out of the mlp; out.weight is split over all three shards.</summary>
+    private readonly IReadOnlyList<ParameterShape> _model;
+    private readonly ShardPlan _plan;
     private readonly NamedState _initial;
     /// <summary>The shards' optimizers driven directly: what the entities must match.</summary>
     private readonly List<ShardOptimizer> _reference;
@@ -63,7 +70,12 @@ public class ShardEntityTests : TestKit
     {
         _node = new TensorTransport("127.0.0.1", _secret);
         _workerNode = new TensorTransport("127.0.0.1", _secret);
-        using (var whole = new WholeModel(Adamw, WeightDecay, LearningRate)) _initial = whole.Export();
+        using (var replica = new Replica(Spec, "hash", CPU, bucketBytes: 0, Recipe))
+        {
+            _initial = NamedState.FromSections(replica.ExportState());
+            _model = [.. replica.ParameterNames.Select(n => new ParameterShape(n, _initial[n].Value.Shape, sizeof(float)))];
+        }
+        _plan = ShardPlan.Balanced(_model, 3);
         _reference = [.. Enumerable.Range(0, _plan.Shards).Select(s => new ShardOptimizer(_plan.PiecesOf(s), _initial, Adamw, WeightDecay))];
         var cluster = Cluster.Get(Sys);
         cluster.Join(cluster.SelfAddress);
@@ -105,7 +117,7 @@ public class ShardEntityTests : TestKit
     {
         var to = new ExchangeMember(shard.Shard.EntityId, shard.DataPlane);
         var sent = new SendTracker();
-        var pieces = WholeModel.PieceGradients(_plan.PiecesOf(shard.Shard.Index), sums);
+        var pieces = WholeModel.PieceGradients(_plan.PiecesOf(shard.Shard.Index), sums, _model);
         for (var piece = 0; piece < pieces.Length; piece++)
             worker.Tensors.Send(to, new ShardMessage(generation, step, shard.Shard.Index, piece, DataChannel.ShardGradients), pieces[piece], sent, CancellationToken.None);
         _region.Tell(new PushGradients(shard.Shard, generation, step, worker.Id, worker.Samples));
@@ -129,12 +141,12 @@ public class ShardEntityTests : TestKit
     {
         var squares = Enumerable.Range(0, _plan.Shards).Select(_ => ExpectMsg<ShardSquares>(Wait)).ToList();
         Assert.All(squares, s => Assert.Equal((generation, step), (s.Generation, s.Step)));
-        var expected = _reference.Sum(r => r.Squares(WholeModel.PieceGradients(r, mean)));
+        var expected = _reference.Sum(r => r.Squares(WholeModel.PieceGradients(r, mean, _model)));
         Assert.Equal(expected, squares.Sum(s => s.Squares), expected * 1e-9);
         var coefficient = UpdateRule.ClipCoefficient(Math.Sqrt(squares.Sum(s => s.Squares)), ClipNorm);
         Assert.True(coefficient < 1, $"the test means to clip, and the coefficient is {coefficient}");
         for (var s = 0; s < _plan.Shards; s++) _region.Tell(new ApplyShardStep(Shard(s), generation, step, coefficient, LearningRate));
-        foreach (var r in _reference) r.Apply(WholeModel.PieceGradients(r, mean), LearningRate, coefficient);
+        foreach (var r in _reference) r.Apply(WholeModel.PieceGradients(r, mean, _model), LearningRate, coefficient);
         var applied = Enumerable.Range(0, _plan.Shards).Select(_ => ExpectMsg<ShardApplied>(Wait)).Select(a => a.Shard.Index).Order();
         Assert.Equal(Enumerable.Range(0, _plan.Shards), applied);
     }
@@ -147,7 +159,7 @@ public class ShardEntityTests : TestKit
     /// <summary>A whole step as workers and a coordinator run it, then worker a pulls its values and checks them.</summary>
     private void StepAndCheck(ShardLoaded[] shards, long generation, long step, Random random)
     {
-        var (sumA, sumB) = (WholeModel.Gradients(random), WholeModel.Gradients(random));
+        var (sumA, sumB) = (Gradients(random), Gradients(random));
         Expect(generation, step);
         foreach (var shard in shards)
         {
@@ -161,6 +173,8 @@ public class ShardEntityTests : TestKit
             AssertClose(_reference[shard.Shard.Index], Receive(_a, generation, step, shard));
         }
     }
+
+    private float[][] Gradients(Random random) => WholeModel.Gradients(random, _model);
 
     /// <summary>The mean over the global batch of the two workers' sums, as a shard makes it.</summary>
     private static float[][] Mean(float[][] a, float[][] b) =>
@@ -194,7 +208,7 @@ public class ShardEntityTests : TestKit
         var random = new Random(31);
         for (var step = 1L; step <= 3; step++)
         {
-            var (sumA, sumB) = (WholeModel.Gradients(random), WholeModel.Gradients(random));
+            var (sumA, sumB) = (Gradients(random), Gradients(random));
             Expect(1, step);
             foreach (var shard in shards) Push(_a, 1, step, shard, sumA);
             foreach (var shard in shards) Push(_b, 1, step, shard, sumB);
@@ -212,11 +226,79 @@ public class ShardEntityTests : TestKit
     }
 
     [Fact]
+    public void The_shards_checkpoint_in_parts_loads_into_a_replica_and_into_shards_that_go_on_as_before()
+    {
+        var shards = Load(generation: 1);
+        var random = new Random(43);
+        for (var step = 1L; step <= 2; step++) StepAndCheck(shards, 1, step, random);
+
+        // Each shard writes its part; the manifest lists them, as the coordinator makes it.
+        var store = new CheckpointStore(_folder);
+        var metadata = StateCheckpoint.Metadata(Spec, "hash", 2, world: 2, epoch: 0);
+        var paths = Enumerable.Range(0, _plan.Shards).Select(s => store.PartPathFor(Job, 2, s, _plan.Shards)).ToList();
+        var parts = new CheckpointParts(2, paths);
+        for (var s = 0; s < _plan.Shards; s++) _region.Tell(new WriteShardCheckpoint(Shard(s), 1, 2, paths[s], metadata));
+        foreach (var written in Enumerable.Range(0, _plan.Shards).Select(_ => ExpectMsg<ShardCheckpointWritten>(Wait)))
+        {
+            Assert.Equal(_plan.PiecesOf(written.Shard.Index).Select(p => p.ToString()), written.Parameters); // out.weight[0,50) and the like
+            Assert.True(parts.Add(written.Path, written.Step, written.Sha256, written.Metadata, written.Parameters));
+        }
+        var checkpoint = parts.Commit(store, Job);
+        Assert.Equal(store.ManifestPathFor(Job, 2), checkpoint.Path);
+        var atCheckpoint = PieceState.Assemble(_plan, _reference.SelectMany(r => r.Export()));
+
+        // An all-reduce replica restored from it holds what the shard optimizers driven directly hold, bit for bit.
+        using (var replica = new Replica(Spec, "hash", CPU, bucketBytes: 0, Recipe))
+        {
+            replica.Restore(checkpoint);
+            AssertSame(atCheckpoint, NamedState.FromSections(replica.ExportState()));
+        }
+        // So do shards of another plan, reading what their pieces need.
+        var state = NamedState.FromSections(StateCheckpoint.Read(checkpoint, Job, "hash", null));
+        var twoShards = ShardPlan.Balanced(_model, 2);
+        var other = Enumerable.Range(0, 2).Select(s => new ShardOptimizer(twoShards.PiecesOf(s), state, Adamw, WeightDecay)).ToList();
+        AssertSame(atCheckpoint, PieceState.Assemble(twoShards, other.SelectMany(o => o.Export())));
+        other.ForEach(o => o.Dispose());
+
+        StepAndCheck(shards, 1, 3, new Random(47));
+        var afterStep3 = PieceState.Assemble(_plan, _reference.SelectMany(r => r.Export()));
+        // The shards load the checkpoint in a new generation, as after a failure, and take step 3 again.
+        foreach (var reference in _reference) reference.Dispose();
+        _reference.Clear();
+        _reference.AddRange(Enumerable.Range(0, _plan.Shards).Select(s => new ShardOptimizer(_plan.PiecesOf(s), state, Adamw, WeightDecay)));
+        _a.Port.BeginGeneration(2);
+        _b.Port.BeginGeneration(2);
+        for (var s = 0; s < _plan.Shards; s++) _region.Tell(new LoadShard(Shard(s), 2, checkpoint));
+        var reloaded = Enumerable.Range(0, _plan.Shards).Select(_ => ExpectMsg<ShardLoaded>(Wait)).OrderBy(l => l.Shard.Index).ToArray();
+        Assert.All(reloaded, l => Assert.Equal(2, l.Step));
+        StepAndCheck(reloaded, 2, 3, new Random(47));
+        AssertSame(afterStep3, PieceState.Assemble(_plan, _reference.SelectMany(r => r.Export())));
+    }
+
+    [Fact]
+    public void A_checkpoint_of_a_step_the_shard_does_not_hold_is_refused_and_nothing_is_written()
+    {
+        var shards = Load(generation: 1);
+        StepAndCheck(shards, 1, 1, new Random(53));
+        var path = Path.Combine(_folder, "part.ckpt");
+        _region.Tell(new WriteShardCheckpoint(Shard(0), 1, 2, path, StateCheckpoint.Metadata(Spec, "hash", 2, world: 2, epoch: 0)));
+        var refused = ExpectMsg<ShardStepFailed>(Wait);
+        Assert.Equal((2L, 1L, $"shard {Shard(0)} holds step 1, not step 2 to checkpoint"), (refused.Step, refused.AppliedStep, refused.Reason));
+        Assert.False(File.Exists(path));
+    }
+
+    private static void AssertSame(NamedState expected, NamedState actual)
+    {
+        Assert.Equal(expected.Names, actual.Names);
+        Assert.All(expected.Names, n => Assert.True(expected[n].SameAs(actual[n]), $"{n} differs"));
+    }
+
+    [Fact]
     public void A_repeated_push_is_read_and_dropped_so_each_worker_counts_once_per_step()
     {
         var shards = Load(generation: 1);
         var random = new Random(37);
-        var (sumA, sumB) = (WholeModel.Gradients(random), WholeModel.Gradients(random));
+        var (sumA, sumB) = (Gradients(random), Gradients(random));
         Expect(1, 1);
         foreach (var shard in shards)
         {
@@ -237,7 +319,7 @@ public class ShardEntityTests : TestKit
     {
         var shards = Load(generation: 2);
         var random = new Random(41);
-        var stale = WholeModel.Gradients(random);
+        var stale = Gradients(random);
         // The shard's endpoint is in generation 2: a link of generation 1 is refused at its hello.
         Assert.Throws<ExchangeFailedException>(() => Push(_a, 1, 1, shards[0], stale));
         _region.Tell(new PushGradients(shards[0].Shard, 1, 1, _a.Id, _a.Samples));

@@ -14,7 +14,8 @@ namespace ElasticTrain.Tests.Ranks.ParameterServer;
 /// <summary>
 /// The MLP of <see cref="ShardPlanTests.Mlp"/> as one model: its parameters, seeded, each with a
 /// gradient to overwrite, and one optimizer over them. What parameter shards are checked against,
-/// and where their starting state comes from.
+/// and where their starting state comes from. Its gradient helpers also serve another model's
+/// parameters, given as shapes in the model's order.
 /// </summary>
 internal sealed class WholeModel : IDisposable
 {
@@ -60,14 +61,15 @@ internal sealed class WholeModel : IDisposable
         foreach (var parameter in Parameters) parameter.Dispose();
     }
 
-    /// <summary>Seeded gradients for the MLP, one array per parameter, each value in [-1, 1).</summary>
-    public static float[][] Gradients(Random random) =>
-        [.. ShardPlanTests.Mlp.Select(p => Enumerable.Range(0, (int)p.Elements).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray())];
+    /// <summary>Seeded gradients for <paramref name="model"/> (null: the MLP), one array per parameter, each value in [-1, 1).</summary>
+    public static float[][] Gradients(Random random, IReadOnlyList<ParameterShape>? model = null) =>
+        [.. (model ?? ShardPlanTests.Mlp).Select(p => Enumerable.Range(0, (int)p.Elements).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray())];
 
-    /// <summary>Each of <paramref name="pieces"/>' rows out of the whole model's gradients.</summary>
-    public static float[][] PieceGradients(IReadOnlyList<ShardPiece> pieces, float[][] whole) =>
-        [.. pieces.Select(p => whole[ShardPlanTests.Mlp.ToList().FindIndex(s => s.Name == p.Name)].AsSpan((int)p.FirstElement, (int)p.Elements).ToArray())];
+    /// <summary>Each of <paramref name="pieces"/>' rows out of the gradients of <paramref name="model"/> (null: the MLP).</summary>
+    public static float[][] PieceGradients(IReadOnlyList<ShardPiece> pieces, float[][] whole, IReadOnlyList<ParameterShape>? model = null) =>
+        [.. pieces.Select(p => whole[(model ?? ShardPlanTests.Mlp).ToList().FindIndex(s => s.Name == p.Name)].AsSpan((int)p.FirstElement, (int)p.Elements).ToArray())];
 
-    /// <summary>Each of the shard's pieces' rows out of the whole model's gradients.</summary>
-    public static float[][] PieceGradients(ShardOptimizer shard, float[][] whole) => PieceGradients(shard.Pieces, whole);
+    /// <summary>Each of the shard's pieces' rows out of the gradients of <paramref name="model"/> (null: the MLP).</summary>
+    public static float[][] PieceGradients(ShardOptimizer shard, float[][] whole, IReadOnlyList<ParameterShape>? model = null) =>
+        PieceGradients(shard.Pieces, whole, model);
 }
