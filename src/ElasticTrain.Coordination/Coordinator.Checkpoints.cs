@@ -23,6 +23,11 @@ public sealed partial class Coordinator
         }
         if (step % Job.CheckpointEvery == 0 || step == Job.Steps)
         {
+            if (ParameterServerMode)
+            {
+                WriteShardCheckpoints(step);
+                return; // continues in OnShardCheckpointWritten
+            }
             var writers = _mesh!.Grid[0]; // any replica will do: they are identical
             var paths = writers.Length == 1
                 ? [_setup.Checkpoints.PathFor(Job.Id, step)]
@@ -37,10 +42,14 @@ public sealed partial class Coordinator
         Continue(step);
     }
 
-    private void OnCheckpointWritten(CheckpointWritten written)
+    private void OnCheckpointWritten(CheckpointWritten written) =>
+        OnPartWritten(written.Generation, written.Path, written.Step, written.Sha256, written.Metadata, written.Parameters);
+
+    /// <summary>A writer (a rank, or a parameter shard) reports its part; once all are in, the checkpoint is journaled.</summary>
+    private void OnPartWritten(long generation, string path, long step, string sha256, Checkpointing.CheckpointMetadata metadata, IReadOnlyList<string> parameters)
     {
-        if (written.Generation != _state.Generation || _step is null || _writing is not { } writing || written.Step != writing.Step) return;
-        if (!writing.Add(written.Path, written.Step, written.Sha256, written.Metadata, written.Parameters) || !writing.Complete) return;
+        if (generation != _state.Generation || _step is null || _writing is not { } writing || step != writing.Step) return;
+        if (!writing.Add(path, step, sha256, metadata, parameters) || !writing.Complete) return;
         _writing = null;
         StopWatchingAwaited();
         CheckpointRef checkpoint;
@@ -50,7 +59,7 @@ public sealed partial class Coordinator
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or Checkpointing.CheckpointException)
         {
-            Fail($"cannot write checkpoint of step {written.Step}: {e.Message}", badInput: false);
+            Fail($"cannot write checkpoint of step {step}: {e.Message}", badInput: false);
             return;
         }
         Write(new CheckpointTaken(checkpoint), e =>

@@ -74,6 +74,8 @@ public sealed partial class Coordinator
         var members = _members;
         _step = null;
         _members = [];
+        _shardPrep = null;
+        _squares = null;
         Timers.Cancel("step-timeout");
         StopWatchingAwaited();
         if (!verify || members.Length == 0) { RestartGeneration(reason, suspects: 0); return; }

@@ -102,6 +102,12 @@ public sealed partial class Coordinator
             _step = null;
             // Preparing the state has the step's patience: a source that never sends must not hang the job.
             Timers.StartSingleTimer("step-timeout", new StepTimedOut(_state.Generation, 0), _setup.StepTimeout);
+            if (ParameterServerMode)
+            {
+                _statePlan = null;
+                PrepareShards();
+                return;
+            }
             var needs = members.ToDictionary(m => m, layout.LayersOf);
             var plan = MeshStatePlanner.Decide(needs, _roster.Holdings, _state.CommittedStep, _state.LastCheckpoint);
             _statePlan = plan;
@@ -133,7 +139,8 @@ public sealed partial class Coordinator
         }
         _ready.Add(ready.Rank);
         if (_ready.Count < _members.Length) return;
-        var resumedFrom = _statePlan.Sources.Values.SelectMany(s => s).Select(s => s.Origin).OfType<LoadCheckpoint>().FirstOrDefault()?.Checkpoint;
+        var resumedFrom = _statePlan.Sources.Values.SelectMany(s => s).Select(s => s.Origin).OfType<LoadCheckpoint>().FirstOrDefault()?.Checkpoint
+            ?? _shardsLoaded;
         Publish(new JobRunning(Job.Id, _statePlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom,
             _samples.Since(_state), _mesh.ToString(), _mesh.Partition.ToString(), _setup.Training.Describe(), _members, _roster.Idle(_members), _roster.Drained));
         var resume = _statePlan.ResumeStep;

@@ -110,7 +110,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             if (timeout.Generation != _state.Generation) return;
             if (_step?.Step == timeout.Step)
                 Abort($"step {timeout.Step} did not finish within {_setup.StepTimeout.TotalSeconds:0} s", verify: true);
-            else if (timeout.Step == 0 && _step is null && _statePlan is not null && _members.Length > 0)
+            else if (timeout.Step == 0 && _step is null && (_statePlan is not null || _shardPrep is not null) && _members.Length > 0)
                 Abort($"the generation's ranks did not prepare their state within {_setup.StepTimeout.TotalSeconds:0} s", verify: true);
         });
         Command<RankStatus>(OnRankStatus);
@@ -122,6 +122,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         Command<StepExchanged>(OnStepExchanged);
         Command<CheckpointWritten>(OnCheckpointWritten);
         CommandsOfEvaluation();
+        CommandsOfShards();
         Command<CheckpointFailed>(failed =>
         {
             if (failed.Generation == _state.Generation) Fail($"cannot write checkpoint of step {failed.Step}: {failed.Reason}", badInput: false);
@@ -164,6 +165,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         _step = new StepTally(plan);
         _lastPlan = plan;
         var lossScale = _setup.Training.LossScaleAt(step, _overflows);
+        if (ParameterServerMode) ExpectShardStep(plan);
         foreach (var slice in plan.Slices)
             _roster[slice.Rank].Endpoint.Tell(new RunStep(_state.Generation, plan, next, lossScale));
         _stepClock.Restart();
@@ -179,11 +181,22 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             return;
         }
         StopWatchingAwaited();
+        TryCommit(tally);
+    }
+
+    /// <summary>Every rank has reported the step (and in parameter-server mode, every shard its squares): journal it, or wait for the rest.</summary>
+    private void TryCommit(StepTally tally)
+    {
+        var summary = tally.Summarize(Job.GlobalBatch);
+        if (ParameterServerMode)
+        {
+            if (!ShardsSummed(out var squares)) return;
+            summary = summary with { GradientSquares = squares };
+        }
         Timers.Cancel("step-timeout");
         _failedAttempts = 0;
         foreach (var report in tally.Reports) _roster.MeasureSpeed(report.Rank, report.Samples, report.ComputeMs);
         MeasureCosts(tally);
-        var summary = tally.Summarize(Job.GlobalBatch);
         var stepMs = _stepClock.Elapsed.TotalMilliseconds;
         var overflowed = !double.IsFinite(summary.GradientSquares);
         if (overflowed && _setup.Training.Precision != Training.Precision.Fp16)
@@ -224,6 +237,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     /// <summary>The commit is durable: every member applies the step (in mailbox order, before anything later).</summary>
     private void ApplyCommitted(long step, double gradientSquares)
     {
+        if (ParameterServerMode) ApplyOnShards(step, gradientSquares);
         var copy = StartsCopyRound(step);
         foreach (var member in _members)
         {

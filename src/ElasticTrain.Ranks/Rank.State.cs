@@ -86,6 +86,13 @@ public sealed partial class Rank
     /// <summary>Builds (or keeps) the part for the rank's new place from its sources, and reports it ready.</summary>
     private void Finish(PrepareRank prepare, IActorRef coordinator, IReadOnlyDictionary<Source, byte[]> fromPeers)
     {
+        if (prepare.Sources is [{ Origin: PullShards pull }])
+        {
+            _shardAddresses = pull.Shards;
+            var cancellation = _generationCancel.Token;
+            OnCompute(prepare.Generation, 0, coordinator, () => PullState(prepare, pull, cancellation));
+            return;
+        }
         OnCompute(prepare.Generation, 0, coordinator, () =>
         {
             var residuals = new List<Dictionary<string, float[]>>(); // what comes with layers, and from leaving ranks

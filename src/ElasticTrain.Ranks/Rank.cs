@@ -25,10 +25,11 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
     /// <param name="LocalIndex">Index among the ranks of this process; picks cuda:i.</param>
     /// <param name="Port">This rank's door to the data plane; the rank owns it and closes it when it stops.</param>
     /// <param name="Memory">What the rank may hold, in bytes (<c>elastictrain.parallel.rank-memory</c>), told to the mesh planner.</param>
+    /// <param name="Shards">Parameter-server mode: the job's shard region on this node and its plan; null: all-reduce.</param>
     public sealed record Setup(
         RankId Id, int LocalIndex, JobConfig Job, string IdentityHash, string Device,
         ExchangeSettings Exchange, RankPort Port, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule, long Memory = long.MaxValue,
-        TrainingRecipe? Recipe = null)
+        TrainingRecipe? Recipe = null, ParameterServer.ShardAccess? Shards = null)
     {
         /// <summary>The job's optimizer, schedule, clipping and micro-batch size; null: <see cref="TrainingRecipe.Default"/>.</summary>
         public TrainingRecipe Training => Recipe ?? TrainingRecipe.Default;
@@ -138,7 +139,9 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         _pending = null;
         var cancellation = _generationCancel.Token;
         Func<StepExchanged> step;
-        if (mesh.Stages == 1)
+        if (_setup.Shards is not null)
+            step = ParameterServerStep(batch, pending.Run.LossScale, cancellation);
+        else if (mesh.Stages == 1)
         {
             var group = new ExchangeGroup(batch.Generation, batch.Step, pending.Position,
                 pending.Run.Plan.Slices.Select(s => RingMember(s.Rank)).ToList());
@@ -169,6 +172,11 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
     private void OnApply(ApplyStep apply)
     {
         if (Stale(apply.Generation)) return;
+        if (_setup.Shards is not null)
+        {
+            PullApplied(apply);
+            return;
+        }
         var copyHolder = apply.PeerCopy ? _members[_mesh!.CopyHolderOf(_setup.Id)].Endpoint : null;
         var self = Self;
         OnCompute(apply.Generation, apply.Step, Sender, () =>

@@ -59,6 +59,12 @@ public sealed record LoadCheckpoint(CheckpointRef Checkpoint) : StateOrigin;
 public sealed record CopyFromPeer(RankId Peer) : StateOrigin;
 
 /// <summary>
+/// Parameter-server mode: the shards hold the state (values and optimizer slots); pull their values
+/// at the generation's state step from each of <paramref name="Shards"/>, and push to them each step.
+/// </summary>
+public sealed record PullShards(IReadOnlyList<ParameterServer.ShardAddress> Shards) : StateOrigin;
+
+/// <summary>
 /// To a live rank outside a new generation (being drained, or idle) whose state holds
 /// <paramref name="Step"/>: send the state of these layers to these members of generation <paramref name="Generation"/>.
 /// </summary>

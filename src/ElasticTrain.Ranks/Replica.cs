@@ -96,17 +96,60 @@ public sealed class Replica : IModelPart
             }
         }
 
+        double lossSum;
+        try
+        {
+            lossSum = Backward(step, tokens, sampleIds, lossScale, SubmitReady);
+            SubmitReady(int.MaxValue);
+        }
+        catch
+        {
+            // Buckets already submitted still read the buffer: let them finish (or fail) first.
+            try { exchange.WaitAll(); } catch (Exception e) when (e is not OutOfMemoryException) { } // the first failure is the one to report
+            throw;
+        }
+        var computeMs = clock.Elapsed.TotalMilliseconds;
+
+        var exchangeMs = exchange.WaitAll();
+        PendingStep = step;
+        GradientSquares = _update.Squares(_gradients, lossScale);
+        _lossScale = lossScale;
+        return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs, GradientSquares);
+    }
+
+    /// <summary>
+    /// Forward and backward over this rank's slice with no exchange: the slice's gradient sums stay
+    /// in the parameters' <c>.grad</c> for a parameter server to take (<see cref="NamedParameters"/>),
+    /// and the update comes back as values (<see cref="Pulled"/>).
+    /// </summary>
+    public StepOutcome Compute(long step, long[] tokens, int[] sampleIds, double lossScale = 1)
+    {
+        ArgumentNullException.ThrowIfNull(sampleIds);
+        if (step != AppliedStep + 1)
+            throw new InvalidOperationException($"replica at step {AppliedStep} asked to compute step {step}");
+        PendingStep = null;
+        var clock = Stopwatch.StartNew();
+        var lossSum = Backward(step, tokens, sampleIds, lossScale, stageCompleted: null);
+        PendingStep = step;
+        return new StepOutcome(lossSum, clock.Elapsed.TotalMilliseconds, 0, 0, 0);
+    }
+
+    /// <summary>
+    /// The passes over a slice: at most micro-batch-size samples each, their gradients adding up in
+    /// the parameters' <c>.grad</c>. Only the last pass's backward reports its finished stages to
+    /// <paramref name="stageCompleted"/> (to hand buckets over as it goes). Returns the slice's loss sum.
+    /// </summary>
+    private double Backward(long step, long[] tokens, int[] sampleIds, double lossScale, Action<int>? stageCompleted)
+    {
         double lossSum = 0;
         try
         {
-            // Passes of at most micro-batch-size samples, their gradients adding up in the
-            // parameters' .grad; only the last pass's backward hands buckets over as it goes.
             _update.Optimizer.ZeroGrad();
             var passes = Passes(sampleIds.Length, _recipe.MicroBatchSize);
             int window = _job.Block + 1, done = 0;
             for (int pass = 0; pass < passes.Count; pass++)
             {
-                if (pass == passes.Count - 1 && _progress is not null) _progress.StageCompleted = SubmitReady;
+                if (pass == passes.Count - 1 && _progress is not null) _progress.StageCompleted = stageCompleted;
                 using (NewDisposeScope())
                 {
                     var passTokens = passes.Count == 1 ? tokens : tokens.AsSpan(done * window, passes[pass] * window).ToArray();
@@ -121,26 +164,24 @@ public sealed class Replica : IModelPart
                 }
                 done += passes[pass];
             }
-            SubmitReady(int.MaxValue);
-        }
-        catch
-        {
-            // Buckets already submitted still read the buffer: let them finish (or fail) first.
-            try { exchange.WaitAll(); } catch (Exception e) when (e is not OutOfMemoryException) { } // the first failure is the one to report
-            throw;
         }
         finally
         {
             if (_progress is not null) _progress.StageCompleted = null;
             if (_dropout is not null) _dropout.Masks = null;
         }
-        var computeMs = clock.Elapsed.TotalMilliseconds;
+        return lossSum;
+    }
 
-        var exchangeMs = exchange.WaitAll();
-        PendingStep = step;
-        GradientSquares = _update.Squares(_gradients, lossScale);
-        _lossScale = lossScale;
-        return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs, GradientSquares);
+    /// <summary>The model's parameters by name, as a parameter server's pieces name them; their values and gradients are read and written in place.</summary>
+    public IReadOnlyDictionary<string, Tensor> NamedParameters =>
+        _model.named_parameters().ToDictionary(p => p.name, p => (Tensor)p.parameter, StringComparer.Ordinal);
+
+    /// <summary>The values of step <paramref name="step"/> have been written into the parameters (pulled from a parameter server).</summary>
+    public void Pulled(long step)
+    {
+        PendingStep = null;
+        AppliedStep = step;
     }
 
     /// <summary>

@@ -9,6 +9,8 @@ using ElasticTrain.Cli.Reporting;
 using ElasticTrain.Cli.Store;
 using ElasticTrain.Cli.WebConsole;
 using ElasticTrain.Collectives.Transport;
+using ElasticTrain.ParameterServer;
+using ElasticTrain.Ranks.ParameterServer;
 using ElasticTrain.Configuration;
 using ElasticTrain.Coordination;
 using ElasticTrain.Data;
@@ -50,8 +52,11 @@ public static class NodeHost
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
         await RefuseIfRunningElsewhere(store, settings.Job.Id);
-        var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint, settings.Recipe), data.Corpus.Fingerprint,
-            settings.Mesh, settings.Recipe);
+        // A parameter server's shard count is fixed when the job starts here: every node must cut the model alike.
+        var recipe = settings.Recipe.ParameterServer is { } ps ? settings.Recipe with { ParameterServer = ps with { Shards = ps.ShardsFor(settings.Ranks) } } : settings.Recipe;
+        var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint, recipe), data.Corpus.Fingerprint,
+            settings.Mesh, recipe);
+        if (recipe.ParameterServer is not null) PlanShards(job); // more shards than the model fills is bad input, refused here
         return await RunAsync(settings, config, store, settings.Job.Id, reporters, live, cancellation, async (system, cluster) =>
         {
             await cluster.JoinAsync(cluster.SelfAddress, cancellation);
@@ -138,17 +143,23 @@ public static class NodeHost
             var outcome = new TaskCompletionSource<object>(TaskCreationOptions.RunContinuationsAsynchronously);
             system.ActorOf(JobObserver.Props(reporters, outcome), "observer");
 
+            // Parameter-server mode: this node's door to the job's shards, hosting some where it has their role.
+            var shards = job.Recipe.ParameterServer is { } ps ? StartShards(system, job, ps, transport, settings) : null;
             // Every node can host the coordinator: the job's own config travels with the description.
             var coordinatorSetup = new CoordinatorSetup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
                 HoldsLease: () => StoreLease.Held(system, CoordinatorLease(jobId)) is not null, Outage: new StoreOutage(settings.StoreOutageLimit),
-                Parallel: job.Mesh, Recipe: job.Recipe, HeldOut: data.Split.HeldOut.Count);
+                Parallel: job.Mesh, Recipe: job.Recipe, HeldOut: data.Split.HeldOut.Count, Shards: shards,
+                EpochOf: data.Schedule.EpochOf);
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
             var coordinator = system.ActorOf(CoordinatorProxy(system), "coordinator-proxy");
 
             var node = cluster.SelfAddress;
-            var exchange = new ExchangeSettings(settings.Collective, settings.ExchangeTimeout, settings.BucketBytes);
+            // The job's recipe says whether it is a parameter server's (a joining node follows the job,
+            // not its own config); a rank keeps an all-reduce ring either way, idle for a worker.
+            var ring = settings.Collective == ParameterServerSettings.Collective ? Collectives.Collective.Names[0] : settings.Collective;
+            var exchange = new ExchangeSettings(ring, settings.ExchangeTimeout, settings.BucketBytes);
             var ranks = new List<RankId>();
             for (int i = 0; i < settings.Ranks; i++)
             {
@@ -156,7 +167,7 @@ public static class NodeHost
                 ranks.Add(id);
                 var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule, data.Split.HeldOut), $"loader-{i}");
                 system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
-                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe)), $"rank-{i}");
+                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe, shards)), $"rank-{i}");
             }
             live.Attach(cluster, coordinator, ranks, store, jobId);
             system.ActorOf(ConsoleFeed.Props(jobId, coordinator, live.Hub), "console-feed");
@@ -273,6 +284,25 @@ public static class NodeHost
     private static Props SupervisedCoordinator(CoordinatorSetup setup) =>
         BackoffSupervisor.Props(Backoff.OnStop(Coordinator.Props(setup), "job", TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), 0.2, maxNrOfRetries: -1)
             .WithFinalStopMessage(message => message is CoordinatorEnded));
+
+    /// <summary>The job's shard plan, the same on every node (the job's model, its shard count).</summary>
+    /// <exception cref="SettingsException">More shards than the model's parameters fill.</exception>
+    private static ShardPlan PlanShards(JobDescription job)
+    {
+        var shards = job.Recipe.ParameterServer!.Shards!.Value;
+        try { return ModelShards.Plan(job.Config, shards); }
+        catch (ArgumentException e) { throw new SettingsException($"elastictrain.ps.shards = {shards}: {e.Message}"); }
+    }
+
+    /// <summary>Starts the job's shard region on this node: hosting shards where the node has the role, a proxy where not.</summary>
+    private static ShardAccess StartShards(ActorSystem system, JobDescription job, ParameterServerSettings ps, TensorTransport transport, HostSettings settings)
+    {
+        var plan = PlanShards(job);
+        var recipe = job.Recipe;
+        var setup = new ShardSetup(job.Config.Id, job.IdentityHash, plan, recipe.Optimizer, job.Config.WeightDecay, transport, settings.ExchangeTimeout,
+            Seed: () => ModelShards.Seed(job.Config, job.IdentityHash, recipe));
+        return new ShardAccess(ShardHost.Start(system, setup, ps.Role), plan);
+    }
 
     private static TensorTransport OpenDataPlane(HostSettings settings, byte[] secret, Action<string> warn)
     {

@@ -45,16 +45,21 @@ internal sealed class ShardData : IDisposable
 
     private ShardOptimizer Optimizer => _optimizer ?? throw new InvalidOperationException($"shard {_id} holds no state: it was never loaded");
 
-    /// <summary>Reads the pieces' parameters (only theirs) from the checkpoint; on failure the shard keeps what it held.</summary>
+    /// <summary>
+    /// Reads the pieces' parameters (only theirs) from the checkpoint, or (null) takes them from the
+    /// job's seed; on failure the shard keeps what it held.
+    /// </summary>
     /// <exception cref="CheckpointException">The checkpoint is missing, damaged, of another job, or does not fit the pieces.</exception>
-    public void Load(CheckpointRef checkpoint)
+    public void Load(CheckpointRef? checkpoint)
     {
         var names = Pieces.Select(p => p.Name).Distinct(StringComparer.Ordinal);
-        var state = NamedState.FromSections(StateCheckpoint.Read(checkpoint, _setup.Job, _setup.IdentityHash, names));
+        var state = checkpoint is null
+            ? _setup.Seed?.Invoke() ?? throw new CheckpointException($"shard {_id} was asked to start from the seed, and its node knows no seed state")
+            : NamedState.FromSections(StateCheckpoint.Read(checkpoint, _setup.Job, _setup.IdentityHash, names));
         var loaded = new ShardOptimizer(Pieces, state, _setup.Optimizer, _setup.WeightDecay);
         _optimizer?.Dispose();
         _optimizer = loaded;
-        Step = checkpoint.Step;
+        Step = checkpoint?.Step ?? 0;
         Reset();
     }
 

@@ -14,6 +14,11 @@ public sealed partial class ShardEntity
     /// </summary>
     private void OnWriteCheckpoint(WriteShardCheckpoint write)
     {
+        if (_applying)
+        {
+            Stash.Stash(); // the step to write comes right behind its apply: it waits for it
+            return;
+        }
         if (!Current(write.Generation)) return;
         var refusal = write.Metadata.Step != write.Step
             ? $"the checkpoint's metadata is of step {write.Metadata.Step}, the command of step {write.Step}"

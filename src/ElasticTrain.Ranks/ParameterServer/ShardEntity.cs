@@ -42,6 +42,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
     private IActorRef? _planner;  // who sent the step in progress's ExpectStep
     private bool _summing;        // the step's mean is being made, or is made
     private double? _squares;     // made, and not yet applied
+    private bool _applying;       // a committed step is being applied: the next step's commands wait
     private CancellationTokenSource _generationCancel = new();
     private CancellationTokenSource _stepCancel = new();
     private long _droppedStale;
@@ -90,7 +91,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
     {
         if (!Current(load.Generation)) return;
         Become(Loading);
-        var (replyTo, step) = (Sender, load.Checkpoint.Step);
+        var (replyTo, step) = (Sender, load.Checkpoint?.Step ?? 0);
         _thread.Run(Self, CancellationToken.None, _ =>
         {
             _data.Load(load.Checkpoint);
@@ -118,6 +119,11 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
 
     private void OnExpect(ExpectStep expect)
     {
+        if (_applying)
+        {
+            Stash.Stash(); // the next step's plan comes right behind the apply: it waits for it
+            return;
+        }
         if (!Current(expect.Generation)) return;
         if (expect.Step != _tally.Step)
         {
@@ -189,6 +195,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
             return;
         }
         _squares = null;
+        _applying = true;
         var replyTo = Sender;
         // Not cancelled by a newer generation: a step the planner has committed is applied.
         _thread.Run(Self, CancellationToken.None, _ =>
@@ -200,6 +207,8 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
 
     private void OnApplied(Applied applied)
     {
+        _applying = false;
+        Stash.UnstashAll();
         if (applied.Step != _applied + 1) return;
         _applied = applied.Step;
         var pulls = _pulls.ToList();
@@ -226,6 +235,11 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
     /// <summary>A failed pull is its worker's business; a failure of the step in progress fails the step.</summary>
     private void OnFailed(Failed failed)
     {
+        if (_applying && failed.Step == _tally.Step)
+        {
+            _applying = false; // the apply failed: what waited for it fails or runs now
+            Stash.UnstashAll();
+        }
         if (failed.Generation != _generation) return;
         if (failed.Step == _tally.Step) FailStep(failed.Step, failed.Reason, failed.ReplyTo ?? _planner);
         else failed.ReplyTo?.Tell(new ShardStepFailed(_id, failed.Generation, failed.Step, failed.Reason, _applied));

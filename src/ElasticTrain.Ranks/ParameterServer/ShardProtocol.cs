@@ -20,10 +20,11 @@ public interface IShardCommand : IWireMessage
 
 /// <summary>
 /// Take the state of the shard's pieces from <paramref name="Checkpoint"/> (read from the disk the
-/// nodes share, not sent through Akka), drop anything held, and answer <see cref="ShardLoaded"/>.
-/// Until its first load a shard keeps every other command (but status) for after it.
+/// nodes share, not sent through Akka), or from the job's seed at step 0 when it is null, drop
+/// anything held, and answer <see cref="ShardLoaded"/>. Until its first load a shard keeps every
+/// other command (but status) for after it.
 /// </summary>
-public sealed record LoadShard(ShardId Shard, long Generation, CheckpointRef Checkpoint) : IShardCommand;
+public sealed record LoadShard(ShardId Shard, long Generation, CheckpointRef? Checkpoint) : IShardCommand;
 
 /// <summary>
 /// Step <paramref name="Step"/> takes a gradient slice from each of <paramref name="Workers"/>,
@@ -64,6 +65,9 @@ public sealed record WriteShardCheckpoint(ShardId Shard, long Generation, long S
 
 /// <summary>Asks for <see cref="ShardStatus"/>; answered loaded or not.</summary>
 public sealed record GetShardStatus(ShardId Shard) : IShardCommand;
+
+/// <summary>Where a worker finds a shard's entity on the data plane: its node's HOST:PORT, under the entity id.</summary>
+public sealed record ShardAddress(ShardId Shard, string DataPlane) : IWireMessage;
 
 // ---- replies from a shard ----
 

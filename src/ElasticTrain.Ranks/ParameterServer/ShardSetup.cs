@@ -1,3 +1,4 @@
+using ElasticTrain.Checkpointing;
 using ElasticTrain.Collectives.Transport;
 using ElasticTrain.ParameterServer;
 using ElasticTrain.Training;
@@ -13,5 +14,7 @@ namespace ElasticTrain.Ranks.ParameterServer;
 /// <param name="IdentityHash">The job's identity; a checkpoint of another is refused.</param>
 /// <param name="Transport">The node's data plane; each entity opens its endpoint there under its entity id.</param>
 /// <param name="ExchangeTimeout">How long a shard waits for a worker's frames, or for a worker to take its values.</param>
+/// <param name="Seed">The whole model's state at step 0 (values from the job's seed, no optimizer slots yet): where a shard starts without a checkpoint.</param>
 public sealed record ShardSetup(
-    string Job, string IdentityHash, ShardPlan Plan, OptimizerSettings Optimizer, double WeightDecay, TensorTransport Transport, TimeSpan ExchangeTimeout);
+    string Job, string IdentityHash, ShardPlan Plan, OptimizerSettings Optimizer, double WeightDecay, TensorTransport Transport, TimeSpan ExchangeTimeout,
+    Func<NamedState>? Seed = null);

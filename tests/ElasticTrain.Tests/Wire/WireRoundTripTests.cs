@@ -105,6 +105,9 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new JobCompleted(100);
         var shard = new ElasticTrain.ParameterServer.ShardId("j", 2);
         yield return new LoadShard(shard, 3, Checkpoint);
+        yield return new LoadShard(shard, 3, null); // from the seed
+        yield return new ShardAddress(shard, "10.0.0.2:4712");
+        yield return new PullShards([new ShardAddress(shard, "10.0.0.2:4712")]);
         yield return new ExpectStep(shard, 3, 11, [R("n/r0"), R("n/r1")], 8);
         yield return new PushGradients(shard, 3, 11, R("n/r1"), 5);
         yield return new ApplyShardStep(shard, 3, 11, 0.25, 3e-4);

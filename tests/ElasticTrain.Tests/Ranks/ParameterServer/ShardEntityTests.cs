@@ -15,6 +15,7 @@ using ElasticTrain.Ranks;
 using ElasticTrain.Ranks.Optimization;
 using ElasticTrain.Ranks.ParameterServer;
 using ElasticTrain.Training;
+using ElasticTrain.Tests.Support;
 using ElasticTrain.Wire;
 using static ElasticTrain.Tests.Support.TestRanks;
 using static TorchSharp.torch;
@@ -28,6 +29,7 @@ namespace ElasticTrain.Tests.Ranks.ParameterServer;
 /// driven directly with the same mean gradients, within 1e-6. The job's real model, so that the
 /// checkpoint the shards write loads into a replica of it.
 /// </summary>
+[Collection(nameof(TorchThreadsCollection))]
 public class ShardEntityTests : TestKit
 {
     private const string Job = "ps-test";

@@ -1,0 +1,92 @@
+namespace ElasticTrain.Tests.ParameterServer;
+
+/// <summary>
+/// Whole parameter-server jobs in one process (a one-node cluster whose shards are entities of its
+/// shard region, the tensors on its data plane): under bsp the curve is all-reduce's, step for
+/// step, whatever the number of workers and shards, and a job resumed from the shards' checkpoint
+/// goes on as if never stopped.
+/// </summary>
+/// <remarks>
+/// 1e-4 relative per step, as for data parallelism: what differs is the order of float32 sums (a
+/// shard adds the workers' pushes in their order of arrival). The global batch of 10 splits
+/// unevenly over 3 workers, a clipping ceiling binds on many steps (the norm must be the whole
+/// model's, summed over the shards), and AdamW's state lives only in the shards.
+/// </remarks>
+public sealed class ParameterServerTrainingTests
+{
+    private const int Steps = 30;
+
+    private static readonly string[] Job =
+    [
+        .. TrainRun.TinyGpt, "--global-batch", "10", "--steps", Steps.ToString(), "--checkpoint-every", "10",
+        "--lr-schedule", "cosine", "--warmup-steps", "5", "--clip-norm", "0.5",
+    ];
+
+    private static async Task<TrainRun> Run(params string[] extra)
+    {
+        var run = new TrainRun();
+        var (code, error) = await run.RunAsync([.. Job, .. extra]);
+        Assert.True(code == 0, $"{string.Join(' ', extra)}: {error}");
+        return run;
+    }
+
+    [Fact]
+    public async Task Bsp_workers_and_shards_train_with_the_curve_of_one_all_reduce_rank()
+    {
+        using var one = await Run("--ranks", "1");
+        using var ps = await Run("--mode", "ps", "--ranks", "3", "--shards", "4");
+
+        var losses = one.Losses();
+        Assert.Equal(Steps, losses.Count);
+        Assert.True(losses.Values.Skip(Steps - 5).Average() < losses.Values.Take(5).Average(), "the job did not learn");
+        LossCurves.AssertEquivalent(losses, ps.Losses(), relative: 1e-4);
+        var norms = ps.Records("step").Select(r => r.GetProperty("grad_norm").GetDouble()).ToList();
+        Assert.True(norms.Count(n => n > 0.5) >= 5, $"the ceiling bound on only {norms.Count(n => n > 0.5)} of {Steps} steps");
+    }
+
+    /// <summary>
+    /// The optimizer state lives only in the shards: a job stopped past a checkpoint must resume from
+    /// the parts the shards wrote, replay the steps after it with the journaled losses, and go on
+    /// with the curve of a job never stopped. The first run asks for many steps so that it is
+    /// surely stopped mid-way; steps are not part of the job's identity (the schedule is constant).
+    /// </summary>
+    [Fact]
+    public async Task A_stopped_job_resumes_from_the_checkpoint_its_shards_wrote_with_the_curve_unchanged()
+    {
+        string[] job = [.. TrainRun.TinyGpt, "--global-batch", "10", "--checkpoint-every", "10", "--clip-norm", "0.5"];
+        using var one = new TrainRun();
+        var (oneCode, oneError) = await one.RunAsync([.. job, "--steps", Steps.ToString(), "--ranks", "1"]);
+        Assert.True(oneCode == 0, oneError);
+
+        using var ps = new TrainRun();
+        string[] workers = ["--mode", "ps", "--ranks", "2", "--shards", "3"];
+        using (var stop = new CancellationTokenSource(TimeSpan.FromMinutes(2)))
+        {
+            var first = ps.RunAsync([.. job, .. workers, "--steps", "100000"], stop.Token);
+            while (LastStep(ps) < 12)
+            {
+                if (first.IsCompleted) Assert.Fail($"the first run ended on its own: {(await first).Error}");
+                await Task.Delay(20);
+            }
+            stop.Cancel();
+            Assert.Equal(130, (await first).ExitCode);
+        }
+        var (code, error) = await ps.RunAsync([.. job, .. workers, "--steps", Steps.ToString()]);
+        Assert.True(code == 0, error);
+
+        var resume = Assert.Single(ps.Records("resume"));
+        Assert.Contains("step-000000010", resume.GetProperty("checkpoint").GetString()!);
+        var replays = ps.Records("replay");
+        Assert.NotEmpty(replays);
+        Assert.All(replays, r => Assert.Equal(r.GetProperty("journaled_loss").GetDouble(), r.GetProperty("loss").GetDouble(), 1e-4));
+        LossCurves.AssertEquivalent(one.Losses(), ps.Losses(), relative: 1e-4);
+    }
+
+    /// <summary>The last step the run's metrics file records so far; a line being written is not read yet.</summary>
+    private static long LastStep(TrainRun run)
+    {
+        try { return run.Losses().Keys.DefaultIfEmpty().Max(); }
+        catch (System.Text.Json.JsonException) { return 0; }
+        catch (IOException) { return 0; }
+    }
+}
