@@ -15,9 +15,11 @@ public static class NodeConfig
         HoconFiles.Reference(typeof(NodeConfig).Assembly)
             .WithFallback(HoconFiles.Reference(typeof(Jobs.JobConfig).Assembly))
             .WithFallback(SqlPersistence.DefaultConfiguration)
-            // Pub-sub's serializers from the start: another node's mediator gossips to this one
-            // before this node's own mediator (the web console's) has started.
-            .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig());
+            // Pub-sub's and sharding's serializers from the start: another node's mediator, and a
+            // parameter-server job's shard coordinator (its distributed data), talk to this one
+            // before this node's own mediator (the web console's) or shard region has started.
+            .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig())
+            .WithFallback(Akka.Cluster.Sharding.ClusterSharding.DefaultConfig());
 
     public static Config Merge(Config flags, string? configFile)
     {

@@ -1,34 +1,49 @@
+using ElasticTrain.ParameterServer;
 using ElasticTrain.Ranks;
 
 namespace ElasticTrain.Coordination.ParameterServer;
 
 /// <summary>
-/// Pure: the step a parameter-server generation starts from, given what each shard holds. Shards
-/// that all hold one step keep it (the committed step when nothing was lost: no state moves at
-/// all); a step below the committed one is run again from there. When they disagree, or one holds
-/// nothing (its node died, or the job is resuming), every shard loads the last checkpoint, or the
-/// seed without one: the shards must start from one step, since a step's update needs them all.
+/// Pure: the step a parameter-server generation starts from, and how every shard and backup (each
+/// a replica of its index) gets there, given the step each holds. The generation starts from the
+/// latest step, between the last checkpoint and the committed step, at which every index has a
+/// replica: the committed step when nothing was lost, since a backup takes every step with its
+/// shard. Replicas at that step keep it; the others (started afresh after their node died or they
+/// moved, or one step ahead) take a copy of their sibling's. Only when some index has no replica at
+/// any such step (both died, or nothing runs yet) does every replica load the last checkpoint, or
+/// the seed without one, and the steps after it run again.
 /// </summary>
 public static class ShardStart
 {
-    /// <param name="StateStep">The step every shard holds once prepared; the generation resumes at the next.</param>
-    /// <param name="Loading">The shards to load, by index: none, or all.</param>
+    /// <param name="StateStep">The step every replica holds once prepared; the generation resumes at the next.</param>
+    /// <param name="Copies">Replicas that copy their sibling's state, and from which sibling.</param>
+    /// <param name="Loading">Replicas that load <paramref name="Checkpoint"/>: none, or all.</param>
     /// <param name="Checkpoint">What they load: a checkpoint, or (null) the seed.</param>
-    public sealed record Plan(long StateStep, IReadOnlyList<int> Loading, CheckpointRef? Checkpoint)
+    public sealed record Plan(long StateStep, IReadOnlyDictionary<ShardId, ShardId> Copies, IReadOnlyList<ShardId> Loading, CheckpointRef? Checkpoint)
     {
         public long ResumeStep => StateStep + 1;
+
+        /// <summary>Whether the generation falls back to the checkpoint (or the seed), losing the steps after it.</summary>
+        public bool FallsBack => Loading.Count > 0;
     }
 
-    /// <param name="applied">Each shard's applied step, by index (-1: holds nothing).</param>
+    /// <param name="applied">Each replica's applied step (-1: holds nothing).</param>
     /// <param name="committedStep">The journal's last committed step.</param>
     /// <param name="checkpoint">The journal's last checkpoint; steps before it may not run again (their samples are forgotten).</param>
-    public static Plan Decide(IReadOnlyList<long> applied, long committedStep, CheckpointRef? checkpoint)
+    public static Plan Decide(IReadOnlyDictionary<ShardId, long> applied, long committedStep, CheckpointRef? checkpoint)
     {
         ArgumentNullException.ThrowIfNull(applied);
         if (applied.Count == 0) throw new ArgumentException("a parameter-server job has at least one shard", nameof(applied));
-        var held = applied[0];
-        if (applied.All(a => a == held) && held >= (checkpoint?.Step ?? 0) && held <= committedStep)
-            return new Plan(held, [], null);
-        return new Plan(checkpoint?.Step ?? 0, [.. Enumerable.Range(0, applied.Count)], checkpoint);
+        var floor = checkpoint?.Step ?? 0;
+        var indices = applied.Keys.Select(r => r.Index).Distinct().ToList();
+        var candidates = applied.Values.Where(s => s >= floor && s <= committedStep).Distinct().OrderDescending();
+        foreach (var step in candidates)
+        {
+            if (!indices.All(i => applied.Any(a => a.Key.Index == i && a.Value == step))) continue;
+            var copies = applied.Where(a => a.Value != step)
+                .ToDictionary(a => a.Key, a => applied.First(s => s.Key.Index == a.Key.Index && s.Value == step).Key);
+            return new Plan(step, copies, [], null);
+        }
+        return new Plan(floor, new Dictionary<ShardId, ShardId>(), [.. applied.Keys.Order()], checkpoint);
     }
 }

@@ -16,7 +16,8 @@ namespace ElasticTrain.ParameterServer;
 /// <param name="Staleness">ssp's bound in steps (see <see cref="Consistency.Ssp"/>); 0 for bsp and asp, which have none.</param>
 /// <param name="DcLambda">DC-ASGD's lambda, for the gradients asp and ssp let go stale; 0: no compensation.</param>
 /// <param name="Role">The cluster role (<c>akka.cluster.roles</c>) of the nodes that host shards.</param>
-public sealed record ParameterServerSettings(int? Shards, Consistency Consistency, int Staleness, double DcLambda, string Role)
+/// <param name="Backup">Whether every shard has a backup that takes each step with it (primary-backup); not part of the identity.</param>
+public sealed record ParameterServerSettings(int? Shards, Consistency Consistency, int Staleness, double DcLambda, string Role, bool Backup = true)
 {
     /// <summary>
     /// The value of <c>elastictrain.collective</c> that makes a job a parameter server's: its ranks
@@ -53,7 +54,8 @@ public sealed record ParameterServerSettings(int? Shards, Consistency Consistenc
             consistency,
             consistency == Consistency.Ssp ? staleness : 0,
             lambda,
-            role);
+            role,
+            reader.OneOf("backup", "on", "off") == "on");
     }
 
     /// <summary>The shard count of a job that starts with <paramref name="ranks"/> ranks: as set, or (auto) one per rank, at least 1.</summary>
@@ -81,6 +83,7 @@ public sealed record ParameterServerSettings(int? Shards, Consistency Consistenc
             Shards is { } shards ? $"{shards} shard{(shards == 1 ? "" : "s")}" : "a shard per rank",
         };
         if (DcLambda > 0) parts.Add($"dc-lambda {Text(DcLambda)}");
+        if (!Backup) parts.Add("no backups");
         return $"parameter server ({string.Join(", ", parts)})";
     }
 

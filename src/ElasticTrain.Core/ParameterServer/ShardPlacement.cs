@@ -34,12 +34,17 @@ public sealed record NodeShards<TNode>(TNode Node, IReadOnlyList<ShardLoad> Shar
 /// </remarks>
 public static class ShardPlacement
 {
-    /// <summary>The node for a new shard: the one holding the fewest bytes; on a tie, the fewest shards, then the first given.</summary>
+    /// <summary>
+    /// The node for a new shard: the one holding the fewest bytes; on a tie, the fewest shards, then
+    /// the first given. Never the node of <paramref name="shard"/>'s sibling (a shard's backup, a
+    /// backup's shard) while there is another: the pair must not die with one node.
+    /// </summary>
     /// <exception cref="ArgumentException">No nodes.</exception>
-    public static TNode NodeFor<TNode>(IReadOnlyList<NodeShards<TNode>> nodes) where TNode : notnull
+    public static TNode NodeFor<TNode>(IReadOnlyList<NodeShards<TNode>> nodes, ShardId? shard = null) where TNode : notnull
     {
         ArgumentNullException.ThrowIfNull(nodes);
         if (nodes.Count == 0) throw new ArgumentException("There is no node to place a shard on.", nameof(nodes));
+        if (shard is not null && nodes.Where(n => !Holds(n, shard.Sibling)).ToList() is { Count: > 0 } apart) nodes = apart;
         var best = nodes[0];
         foreach (var node in nodes.Skip(1))
             if (node.Bytes < best.Bytes || (node.Bytes == best.Bytes && node.Shards.Count < best.Shards.Count))
@@ -48,11 +53,13 @@ public static class ShardPlacement
     }
 
     /// <summary>
-    /// The shards to move this round, at most <paramref name="maxMoves"/>: from the heaviest node
-    /// its largest shard, as if onto the lightest node, until no node holds more than the fair share
-    /// plus the largest shard (see the remarks). Shards in <paramref name="moving"/> are already on
+    /// The shards to move this round, at most <paramref name="maxMoves"/>: first the backups that
+    /// share a node with their shard (placed there while it was the only node), then from the
+    /// heaviest node its largest shard, as if onto the lightest node, until no node holds more than
+    /// the fair share plus the largest shard (see the remarks). Shards in <paramref name="moving"/> are already on
     /// their way: they count where they are but are not chosen again. Where a moved shard lands is
-    /// decided when it is placed again (<see cref="NodeFor{TNode}"/>), which picks the lightest node too.
+    /// decided when it is placed again (<see cref="NodeFor{TNode}"/>), which picks the lightest node
+    /// away from its sibling.
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="maxMoves"/> below 1.</exception>
     public static IReadOnlyList<ShardId> Rebalance<TNode>(IReadOnlyList<NodeShards<TNode>> nodes, IReadOnlySet<ShardId> moving, int maxMoves)
@@ -71,7 +78,9 @@ public static class ShardPlacement
         var loads = nodes.Select(n => n.Bytes).ToArray();
         var movable = nodes.Select(n => n.Shards.Where(s => !moving.Contains(s.Shard))
             .OrderByDescending(s => s.Bytes).ThenBy(s => s.Shard).ToList()).ToArray();
-        var moves = new List<ShardId>();
+        var moves = nodes.SelectMany(n => n.Shards.Where(s => s.Shard.Backup && !moving.Contains(s.Shard) && Holds(n, s.Shard.Sibling)))
+            .Select(s => s.Shard).Order().Take(maxMoves).ToList();
+        if (moves.Count > 0) return moves; // the next round balances, once they have landed
         while (moves.Count < maxMoves)
         {
             var heaviest = IndexOf(loads, (a, b) => a > b);
@@ -85,6 +94,8 @@ public static class ShardPlacement
         }
         return moves;
     }
+
+    private static bool Holds<TNode>(NodeShards<TNode> node, ShardId shard) where TNode : notnull => node.Shards.Any(s => s.Shard == shard);
 
     /// <summary>The first index whose load beats every other by <paramref name="better"/>.</summary>
     private static int IndexOf(long[] loads, Func<long, long, bool> better)

@@ -35,7 +35,7 @@ public sealed class ByteBalancedAllocation : IShardAllocationStrategy
     }
 
     public Task<IActorRef> AllocateShard(IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations) =>
-        Task.FromResult(ShardPlacement.NodeFor(Nodes(currentShardAllocations)));
+        Task.FromResult(ShardPlacement.NodeFor(Nodes(currentShardAllocations), Parse(shardId)));
 
     public Task<IImmutableSet<string>> Rebalance(IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
     {

@@ -60,40 +60,46 @@ public sealed class ShardClient
 
     /// <summary>
     /// Sends every piece's gradient sum over the worker's <paramref name="samples"/> samples of step
-    /// <paramref name="step"/> to its shard, then the push itself; returns once every frame has left.
+    /// <paramref name="step"/> to each replica of its shard (the shard, and its backup when it has
+    /// one), then the push itself; returns once every frame has left.
     /// </summary>
+    /// <param name="shards">Every replica of every shard, a shard's before its backup.</param>
     /// <returns>The milliseconds the push took.</returns>
     public double Push(long generation, long step, int samples, IReadOnlyList<ShardAddress> shards, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
         var sent = new SendTracker();
-        foreach (var shard in shards)
+        foreach (var replicas in shards.GroupBy(s => s.Shard.Index))
         {
-            var to = new ExchangeMember(shard.Shard.EntityId, shard.DataPlane);
-            var pieces = _plan.PiecesOf(shard.Shard.Index);
+            var index = replicas.Key;
+            var pieces = _plan.PiecesOf(index);
             for (var piece = 0; piece < pieces.Count; piece++)
+                CopyRows(Gradient(pieces[piece]), pieces[piece], _buffers[index][piece]);
+            foreach (var replica in replicas)
             {
-                var buffer = _buffers[shard.Shard.Index][piece];
-                CopyRows(Gradient(pieces[piece]), pieces[piece], buffer);
-                _tensors.Send(to, new ShardMessage(generation, step, shard.Shard.Index, piece, DataChannel.ShardGradients), buffer, sent, cancellation);
+                var to = new ExchangeMember(replica.Shard.EntityId, replica.DataPlane);
+                for (var piece = 0; piece < pieces.Count; piece++)
+                    _tensors.Send(to, new ShardMessage(generation, step, index, piece, DataChannel.ShardGradients), _buffers[index][piece], sent, cancellation);
+                _region.Tell(new PushGradients(replica.Shard, generation, step, _worker, samples));
             }
-            _region.Tell(new PushGradients(shard.Shard, generation, step, _worker, samples));
         }
         sent.WaitAll(_timeout);
         return clock.Elapsed.TotalMilliseconds;
     }
 
     /// <summary>
-    /// Asks every shard for its values after step <paramref name="step"/> (a shard answers once it
-    /// has applied the step) and writes them into the model's parameters.
+    /// Asks one replica of every shard (the first given: the shard, not its backup, while it lives)
+    /// for its values after step <paramref name="step"/> (a replica answers once it has applied the
+    /// step) and writes them into the model's parameters.
     /// </summary>
     /// <returns>The milliseconds the pull took.</returns>
     public double Pull(long generation, long step, IReadOnlyList<ShardAddress> shards, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
+        var sources = shards.GroupBy(s => s.Shard.Index).Select(g => g.First()).ToList();
         // Every shard at once: they send in parallel, and the frames wait in the port until read.
-        foreach (var shard in shards) _region.Tell(new PullShard(shard.Shard, generation, step, _worker, _dataPlane));
-        foreach (var shard in shards)
+        foreach (var shard in sources) _region.Tell(new PullShard(shard.Shard, generation, step, _worker, _dataPlane));
+        foreach (var shard in sources)
         {
             var pieces = _plan.PiecesOf(shard.Shard.Index);
             for (var piece = 0; piece < pieces.Count; piece++)

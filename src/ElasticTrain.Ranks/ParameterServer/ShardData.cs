@@ -49,14 +49,25 @@ internal sealed class ShardData : IDisposable
     /// Reads the pieces' parameters (only theirs) from the checkpoint, or (null) takes them from the
     /// job's seed; on failure the shard keeps what it held.
     /// </summary>
+    /// <param name="part">The checkpoint is one shard's part, as <see cref="Save"/> wrote it (a sibling's copy): its pieces are taken as they are.</param>
     /// <exception cref="CheckpointException">The checkpoint is missing, damaged, of another job, or does not fit the pieces.</exception>
-    public void Load(CheckpointRef? checkpoint)
+    public void Load(CheckpointRef? checkpoint, bool part = false)
     {
         var names = Pieces.Select(p => p.Name).Distinct(StringComparer.Ordinal);
-        var state = checkpoint is null
-            ? _setup.Seed?.Invoke() ?? throw new CheckpointException($"shard {_id} was asked to start from the seed, and its node knows no seed state")
-            : NamedState.FromSections(StateCheckpoint.Read(checkpoint, _setup.Job, _setup.IdentityHash, names));
-        var loaded = new ShardOptimizer(Pieces, state, _setup.Optimizer, _setup.WeightDecay);
+        ShardOptimizer loaded;
+        if (checkpoint is not null && part)
+        {
+            var pieces = NamedState.FromSections(StateCheckpoint.Read(checkpoint, _setup.Job, _setup.IdentityHash, names: null));
+            loaded = ShardOptimizer.FromPieces(
+                [.. Pieces.Select(p => new PieceState(p, pieces[p.ToString()] with { Name = p.Name }))], _setup.Optimizer, _setup.WeightDecay);
+        }
+        else
+        {
+            var state = checkpoint is null
+                ? _setup.Seed?.Invoke() ?? throw new CheckpointException($"shard {_id} was asked to start from the seed, and its node knows no seed state")
+                : NamedState.FromSections(StateCheckpoint.Read(checkpoint, _setup.Job, _setup.IdentityHash, names));
+            loaded = new ShardOptimizer(Pieces, state, _setup.Optimizer, _setup.WeightDecay);
+        }
         _optimizer?.Dispose();
         _optimizer = loaded;
         Step = checkpoint?.Step ?? 0;

@@ -43,6 +43,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
     private bool _summing;        // the step's mean is being made, or is made
     private double? _squares;     // made, and not yet applied
     private bool _applying;       // a committed step is being applied: the next step's commands wait
+    private IActorRef? _coordinator; // who last planned a step or a load here: told when the entity stops
     private CancellationTokenSource _generationCancel = new();
     private CancellationTokenSource _stepCancel = new();
     private long _droppedStale;
@@ -61,16 +62,6 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         Loading();
     }
 
-    /// <summary>Until a load is done: everything but status and loads waits in the stash.</summary>
-    private void Loading()
-    {
-        Receive<GetShardStatus>(_ => Sender.Tell(Status()));
-        Receive<LoadShard>(OnLoad);
-        Receive<Loaded>(OnLoaded);
-        Receive<LoadFailed>(OnLoadFailed);
-        ReceiveAny(_ => Stash.Stash());
-    }
-
     private void Serving()
     {
         Receive<GetShardStatus>(_ => Sender.Tell(Status()));
@@ -86,36 +77,6 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
     }
 
     private ShardStatus Status() => new(_id, _generation, _applied, _data.DataPlane, _droppedStale, _repeated);
-
-    private void OnLoad(LoadShard load)
-    {
-        if (!Current(load.Generation)) return;
-        Become(Loading);
-        var (replyTo, step) = (Sender, load.Checkpoint?.Step ?? 0);
-        _thread.Run(Self, CancellationToken.None, _ =>
-        {
-            _data.Load(load.Checkpoint);
-            return new Loaded(load.Generation, step, replyTo);
-        }, reason => new LoadFailed(load.Generation, step, reason, replyTo));
-    }
-
-    private void OnLoaded(Loaded loaded)
-    {
-        _applied = loaded.Step;
-        OpenStep();
-        loaded.ReplyTo.Tell(new ShardLoaded(_id, loaded.Generation, loaded.Step, _data.DataPlane));
-        Become(Serving);
-        Stash.UnstashAll();
-    }
-
-    /// <summary>A shard never loaded keeps waiting for a load; one that was keeps what it held.</summary>
-    private void OnLoadFailed(LoadFailed failed)
-    {
-        failed.ReplyTo.Tell(new ShardStepFailed(_id, failed.Generation, failed.Step, failed.Reason, _applied));
-        if (_applied < 0) return;
-        Become(Serving);
-        Stash.UnstashAll();
-    }
 
     private void OnExpect(ExpectStep expect)
     {
@@ -137,6 +98,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
             return;
         }
         _planner = Sender;
+        _coordinator = Sender;
         Sum();
     }
 
@@ -288,8 +250,13 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         _pulls.Clear();
     }
 
+    /// <summary>
+    /// Stopped with its node, or for a move to another: whoever drives the job hears of it at once,
+    /// since the state goes with the entity, and re-plans instead of waiting out the step.
+    /// </summary>
     protected override void PostStop()
     {
+        _coordinator?.Tell(new ShardStepFailed(_id, _generation, _tally.Step, $"shard {_id} stopped on its node (moved, or the node is leaving)", _applied));
         _generationCancel.Cancel();
         _data.ClosePort(); // a send waiting on a worker fails now, so the thread ends at once
         _thread.Post(_data.Dispose);

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster;
 using Akka.Cluster.Sharding;
+using Akka.Configuration;
 
 namespace ElasticTrain.Ranks.ParameterServer;
 
@@ -35,7 +36,13 @@ public static class ShardHost
         if (!Cluster.Get(system).SelfRoles.Contains(role)) return StartProxy(system, setup.Job, role);
         // The extension first: it adds sharding's defaults to the system's config, which the settings read.
         var sharding = ClusterSharding.Get(system);
-        var settings = ClusterShardingSettings.Create(system)
+        // Never passivated: a shard's state lives only in its entity (and its backup's), so an
+        // entity stopped for being idle (a long checkpoint, a paused job) would lose it.
+        var config = ConfigurationFactory.ParseString("passivate-idle-entity-after = off")
+            .WithFallback(system.Settings.Config.GetConfig("akka.cluster.sharding"));
+        // The shard coordinator's singleton as Akka configures it: on a node, with the store's lease (use-lease), so
+        // that two coordinators never place shards at once.
+        var settings = ClusterShardingSettings.Create(config, system.Settings.Config.GetConfig(config.GetString("coordinator-singleton")))
             .WithRole(role)
             .WithStateStoreMode(StateStoreMode.DData)
             .WithRememberEntities(false);

@@ -39,9 +39,28 @@ public sealed class ShardOptimizer : IDisposable
     /// <exception cref="ArgumentException">No pieces, a piece given twice, or LAMB.</exception>
     /// <exception cref="CheckpointException">The state lacks a piece's parameter, holds it in another shape or element type than float32, or holds another rule's slots.</exception>
     public ShardOptimizer(IReadOnlyList<ShardPiece> pieces, NamedState state, OptimizerSettings settings, double weightDecay)
+        : this(pieces, Slices(pieces, state), settings, weightDecay)
+    {
+    }
+
+    /// <summary>A shard that holds <paramref name="pieces"/>' states as they are (a sibling's copy of its pieces).</summary>
+    /// <exception cref="ArgumentException">No pieces, a piece given twice, or LAMB.</exception>
+    /// <exception cref="CheckpointException">A piece's state in another element type than float32, or with another rule's slots.</exception>
+    public static ShardOptimizer FromPieces(IReadOnlyList<PieceState> pieces, OptimizerSettings settings, double weightDecay)
+    {
+        ArgumentNullException.ThrowIfNull(pieces);
+        return new ShardOptimizer([.. pieces.Select(p => p.Piece)], [.. pieces.Select(p => p.State)], settings, weightDecay);
+    }
+
+    private static List<ParameterState> Slices(IReadOnlyList<ShardPiece> pieces, NamedState state)
     {
         ArgumentNullException.ThrowIfNull(pieces);
         ArgumentNullException.ThrowIfNull(state);
+        return [.. pieces.Select(p => PieceState.Slice(p, state[p.Name]).State)];
+    }
+
+    private ShardOptimizer(IReadOnlyList<ShardPiece> pieces, List<ParameterState> slices, OptimizerSettings settings, double weightDecay)
+    {
         ArgumentNullException.ThrowIfNull(settings);
         // LAMB scales each tensor's update by ||w|| / ||update|| over the whole tensor; a shard holding
         // rows of it sees only part of both norms. Supporting it needs each split tensor's two squared
@@ -53,7 +72,6 @@ public sealed class ShardOptimizer : IDisposable
         if (pieces.GroupBy(p => p).FirstOrDefault(g => g.Count() > 1) is { } twice)
             throw new ArgumentException($"Piece {twice.Key} is given twice.", nameof(pieces));
 
-        var slices = pieces.Select(p => PieceState.Slice(p, state[p.Name]).State).ToList();
         if (slices.FirstOrDefault(s => s.Value.DType != nameof(ScalarType.Float32)) is { } other)
             throw new CheckpointException($"parameter '{other.Name}': its values are {other.Value.DType}; a parameter shard keeps float32");
         Pieces = pieces;

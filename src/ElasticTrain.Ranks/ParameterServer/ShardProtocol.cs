@@ -24,7 +24,8 @@ public interface IShardCommand : IWireMessage
 /// anything held, and answer <see cref="ShardLoaded"/>. Until its first load a shard keeps every
 /// other command (but status) for after it.
 /// </summary>
-public sealed record LoadShard(ShardId Shard, long Generation, CheckpointRef? Checkpoint) : IShardCommand;
+/// <param name="Part">The checkpoint is a sibling's part (<see cref="WriteShardCheckpoint"/>): the pieces are read as they are.</param>
+public sealed record LoadShard(ShardId Shard, long Generation, CheckpointRef? Checkpoint, bool Part = false) : IShardCommand;
 
 /// <summary>
 /// Step <paramref name="Step"/> takes a gradient slice from each of <paramref name="Workers"/>,

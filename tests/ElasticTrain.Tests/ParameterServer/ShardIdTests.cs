@@ -32,4 +32,19 @@ public class ShardIdTests
         Assert.Contains("negative", Assert.Throws<ArgumentException>(() => new ShardId("job", -1)).Message);
         Assert.Contains("job name is empty", Assert.Throws<ArgumentException>(() => new ShardId("", 0)).Message);
     }
+
+    [Fact]
+    public void A_backups_entity_id_says_backup_and_reads_back_as_its_shards_sibling()
+    {
+        var backup = new ShardId("job", 3).Sibling;
+        Assert.True(backup.Backup);
+        Assert.Equal("job-backup-3", backup.EntityId);
+        Assert.Equal(backup, ShardId.Parse("job-backup-3"));
+        Assert.Equal(new ShardId("job", 3), backup.Sibling);
+        // Whichever separator comes last separates: a job may be named after either.
+        Assert.Equal(new ShardId("a-backup-1", 2), ShardId.Parse("a-backup-1-shard-2"));
+        Assert.Equal(new ShardId("a-shard-1", 2, backup: true), ShardId.Parse("a-shard-1-backup-2"));
+        Assert.Equal(["j-shard-1", "j-backup-1", "j-shard-2"],
+            new[] { new ShardId("j", 2), new ShardId("j", 1, backup: true), new ShardId("j", 1) }.Order().Select(s => s.EntityId));
+    }
 }

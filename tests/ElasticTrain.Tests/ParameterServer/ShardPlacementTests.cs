@@ -85,4 +85,27 @@ public class ShardPlacementTests
         Assert.Empty(ShardPlacement.Rebalance([Node("a", S(0, 900)), Node("b", S(1, 100))], new HashSet<ShardId>(), 5));
         Assert.Empty(ShardPlacement.Rebalance([Node("a"), Node("b")], new HashSet<ShardId>(), 5));
     }
+
+    private static ShardLoad B(int index, long bytes) => new(new ShardId("job", index, backup: true), bytes);
+
+    [Fact]
+    public void A_backup_never_goes_to_its_shards_node_while_there_is_another()
+    {
+        // b is lighter, but holds shard 0: its backup goes to a.
+        Assert.Equal("a", ShardPlacement.NodeFor([Node("a", S(1, 500)), Node("b", S(0, 100))], new ShardId("job", 0, backup: true)));
+        // And a shard restarted after its node died goes where its backup is not.
+        Assert.Equal("b", ShardPlacement.NodeFor([Node("a", B(0, 100)), Node("b", S(1, 500))], new ShardId("job", 0)));
+        // With one node, both live there.
+        Assert.Equal("a", ShardPlacement.NodeFor([Node("a", S(0, 100))], new ShardId("job", 0, backup: true)));
+    }
+
+    [Fact]
+    public void Backups_that_share_their_shards_node_move_first_when_a_second_node_joins()
+    {
+        var alone = Node("a", S(0, 100), B(0, 100), S(1, 300), B(1, 300));
+        Assert.Empty(ShardPlacement.Rebalance([alone], new HashSet<ShardId>(), 2));
+        var moves = ShardPlacement.Rebalance([alone, Node("b")], new HashSet<ShardId>(), 2);
+        Assert.Equal([new ShardId("job", 0, backup: true), new ShardId("job", 1, backup: true)], moves);
+        Assert.Equal([new ShardId("job", 0, backup: true)], ShardPlacement.Rebalance([alone, Node("b")], new HashSet<ShardId>(), 1));
+    }
 }
