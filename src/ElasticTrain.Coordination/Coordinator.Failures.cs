@@ -76,6 +76,7 @@ public sealed partial class Coordinator
         _members = [];
         _shardPrep = null;
         _squares = null;
+        ForgetAhead();
         Timers.Cancel("step-timeout");
         StopWatchingAwaited();
         if (!verify || members.Length == 0) { RestartGeneration(reason, suspects: 0); return; }

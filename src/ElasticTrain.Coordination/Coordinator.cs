@@ -160,21 +160,37 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
 
     private void Dispatch(long step)
     {
-        var plan = StepPlanner.Plan(step, _mesh!, Job.GlobalBatch, _roster.Speeds);
-        var next = step < Job.Steps ? StepPlanner.Plan(step + 1, _mesh!, Job.GlobalBatch, _roster.Speeds) : null;
+        // A step a parameter server's workers run ahead on was planned and sent already (RunAhead).
+        var sent = _ahead.Remove(step, out var plan);
+        plan ??= StepPlanner.Plan(step, _mesh!, Job.GlobalBatch, _roster.Speeds);
         _step = new StepTally(plan);
         _lastPlan = plan;
-        var lossScale = _setup.Training.LossScaleAt(step, _overflows);
         if (ParameterServerMode) ExpectShardStep(plan);
-        foreach (var slice in plan.Slices)
-            _roster[slice.Rank].Endpoint.Tell(new RunStep(_state.Generation, plan, next, lossScale));
+        if (!sent) SendStep(plan);
         _stepClock.Restart();
         Timers.StartSingleTimer("step-timeout", new StepTimedOut(_state.Generation, step), _setup.StepTimeout);
+        if (ParameterServerMode) RunAhead(step);
+        foreach (var early in TakeEarly(step)) OnStepExchanged(early);
+    }
+
+    /// <summary>Hands the plan's ranks their slices, with the next step's plan for the loader to prefetch.</summary>
+    private void SendStep(StepPlan plan)
+    {
+        var next = plan.Step < Job.Steps ? StepPlanner.Plan(plan.Step + 1, _mesh!, Job.GlobalBatch, _roster.Speeds) : null;
+        var lossScale = _setup.Training.LossScaleAt(plan.Step, _overflows);
+        foreach (var slice in plan.Slices)
+            _roster[slice.Rank].Endpoint.Tell(new RunStep(_state.Generation, plan, next, lossScale));
     }
 
     private void OnStepExchanged(StepExchanged done)
     {
-        if (done.Generation != _state.Generation || _step is not { } tally || !tally.Add(done)) return;
+        if (done.Generation != _state.Generation || _step is not { } current) return;
+        if (done.Step > current.Step && _ahead.ContainsKey(done.Step))
+        {
+            _early.Add(done); // a worker ran ahead and pushed before the step it belongs to is the current one
+            return;
+        }
+        if (_step is not { } tally || !tally.Add(done)) return;
         if (!tally.Complete)
         {
             if (_awaited is null) WatchAwaited(tally.Step, $"the others finished step {tally.Step}", tally.Missing);
@@ -228,7 +244,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
                 summary.MaxComputeMs, summary.MaxExchangeMs, summary.ExposedMs, summary.MaxWaitMs, summary.Bubble, summary.PeakHeldBytes,
                 summary.GradientNorm, _setup.Training.Schedule.At(summary.Step, Job.LearningRate),
                 _setup.Training.LossScale is null ? null : lossScale, Skipped: overflowed, BytesSent: summary.BytesSent,
-                RankCompute: [.. tally.Reports.Select(r => (r.Rank, r.ComputeMs))]));
+                RankCompute: [.. tally.Reports.Select(r => (r.Rank, r.ComputeMs))], Staleness: StalenessOf(tally)));
             Publish(new StepSamples(summary.Step, _state.Generation, summary.Samples));
             AfterStep(summary.Step);
         });

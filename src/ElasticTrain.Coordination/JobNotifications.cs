@@ -39,9 +39,11 @@ public sealed record JournaledStep(StepCommitted Committed, RankSamples[]? Sampl
 /// <param name="Skipped">The step's gradient overflowed under fp16: every rank skipped its update.</param>
 /// <param name="BytesSent">What the ranks' gradient exchanges sent for the step, summed over the ranks.</param>
 /// <param name="RankCompute">Each rank's forward and backward time in the step, in milliseconds.</param>
+/// <param name="Staleness">Parameter-server workers that run ahead (ssp, asp): how many committed steps the oldest values any slice was computed on lacked; null otherwise.</param>
 public sealed record StepCommittedNotice(long Step, double Loss, int World, long Generation, long TimeUnixMs, double StepMs, int Samples, double MaxComputeMs, double MaxExchangeMs, double ExposedMs, double MaxWaitMs,
     double? Bubble = null, long PeakHeldBytes = 0, double? GradientNorm = null, double? LearningRate = null,
-    double? LossScale = null, bool Skipped = false, long BytesSent = 0, IReadOnlyList<(RankId Rank, double ComputeMs)>? RankCompute = null);
+    double? LossScale = null, bool Skipped = false, long BytesSent = 0, IReadOnlyList<(RankId Rank, double ComputeMs)>? RankCompute = null,
+    long? Staleness = null);
 
 /// <summary>Which rank consumed which samples in a newly committed step (the audit trail of exactly-once data).</summary>
 public sealed record StepSamples(long Step, long Generation, IReadOnlyList<(RankId Rank, int[] SampleIds)> Slices);

@@ -32,7 +32,7 @@ public sealed partial class Rank
         _mesh = prepare.Mesh;
         _members = prepare.Members.ToDictionary(m => m.Rank);
         _setup.Port.BeginGeneration(prepare.Generation); // the old ring's links close here
-        _pending = null;
+        _pending.Clear();
         _incoming = null;
         _copyChunks.Clear(); // a round of the old generation that never completed
         var early = _earlyChunks.Where(c => c.Generation == prepare.Generation).ToList();

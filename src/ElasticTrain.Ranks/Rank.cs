@@ -52,7 +52,8 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
     private Dictionary<RankId, RankEndpoint> _members = [];
     private CancellationTokenSource _generationCancel = new();
     private long _droppedStale;
-    private (RunStep Run, int Position, IActorRef Coordinator)? _pending; // the step waiting for its slice
+    // The steps waiting for their slices: one, but for a parameter server's workers that run ahead (ssp, asp).
+    private readonly Dictionary<long, (RunStep Run, int Position, IActorRef Coordinator)> _pending = [];
 
     private sealed class Reregister { public static readonly Reregister Instance = new(); }
 
@@ -130,15 +131,14 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         var next = run.Next?.PositionOf(_setup.Id) is int n and >= 0 ? run.Next.Slices[n] : null;
         if (next is not null)
             _setup.Loader.Tell(new DataLoader.Prefetch(run.Generation, run.Next!.Step, next.Offset, next.Count));
-        _pending = (run, position, Sender);
+        _pending[run.Plan.Step] = (run, position, Sender);
     }
 
     private void OnBatch(DataLoader.SliceBatch batch)
     {
-        if (Stale(batch.Generation) || _pending is not { } pending || pending.Run.Plan.Step != batch.Step || _mesh is not { } mesh) return;
-        _pending = null;
+        if (Stale(batch.Generation) || !_pending.Remove(batch.Step, out var pending) || _mesh is not { } mesh) return;
         var cancellation = _generationCancel.Token;
-        Func<StepExchanged> step;
+        Func<StepExchanged?> step; // null: nothing to report yet (a step computed ahead, pushed later)
         if (_setup.Shards is not null)
             step = ParameterServerStep(batch, pending.Run.LossScale, cancellation);
         else if (mesh.Stages == 1)

@@ -141,8 +141,9 @@ public sealed record RankReady(long Generation, RankId Rank, long StateStep) : I
 /// <param name="PeakHeldBytes">The most bytes of activations a pipeline stage held for backward at once.</param>
 /// <param name="BytesSent">Bytes the rank's gradient exchange posted to its links for the step (frame headers included).</param>
 /// <param name="GradientSquares">The rank's share of the squared norm of the step's mean gradient: the whole model's for a replica, its layers' for a pipeline stage.</param>
+/// <param name="BasedOn">The step whose values the gradient was computed on: the step before, but for a parameter server's workers that run ahead (ssp, asp); -1: not told.</param>
 public sealed record StepExchanged(long Generation, long Step, RankId Rank, double LossSum, int[] SampleIds, double ComputeMs, double ExchangeMs, double ExposedMs,
-    double SpanMs = 0, double WaitMs = 0, long PeakHeldBytes = 0, double GradientSquares = 0, long BytesSent = 0) : IWireMessage
+    double SpanMs = 0, double WaitMs = 0, long PeakHeldBytes = 0, double GradientSquares = 0, long BytesSent = 0, long BasedOn = -1) : IWireMessage
 {
     public int Samples => SampleIds.Length;
 }

@@ -122,10 +122,11 @@ public sealed class Replica : IModelPart
     /// in the parameters' <c>.grad</c> for a parameter server to take (<see cref="NamedParameters"/>),
     /// and the update comes back as values (<see cref="Pulled"/>).
     /// </summary>
-    public StepOutcome Compute(long step, long[] tokens, int[] sampleIds, double lossScale = 1)
+    /// <param name="stale">The values may be older than the step before (ssp, asp): any step after the applied one is computed.</param>
+    public StepOutcome Compute(long step, long[] tokens, int[] sampleIds, double lossScale = 1, bool stale = false)
     {
         ArgumentNullException.ThrowIfNull(sampleIds);
-        if (step != AppliedStep + 1)
+        if (stale ? step <= AppliedStep : step != AppliedStep + 1)
             throw new InvalidOperationException($"replica at step {AppliedStep} asked to compute step {step}");
         PendingStep = null;
         var clock = Stopwatch.StartNew();

@@ -50,7 +50,7 @@ public sealed class MetricsFile(string path) : IJobReporter
         bubble = s.Bubble is { } bubble ? Math.Round(bubble, 4) : (double?)null,
         peak_stage_mb = s.PeakHeldBytes > 0 ? Math.Round(s.PeakHeldBytes / (1024.0 * 1024.0), 3) : (double?)null,
         grad_norm = s.GradientNorm is { } norm && double.IsFinite(norm) ? norm : (double?)null, lr = s.LearningRate, bytes_sent = s.BytesSent,
-        loss_scale = s.LossScale, skipped = s.Skipped ? true : (bool?)null,
+        loss_scale = s.LossScale, skipped = s.Skipped ? true : (bool?)null, staleness = s.Staleness,
     }]);
 
     public void Replayed(StepReplayed s) => _file.Append(new

@@ -59,13 +59,54 @@ public sealed class ShardClient
     }
 
     /// <summary>
-    /// Sends every piece's gradient sum over the worker's <paramref name="samples"/> samples of step
-    /// <paramref name="step"/> to each replica of its shard (the shard, and its backup when it has
-    /// one), then the push itself; returns once every frame has left.
+    /// Every piece's rows of the gradients backward left in the parameters, per shard and piece: into
+    /// the client's own buffers, reused by the next call (<paramref name="keep"/> false: pushed at
+    /// once), or into new ones the caller keeps (a worker running ahead holds them until it may push).
+    /// </summary>
+    public float[][][] Gradients(bool keep = false) => Copy(keep, piece => Gradient(piece));
+
+    /// <summary>Every piece's current values, in new buffers: what a gradient is computed on, for delay compensation.</summary>
+    public float[][][] Values() => Copy(keep: true, piece => _parameters[piece.Name]);
+
+    /// <summary>
+    /// DC-ASGD (<see cref="DelayCompensation"/>) on a gradient sum of <paramref name="samples"/>
+    /// samples computed on <paramref name="computedOn"/>, towards the values the model holds now: the
+    /// correction is the per-sample mean's, g + lambda * g ⊙ g ⊙ (w - w_stale) with g = sum / samples,
+    /// scaled back to a sum.
+    /// </summary>
+    public void Compensate(float[][][] gradients, float[][][] computedOn, int samples, double lambda)
+    {
+        var now = Values();
+        for (var shard = 0; shard < gradients.Length; shard++)
+            for (var piece = 0; piece < gradients[shard].Length; piece++)
+            {
+                var sum = gradients[shard][piece];
+                System.Numerics.Tensors.TensorPrimitives.Multiply(sum, 1f / samples, sum);
+                DelayCompensation.Compensate(sum, now[shard][piece], computedOn[shard][piece], lambda);
+                System.Numerics.Tensors.TensorPrimitives.Multiply(sum, samples, sum);
+            }
+    }
+
+    private float[][][] Copy(bool keep, Func<ShardPiece, Tensor> of)
+    {
+        var into = keep ? [.. _buffers.Select(pieces => pieces.Select(b => new float[b.Length]).ToArray())] : _buffers;
+        for (var shard = 0; shard < _plan.Shards; shard++)
+        {
+            var pieces = _plan.PiecesOf(shard);
+            for (var piece = 0; piece < pieces.Count; piece++) CopyRows(of(pieces[piece]), pieces[piece], into[shard][piece]);
+        }
+        return into;
+    }
+
+    /// <summary>
+    /// Sends every piece's gradient sum (<paramref name="gradients"/>, from <see cref="Gradients"/>)
+    /// over the worker's <paramref name="samples"/> samples of step <paramref name="step"/> to each
+    /// replica of its shard (the shard, and its backup when it has one), then the push itself;
+    /// returns once every frame has left.
     /// </summary>
     /// <param name="shards">Every replica of every shard, a shard's before its backup.</param>
     /// <returns>The milliseconds the push took.</returns>
-    public double Push(long generation, long step, int samples, IReadOnlyList<ShardAddress> shards, CancellationToken cancellation)
+    public double Push(long generation, long step, int samples, IReadOnlyList<ShardAddress> shards, float[][][] gradients, CancellationToken cancellation)
     {
         var clock = Stopwatch.StartNew();
         var sent = new SendTracker();
@@ -73,13 +114,11 @@ public sealed class ShardClient
         {
             var index = replicas.Key;
             var pieces = _plan.PiecesOf(index);
-            for (var piece = 0; piece < pieces.Count; piece++)
-                CopyRows(Gradient(pieces[piece]), pieces[piece], _buffers[index][piece]);
             foreach (var replica in replicas)
             {
                 var to = new ExchangeMember(replica.Shard.EntityId, replica.DataPlane);
                 for (var piece = 0; piece < pieces.Count; piece++)
-                    _tensors.Send(to, new ShardMessage(generation, step, index, piece, DataChannel.ShardGradients), _buffers[index][piece], sent, cancellation);
+                    _tensors.Send(to, new ShardMessage(generation, step, index, piece, DataChannel.ShardGradients), gradients[index][piece], sent, cancellation);
                 _region.Tell(new PushGradients(replica.Shard, generation, step, _worker, samples));
             }
         }

@@ -105,6 +105,13 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
     private void OnPush(PushGradients push)
     {
         if (!Current(push.Generation)) return;
+        if (push.Step > _tally.Step)
+        {
+            // A worker that pulled the step in progress from the other replica pushes the next one
+            // while this one still applies it: the push waits for the apply (its frames wait on the link).
+            Stash.Stash();
+            return;
+        }
         (_tally, var verdict) = _tally.Push(push.Step, push.Worker, push.Samples);
         if (verdict != PushVerdict.Counted)
         {
