@@ -156,7 +156,7 @@ public sealed partial class Rank
     private IModelPart NewPart(MeshLayout mesh)
     {
         var device = DeviceFor(_setup.Device, _setup.LocalIndex);
-        if (mesh.Stages == 1) return new Replica(_setup.Job, _setup.IdentityHash, device, _setup.Exchange.BucketBytes, _setup.Training);
+        if (mesh.Stages == 1) return new Replica(_setup.Job, _setup.IdentityHash, device, _setup.Exchange.BucketBytes, _setup.Training) { Slowdown = _setup.Slowdown };
         var (_, stage) = mesh.PositionOf(_setup.Id)!.Value;
         return new PipelineStage(_setup.Job, mesh.Partition, stage, device, _setup.Exchange.BucketBytes, _setup.Training);
     }

@@ -26,10 +26,11 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
     /// <param name="Port">This rank's door to the data plane; the rank owns it and closes it when it stops.</param>
     /// <param name="Memory">What the rank may hold, in bytes (<c>elastictrain.parallel.rank-memory</c>), told to the mesh planner.</param>
     /// <param name="Shards">Parameter-server mode: the job's shard region on this node and its plan; null: all-reduce.</param>
+    /// <param name="Slowdown">How many times longer the rank's forward and backward last (<c>elastictrain.debug.slowdown</c>); 1: as they take.</param>
     public sealed record Setup(
         RankId Id, int LocalIndex, JobConfig Job, string IdentityHash, string Device,
         ExchangeSettings Exchange, RankPort Port, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule, long Memory = long.MaxValue,
-        TrainingRecipe? Recipe = null, ParameterServer.ShardAccess? Shards = null)
+        TrainingRecipe? Recipe = null, ParameterServer.ShardAccess? Shards = null, double Slowdown = 1)
     {
         /// <summary>The job's optimizer, schedule, clipping and micro-batch size; null: <see cref="TrainingRecipe.Default"/>.</summary>
         public TrainingRecipe Training => Recipe ?? TrainingRecipe.Default;

@@ -142,6 +142,7 @@ public sealed class Replica : IModelPart
     /// </summary>
     private double Backward(long step, long[] tokens, int[] sampleIds, double lossScale, Action<int>? stageCompleted)
     {
+        var clock = Stopwatch.StartNew();
         double lossSum = 0;
         try
         {
@@ -165,6 +166,8 @@ public sealed class Replica : IModelPart
                 }
                 done += passes[pass];
             }
+            // A node made slower on purpose (elastictrain.debug.slowdown) waits here, as a slower machine would compute.
+            if (Slowdown > 1) Thread.Sleep(TimeSpan.FromMilliseconds(clock.Elapsed.TotalMilliseconds * (Slowdown - 1)));
         }
         finally
         {
@@ -173,6 +176,9 @@ public sealed class Replica : IModelPart
         }
         return lossSum;
     }
+
+    /// <summary>How many times longer than it takes forward and backward last (<c>elastictrain.debug.slowdown</c>, for benchmarks); 1: as they take.</summary>
+    public double Slowdown { get; set; } = 1;
 
     /// <summary>The model's parameters by name, as a parameter server's pieces name them; their values and gradients are read and written in place.</summary>
     public IReadOnlyDictionary<string, Tensor> NamedParameters =>

@@ -167,7 +167,7 @@ public static class NodeHost
                 ranks.Add(id);
                 var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule, data.Split.HeldOut), $"loader-{i}");
                 system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
-                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe, shards)), $"rank-{i}");
+                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe, shards, settings.Slowdown)), $"rank-{i}");
             }
             live.Attach(cluster, coordinator, ranks, store, jobId);
             system.ActorOf(ConsoleFeed.Props(jobId, coordinator, live.Hub), "console-feed");
