@@ -34,6 +34,7 @@ public sealed partial class Coordinator
         public long Generation { get; } = generation;
         public Dictionary<ShardId, long> Applied { get; } = [];
         public Dictionary<ShardId, string> DataPlanes { get; } = [];
+        public Dictionary<ShardId, string> Nodes { get; } = [];
         public ShardStart.Plan? Plan { get; set; }
         /// <summary>Replicas still loading (a checkpoint, the seed, or their sibling's copy).</summary>
         public HashSet<ShardId> Pending { get; } = [];
@@ -51,6 +52,13 @@ public sealed partial class Coordinator
     private Dictionary<ShardId, double>? _squares; // the step in flight's shares, by replica; null once committed
     private CheckpointRef? _shardsLoaded;            // the checkpoint the generation's shards fell back to, for JobRunning
     private IReadOnlyList<ShardId>? _replicas;
+    private IReadOnlyDictionary<ShardId, string> _shardNodes = new Dictionary<ShardId, string>(); // as the generation started
+
+    /// <summary>For status: every replica's node and bytes, and the rate at which each applies updates (one per committed step).</summary>
+    private ShardPlace[]? ShardPlaces() => ParameterServerMode
+        ? [.. Replicas.Select(r => new ShardPlace(r, _shardNodes.GetValueOrDefault(r, "?"), _setup.Shards!.Plan.BytesOf(r.Index),
+            _throughput.SamplesPerSecond(Job.GlobalBatch) / Job.GlobalBatch))]
+        : null;
 
     private bool ParameterServerMode => _setup.Shards is not null;
 
@@ -118,6 +126,7 @@ public sealed partial class Coordinator
         }
         prep.Applied[answer.Replica] = status.AppliedStep;
         prep.DataPlanes[answer.Replica] = status.DataPlane;
+        prep.Nodes[answer.Replica] = status.Node;
         if (prep.Applied.Count < Replicas.Count) return;
         var plan = ShardStart.Decide(prep.Applied, _state.CommittedStep, _state.LastCheckpoint);
         prep.Plan = plan;
@@ -172,6 +181,7 @@ public sealed partial class Coordinator
         _shardPrep = null;
         var plan = prep.Plan!;
         _shardAddresses = [.. Replicas.Select(r => new ShardAddress(r, prep.DataPlanes[r]))];
+        _shardNodes = prep.Nodes;
         var pull = new PullShards(_shardAddresses);
         _statePlan = new MeshStatePlanner.Plan(plan.StateStep,
             _members.ToDictionary(m => m, m => (IReadOnlyList<MeshStatePlanner.Source>)[new MeshStatePlanner.Source(_mesh!.LayersOf(m), pull)]));

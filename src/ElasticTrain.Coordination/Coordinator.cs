@@ -90,7 +90,8 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         });
         Command<RegisterRank>(OnRegister);
         Command<GetStatus>(_ => Sender.Tell(new JobStatusReport(Job.Id, _state.CommittedStep, Job.Steps, _state.Generation, _members,
-            _roster.Idle(_members), _roster.Draining, _roster.TargetRanks, _throughput.SamplesPerSecond(Job.GlobalBatch), _mesh?.ToString() ?? "", Loads())));
+            _roster.Idle(_members), _roster.Draining, _roster.TargetRanks, _throughput.SamplesPerSecond(Job.GlobalBatch), _mesh?.ToString() ?? "", Loads(),
+            ShardPlaces())));
         Command<DrainNode>(drain => Sender.Tell(_roster.Drain(drain.Node)));
         Command<ScaleRanks>(scale => Sender.Tell(_roster.Scale(scale.Ranks)));
         Command<Terminated>(t =>

@@ -28,9 +28,10 @@ public sealed record GetStatus : IWireMessage
 /// <param name="TargetRanks">The operator's scale target; 0 when every rank is used.</param>
 /// <param name="Mesh">Replicas x stages of this generation (e.g. 2x2); members are listed replica by replica, stages in order.</param>
 /// <param name="Loads">Each member's slice of the last step planned and its measured compute speed; empty before the first step.</param>
+/// <param name="Shards">Parameter-server mode: where each shard and backup lived as the generation started; null otherwise.</param>
 public sealed record JobStatusReport(
     string JobId, long CommittedStep, long TotalSteps, long Generation, RankId[] Members, RankId[] Idle, RankId[] Draining,
-    int TargetRanks, double SamplesPerSecond, string Mesh = "", RankLoad[]? Loads = null) : IWireMessage
+    int TargetRanks, double SamplesPerSecond, string Mesh = "", RankLoad[]? Loads = null, ShardPlace[]? Shards = null) : IWireMessage
 {
     /// <summary><paramref name="rank"/>'s slice and speed; null before it has had a step.</summary>
     public RankLoad? LoadOf(RankId rank) => Loads?.FirstOrDefault(l => l.Rank == rank);
@@ -40,6 +41,9 @@ public sealed record JobStatusReport(
 /// <param name="SamplesPerSecond">Its forward and backward speed, smoothed over steps; 0 until measured.</param>
 /// <param name="Stage">Its pipeline stage (0 without stages).</param>
 public sealed record RankLoad(RankId Rank, int Slice, double SamplesPerSecond, int Stage = 0) : IWireMessage;
+
+/// <summary>A parameter shard or backup: the node that hosts it (HOST:PORT of its cluster address), the bytes of its values, and the updates it applies per second (one per step).</summary>
+public sealed record ShardPlace(ElasticTrain.ParameterServer.ShardId Replica, string Node, long Bytes, double UpdatesPerSecond) : IWireMessage;
 
 /// <summary>Move all work off the node at <paramref name="Node"/> (host:port) at the next step boundary and let it leave.</summary>
 public sealed record DrainNode(NodeAddress Node) : IWireMessage;

@@ -48,6 +48,9 @@ public static class OperatorCommands
             foreach (var idle in report.Idle) output.WriteLine($"  idle {idle}");
             foreach (var draining in report.Draining) output.WriteLine($"  draining {draining}");
             if (report.TargetRanks > 0) output.WriteLine($"  scale target: {report.TargetRanks} ranks");
+            foreach (var shard in report.Shards ?? [])
+                output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"  {(shard.Replica.Backup ? "backup" : "shard")} {shard.Replica.Index} ({shard.Replica.EntityId}): {shard.Bytes / 1024.0:0.0} KiB on {shard.Node}, {shard.UpdatesPerSecond:0.0} updates/s"));
             return 0;
         });
 

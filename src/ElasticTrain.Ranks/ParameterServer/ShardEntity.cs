@@ -76,7 +76,8 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         Receive<Failed>(OnFailed);
     }
 
-    private ShardStatus Status() => new(_id, _generation, _applied, _data.DataPlane, _droppedStale, _repeated);
+    private ShardStatus Status() =>
+        new(_id, _generation, _applied, _data.DataPlane, _droppedStale, _repeated, Akka.Cluster.Cluster.Get(Context.System).SelfAddress is var a ? $"{a.Host}:{a.Port}" : "");
 
     private void OnExpect(ExpectStep expect)
     {

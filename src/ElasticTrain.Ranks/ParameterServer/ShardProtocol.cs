@@ -99,4 +99,5 @@ public sealed record ShardStepFailed(ShardId Shard, long Generation, long Step, 
 /// <param name="AppliedStep">-1 until loaded.</param>
 /// <param name="DroppedStale">Commands of an older generation, dropped.</param>
 /// <param name="RepeatedPushes">Pushes of a step already counted, whose frames were read and dropped.</param>
-public sealed record ShardStatus(ShardId Shard, long Generation, long AppliedStep, string DataPlane, long DroppedStale, long RepeatedPushes) : IWireMessage;
+/// <param name="Node">The cluster address (HOST:PORT) of the node hosting the shard.</param>
+public sealed record ShardStatus(ShardId Shard, long Generation, long AppliedStep, string DataPlane, long DroppedStale, long RepeatedPushes, string Node = "") : IWireMessage;

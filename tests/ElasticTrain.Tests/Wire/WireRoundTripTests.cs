@@ -62,6 +62,9 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return GetStatus.Instance;
         yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0"), R("b:2/r0")], [R("b:2/r1")], [], 2, 123.5);
         yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0")], [], [], 0, 1.5, "1x1", [new RankLoad(R("a:1/r0"), 8, 42.5)]);
+        var place = new ShardPlace(new ElasticTrain.ParameterServer.ShardId("j", 1, backup: true), "10.0.0.2:4053", 4096, 7.5);
+        yield return place;
+        yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0")], [], [], 0, 1.5, "1x1", [new RankLoad(R("a:1/r0"), 8, 42.5)], [place]);
         yield return new RankLoad(R("a:1/r0"), 8, 42.5, Stage: 1);
         var step = new StepNews(12, 2.5, 2, 3, 1_700_000_000_000, 210.5, 12, 180.25, 4.5, 1 << 20);
         var generation = new MarkedGeneration(3, 11, 2, "2x1", [R("a:1/r0"), R("b:2/r0")], "+ b:2 (1 rank)");
@@ -120,7 +123,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new ShardSquares(shard, 3, 11, 1.5);
         yield return new ShardApplied(shard, 3, 11);
         yield return new ShardStepFailed(shard, 3, 11, "no slice from n:1/r1 within 10 s", 10);
-        yield return new ShardStatus(shard, 3, 10, "10.0.0.2:4712", 2, 1);
+        yield return new ShardStatus(shard, 3, 10, "10.0.0.2:4712", 2, 1, "10.0.0.2:4053");
         yield return JobState.Empty.Updated(new JobStarted(Job, "hash", "fp")).Updated(new StepCommitted(1, 5.5, 1, 2))
             .Updated(new CheckpointTaken(Checkpoint));
     }
