@@ -64,7 +64,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
 
     private void Serving()
     {
-        Receive<GetShardStatus>(_ => Sender.Tell(Status()));
+        Receive<GetShardStatus>(OnStatus);
         Receive<LoadShard>(OnLoad);
         Receive<ExpectStep>(OnExpect);
         Receive<PushGradients>(OnPush);
@@ -74,6 +74,17 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         Receive<Summed>(OnSummed);
         Receive<Applied>(OnApplied);
         Receive<Failed>(OnFailed);
+    }
+
+    /// <summary>
+    /// An apply under way is of a committed step and finishes whatever comes next: the status waits
+    /// for it, so that a replica a moment slower than its sibling is not taken for one a step behind
+    /// (the generation would then start a step earlier and run that step again).
+    /// </summary>
+    private void OnStatus(GetShardStatus _)
+    {
+        if (_applying) Stash.Stash();
+        else Sender.Tell(Status());
     }
 
     private ShardStatus Status() =>
