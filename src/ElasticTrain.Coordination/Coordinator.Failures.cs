@@ -19,6 +19,7 @@ public sealed partial class Coordinator
     private sealed record AwaitedRanks(long Step, string Waiting, IReadOnlyList<RankId> Ranks, IReadOnlySet<RankId> Unanswered);
 
     private AwaitedRanks? _awaited;
+    private long _aborted = -1; // the last generation ended by a failure
 
     /// <summary>
     /// Ranks the coordinator waits on while no exchange runs whose broken links would tell of their
@@ -70,6 +71,14 @@ public sealed partial class Coordinator
     /// </summary>
     private void Abort(string reason, bool verify)
     {
+        // One failure is often seen several times (each rank's broken exchange, a shard's stop):
+        // the generation ends once, and counts once toward giving up.
+        if (_aborted == _state.Generation)
+        {
+            _log.Debug("generation {0} already aborted; also: {1}", _state.Generation, reason);
+            return;
+        }
+        _aborted = _state.Generation;
         _log.Warning("generation {0} aborted: {1}", _state.Generation, reason);
         var members = _members;
         _step = null;
