@@ -98,13 +98,36 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
         if (!Directory.Exists(Folder)) return "";
         var tails = Directory.GetFiles(Folder, "elastictrain.log", SearchOption.AllDirectories).Select(log =>
         {
-            using var stream = new FileStream(log, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
-            var lines = new StreamReader(stream).ReadToEnd().Split('\n')
+            var lines = ReadShared(log).Split('\n')
                 .Where(l => l.Contains("WARNING") || l.Contains("ERROR") || l.Contains("JOINING") || l.Contains("removing") || l.Contains("SBR"))
                 .TakeLast(30);
             return $"\n--- {Path.GetRelativePath(Folder, log)}\n" + string.Join('\n', lines);
         });
         return string.Concat(tails);
+    }
+
+    /// <summary>The Akka log of the process whose data folder is <paramref name="name"/> (`train`, or a node's name); empty before it exists.</summary>
+    public string Log(string name)
+    {
+        var path = Path.Combine(Folder, name, "logs", "elastictrain.log");
+        return File.Exists(path) ? ReadShared(path) : "";
+    }
+
+    /// <summary>A file a running process is still writing.</summary>
+    private static string ReadShared(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(stream).ReadToEnd();
+    }
+
+    /// <summary>Every step run again after a reload reproduced the loss the journal holds for it (1e-4 relative).</summary>
+    public void AssertReplaysMatchTheJournal()
+    {
+        foreach (var replay in Records("replay"))
+        {
+            var journaled = replay.GetProperty("journaled_loss").GetDouble();
+            Assert.True(Math.Abs(replay.GetProperty("loss").GetDouble() - journaled) <= 1e-4 * Math.Abs(journaled), replay.ToString());
+        }
     }
 
     public static int FreePort() => ElasticTrain.Cli.Benchmarks.LocalCluster.FreePort();

@@ -81,11 +81,7 @@ public sealed class PipelineMeshTests(ReferenceRun reference, ITestOutputHelper 
         Assert.Empty(job.Records("resume")); // the copy, not the checkpoint
         var replays = job.Records("replay");
         Assert.InRange(replays.Count, 1, 3);
-        foreach (var replay in replays)
-        {
-            var journaled = replay.GetProperty("journaled_loss").GetDouble();
-            Assert.True(Math.Abs(replay.GetProperty("loss").GetDouble() - journaled) <= 1e-4 * Math.Abs(journaled), replay.ToString());
-        }
+        job.AssertReplaysMatchTheJournal();
         Assert.Single(job.Records("finish"));
         reference.AssertSameCurve(job);
         reference.AssertEachSampleOncePerEpoch(job);
