@@ -21,7 +21,24 @@ public static class ClusterTrainBenchmark
         using var cluster = new LocalCluster(globalBatch, settings, network, threads);
         output.WriteLine($"bench train: {nodes} process(es) with 1 rank and {threads} libtorch thread(s) each, global batch {globalBatch}, in {cluster.Folder}");
         output.WriteLine($"measuring {steps - warmup} steps at world {nodes} after {warmup} warmup steps at that world");
-        var train = cluster.StartTrain();
+        var window = await WatchAsync(cluster, nodes, [], committed => TrainMeasurement.Window(committed, nodes, warmup, steps), output, cancellation);
+        output.WriteLine($"measured steps {window[0].Step}..{window[^1].Step}; stopping the job");
+        return TrainMeasurement.Of(window, nodes, globalBatch);
+    }
+
+    /// <summary>
+    /// Starts the job on <paramref name="cluster"/> (its train node with <paramref name="jobFlags"/>,
+    /// then nodes up to <paramref name="nodes"/> processes: once a step is committed, or with
+    /// <paramref name="joinAtOnce"/> as soon as the train node listens, so that few steps run
+    /// before the full world) and reads its
+    /// committed steps until <paramref name="measured"/> makes a result of them. Prints every
+    /// <paramref name="progressEvery"/>-th step and every world change. Throws a
+    /// <see cref="BenchmarkException"/> when a process exits or no step is committed for <see cref="StallLimit"/>.
+    /// </summary>
+    public static async Task<T> WatchAsync<T>(LocalCluster cluster, int nodes, string[] jobFlags, Func<IReadOnlyList<BenchStep>, T?> measured,
+        TextWriter output, CancellationToken cancellation, int progressEvery = 10, bool joinAtOnce = false) where T : class
+    {
+        var train = cluster.StartTrain(jobFlags);
         output.WriteLine($"started {train.Name} (pid {train.Process.Id})");
 
         var metrics = new JsonLinesTail(cluster.Metrics);
@@ -36,17 +53,13 @@ public static class ClusterTrainBenchmark
                 if (BenchStep.FromMetricsLine(line) is not { } step) continue;
                 committed.Add(step);
                 sinceProgress.Restart();
-                if (step.World != world || step.Step % 10 == 0)
+                if (step.World != world || step.Step % progressEvery == 0)
                     output.WriteLine(FormattableString.Invariant($"step {step.Step}: world {step.World}, step_ms {step.StepMs:0.0}"));
                 world = step.World;
             }
 
-            if (TrainMeasurement.Window(committed, nodes, warmup, steps) is { } window)
-            {
-                output.WriteLine($"measured steps {window[0].Step}..{window[^1].Step}; stopping the job");
-                return TrainMeasurement.Of(window, nodes, globalBatch);
-            }
-            while (committed.Count > 0 && cluster.Started < nodes)
+            if (measured(committed) is { } result) return result;
+            while ((committed.Count > 0 || joinAtOnce && cluster.TrainListening()) && cluster.Started < nodes)
             {
                 var node = cluster.StartNode();
                 output.WriteLine($"started {node.Name} (pid {node.Process.Id}), joining");

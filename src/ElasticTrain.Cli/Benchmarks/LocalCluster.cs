@@ -20,16 +20,22 @@ public sealed class LocalCluster : IDisposable
     private readonly int _globalBatch;
     private readonly BenchFolder _folder = new();
     private readonly NamespaceNetwork? _network;
+    private readonly string _settings;
+    private readonly IReadOnlyList<string> _processSettings;
     private int _port;
 
     /// <param name="settings">HOCON every process runs with (e.g. a bucket size), under the benchmark's thread setting.</param>
     /// <param name="network">Hosts for the processes, the n-th process on host n; null for loopback.</param>
     /// <param name="threads">libtorch threads of each process.</param>
-    public LocalCluster(int globalBatch, string settings = "", NamespaceNetwork? network = null, int threads = 1)
+    /// <param name="processSettings">HOCON the n-th process (0: the train node) runs with over <paramref name="settings"/>
+    /// (e.g. one node's <c>elastictrain.debug.slowdown</c>); a process past its end gets none.</param>
+    public LocalCluster(int globalBatch, string settings = "", NamespaceNetwork? network = null, int threads = 1,
+        IReadOnlyList<string>? processSettings = null)
     {
         _globalBatch = globalBatch;
         _network = network;
-        File.WriteAllText(ConfigFile, settings + $"\nelastictrain.intra-op-threads = {Invariant(threads)}\n");
+        _settings = settings + $"\nelastictrain.intra-op-threads = {Invariant(threads)}\n";
+        _processSettings = processSettings ?? [];
         AppDomain.CurrentDomain.ProcessExit += KillAll;
     }
 
@@ -38,8 +44,6 @@ public sealed class LocalCluster : IDisposable
     /// <summary>Where the coordinator, on whichever node it runs, appends a record per committed step.</summary>
     public string Metrics => Path.Combine(Folder, "metrics.jsonl");
 
-    private string ConfigFile => Path.Combine(Folder, "bench.conf");
-
     /// <summary>How many processes have been started.</summary>
     public int Started => _members.Count;
 
@@ -47,12 +51,13 @@ public sealed class LocalCluster : IDisposable
     public Member? Exited => _members.FirstOrDefault(m => m.Process.HasExited);
 
     /// <summary>Starts the job's first node, at a free loopback port.</summary>
-    public Member StartTrain()
+    /// <param name="jobFlags">More <c>train</c> flags that say what the job trains and how (e.g. <c>--mode ps</c>, <c>--model</c>).</param>
+    public Member StartTrain(params string[] jobFlags)
     {
         if (_members.Count > 0) throw new InvalidOperationException("the job's train node is already started");
         _port = FreePort();
         return Start("train", ["train", "--job", "bench", "--port", Invariant(_port), .. HostFlag(0),
-            "--global-batch", Invariant(_globalBatch), "--steps", Invariant(JobSteps), "--checkpoint-every", Invariant(JobSteps)]);
+            "--global-batch", Invariant(_globalBatch), "--steps", Invariant(JobSteps), "--checkpoint-every", Invariant(JobSteps), .. jobFlags]);
     }
 
     /// <summary>Starts one more node that joins the job through the train node.</summary>
@@ -63,13 +68,36 @@ public sealed class LocalCluster : IDisposable
         return Start($"node {host + 1}", ["node", "--join", $"{_network?.Address(0) ?? "127.0.0.1"}:{Invariant(_port)}", .. HostFlag(host)]);
     }
 
+    /// <summary>
+    /// Whether the train node accepts connections at its port yet (loopback only). A node that
+    /// joins gives up after 10 s without an answer, which a train node still starting on a busy
+    /// machine can take.
+    /// </summary>
+    public bool TrainListening()
+    {
+        if (_members.Count == 0 || _network is not null) return false;
+        using var client = new TcpClient();
+        try
+        {
+            client.Connect(IPAddress.Loopback, _port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>On a network, where the n-th process listens; on loopback nothing (the default host).</summary>
     private string[] HostFlag(int host) => _network is null ? [] : ["--host", _network.Address(host)];
 
     private Member Start(string name, string[] args)
     {
+        // A file per process: the settings of one process (a straggler) reach no other.
+        var config = Path.Combine(Folder, $"bench{_members.Count + 1}.conf");
+        File.WriteAllText(config, _settings + (_members.Count < _processSettings.Count ? _processSettings[_members.Count] + "\n" : ""));
         var member = new Member(name, CliProcess.Start(
-            [.. args, "--plain", "--ranks", "1", "--config", ConfigFile, "--data-dir", Path.Combine(Folder, $"node{_members.Count + 1}"),
+            [.. args, "--plain", "--ranks", "1", "--config", config, "--data-dir", Path.Combine(Folder, $"node{_members.Count + 1}"),
              "--store", Path.Combine(Folder, "journal.db"), "--metrics", Metrics],
             redirectInput: true, networkNamespace: _network?.Namespace(_members.Count)));
         _members.Add(member);

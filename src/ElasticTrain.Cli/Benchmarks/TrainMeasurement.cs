@@ -8,7 +8,10 @@ namespace ElasticTrain.Cli.Benchmarks;
 /// <param name="StepMs">The step's own duration.</param>
 /// <param name="ExposedMs">Communication time the step waited on (0 where not reported).</param>
 /// <param name="BytesSent">What the ranks' gradient exchanges sent for the step, summed (0 where not reported).</param>
-public readonly record struct BenchStep(long Step, int World, double TimeMs, double StepMs, double ExposedMs, long BytesSent = 0)
+/// <param name="Loss">The step's training loss (NaN where not reported).</param>
+/// <param name="Staleness">Parameter-server workers running ahead: how many committed steps the oldest values of the step lacked; null otherwise.</param>
+public readonly record struct BenchStep(long Step, int World, double TimeMs, double StepMs, double ExposedMs, long BytesSent = 0,
+    double Loss = double.NaN, long? Staleness = null)
 {
     /// <summary>A metrics file line's step record, or null for any other record or a line cut off by a kill.</summary>
     public static BenchStep? FromMetricsLine(string line)
@@ -20,7 +23,9 @@ public readonly record struct BenchStep(long Step, int World, double TimeMs, dou
             return new BenchStep(record.GetProperty("step").GetInt64(), record.GetProperty("world").GetInt32(),
                 record.GetProperty("time_ms").GetDouble(), record.GetProperty("step_ms").GetDouble(),
                 record.TryGetProperty("exposed_ms", out var exposed) ? exposed.GetDouble() : 0,
-                record.TryGetProperty("bytes_sent", out var bytes) ? bytes.GetInt64() : 0);
+                record.TryGetProperty("bytes_sent", out var bytes) ? bytes.GetInt64() : 0,
+                record.TryGetProperty("loss", out var loss) && loss.ValueKind == JsonValueKind.Number ? loss.GetDouble() : double.NaN,
+                record.TryGetProperty("staleness", out var staleness) && staleness.ValueKind == JsonValueKind.Number ? staleness.GetInt64() : null);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {

@@ -12,6 +12,7 @@ public static class BenchCommand
         foreach (var command in BenchAllReduceCommand.Create(error)) bench.Subcommands.Add(command);
         bench.Subcommands.Add(BenchTrainCommand.Create(error));
         bench.Subcommands.Add(BenchRanksCommand.Create(error));
+        bench.Subcommands.Add(BenchPsCommand.Create(error));
         foreach (var command in BenchPipelineCommand.Create(error)) bench.Subcommands.Add(command);
         return bench;
     }

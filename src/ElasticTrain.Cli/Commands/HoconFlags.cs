@@ -58,6 +58,14 @@ public sealed class HoconFlags
         return HoconFiles.Parse(text.ToString(), "flags");
     }
 
+    /// <summary>The flags given on the command line, each with its value as given: for a command that passes them on to the processes it starts.</summary>
+    public IEnumerable<(string Name, string Value)> Given(ParseResult parse)
+    {
+        foreach (var flag in _flags)
+            if (parse.GetResult(flag.Option) is { } given && given.GetValueOrDefault<object?>() is { } value)
+                yield return (flag.Option.Name, Convert.ToString(value, CultureInfo.InvariantCulture)!);
+    }
+
     /// <summary>
     /// The flags that say what a job trains: the model and its shape, the batch, the optimizer, the
     /// data. `train` and `bench ranks` both take them.

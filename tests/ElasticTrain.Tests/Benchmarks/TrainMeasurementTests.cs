@@ -47,12 +47,15 @@ public class TrainMeasurementTests
     }
 
     [Fact]
-    public void Step_records_are_read_from_metrics_lines_with_exposure_and_bytes_optional()
+    public void Step_records_are_read_from_metrics_lines_with_exposure_bytes_loss_and_staleness_optional()
     {
-        Assert.Equal(new BenchStep(7, 2, 1_700_000_000_123, 612.5, 0),
+        Assert.Equal(new BenchStep(7, 2, 1_700_000_000_123, 612.5, 0, Loss: 3.1),
             BenchStep.FromMetricsLine("""{"type":"step","step":7,"loss":3.1,"world":2,"generation":3,"time_ms":1700000000123,"step_ms":612.5,"exchange_ms":40.25}"""));
         Assert.Equal(12.5, BenchStep.FromMetricsLine("""{"type":"step","step":7,"world":2,"time_ms":1,"step_ms":2,"exposed_ms":12.5}""")!.Value.ExposedMs);
         Assert.Equal(26_589_936, BenchStep.FromMetricsLine("""{"type":"step","step":7,"world":2,"time_ms":1,"step_ms":2,"bytes_sent":26589936}""")!.Value.BytesSent);
+        Assert.Equal(2, BenchStep.FromMetricsLine("""{"type":"step","step":7,"world":2,"time_ms":1,"step_ms":2,"staleness":2}""")!.Value.Staleness);
+        Assert.Null(BenchStep.FromMetricsLine("""{"type":"step","step":7,"world":2,"time_ms":1,"step_ms":2,"staleness":null}""")!.Value.Staleness);
+        Assert.True(double.IsNaN(BenchStep.FromMetricsLine("""{"type":"step","step":7,"world":2,"time_ms":1,"step_ms":2}""")!.Value.Loss));
         Assert.Null(BenchStep.FromMetricsLine("""{"type":"checkpoint","step":50,"path":"x","generation":1,"time_ms":1}"""));
         Assert.Null(BenchStep.FromMetricsLine("""{"type":"step","step":7,"wor"""));
     }
