@@ -139,6 +139,8 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         // Started again by its supervisor on a node that has lost the lease meanwhile: it has no say.
         if (!MayWrite()) { Context.Stop(Self); return; }
         _began = true;
+        // Only a job that has never run waits for its start ranks: after a failover or a resume, whoever is left goes on.
+        if (_state.Generation == 0) _required = Math.Max(_required, _setup.StartRanks);
         if (_state.IdentityHash is { } journaled && journaled != _setup.IdentityHash)
         {
             var differences = string.Join(", ", Job.IdentityDifferences(_state.Config!));

@@ -27,13 +27,14 @@ namespace ElasticTrain.Coordination;
 /// <param name="Parallel">The mesh the job asks for (<c>elastictrain.parallel.*</c>); null: <see cref="MeshRequest.Auto"/>.</param>
 /// <param name="HeldOut">The windows the job holds out for evaluation (0: none), as this node's data splits them.</param>
 /// <param name="Shards">Parameter-server mode: the job's shard region on this node and the plan; null: all-reduce.</param>
+/// <param name="StartRanks">How many ranks a new job's first generation waits for, if more than <paramref name="ExpectedRanks"/> (0: those).</param>
 /// <param name="EpochOf">The data's epoch that the step after a given one reads from, for the metadata of the checkpoints shards write; null: 0.</param>
 public sealed record CoordinatorSetup(
     JobConfig Requested, string IdentityHash, string DataFingerprint, int ExpectedRanks,
     CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5, TimeSpan? JoinSettle = null,
     TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null, Func<bool>? HoldsLease = null, StoreOutage? Outage = null,
     MeshRequest? Parallel = null, TrainingRecipe? Recipe = null, int HeldOut = 0, Ranks.ParameterServer.ShardAccess? Shards = null,
-    Func<long, int>? EpochOf = null)
+    Func<long, int>? EpochOf = null, int StartRanks = 0)
 {
     public MeshRequest Mesh => Parallel ?? MeshRequest.Auto;
 

@@ -132,7 +132,9 @@ public static class ParameterServerBenchmark
     {
         string[] slowLast = ["", "", string.Create(CultureInfo.InvariantCulture, $"elastictrain.debug.slowdown = {options.Slowdown}")];
         using var cluster = new LocalCluster(options.GlobalBatch, processSettings: straggler ? slowLast : null);
-        var result = await ClusterTrainBenchmark.WatchAsync(cluster, Nodes, [.. mode.Flags, .. options.JobFlags], measured, output, cancellation,
+        // Every run's first step waits for all three ranks, so that every mode trains the same steps at the full world.
+        string[] startTogether = ["--start-ranks", Nodes.ToString(CultureInfo.InvariantCulture)];
+        var result = await ClusterTrainBenchmark.WatchAsync(cluster, Nodes, [.. mode.Flags, .. startTogether, .. options.JobFlags], measured, output, cancellation,
             progressEvery: 50, joinAtOnce: true);
         output.WriteLine("stopping the job");
         return result;

@@ -18,6 +18,7 @@ public static class TrainCommand
             .AddParameterServer()
             .Add<long>("--steps", "elastictrain.job.steps", "Total optimizer steps")
             .Add<int>("--checkpoint-every", "elastictrain.job.checkpoint-every", "Checkpoint period in steps")
+            .Add<int>("--start-ranks", "elastictrain.start-ranks", "Ranks over all nodes a new job's first step waits for (default: this node's)")
             .AddParallel();
         var command = new CheckedCommand("train", "Train a model, starting or resuming a job; other nodes may join it", parse =>
         {

@@ -28,6 +28,7 @@ namespace ElasticTrain.Cli.Hosting;
 /// step's compute (sleeping factor - 1 times it), to make one node slow for benchmarks. Per node, and
 /// no part of the job's identity: it changes when updates arrive, not what they are.
 /// </param>
+/// <param name="StartRanks">`train`: the ranks over all nodes a new job's first step waits for (0: this node's own).</param>
 public sealed record HostSettings(
     JobConfig Job,
     int Ranks,
@@ -53,7 +54,8 @@ public sealed record HostSettings(
     string HttpToken,
     MeshRequest Mesh,
     TrainingRecipe Recipe,
-    double Slowdown)
+    double Slowdown,
+    int StartRanks = 0)
 {
     public static HostSettings FromConfig(Config config)
     {
@@ -91,7 +93,8 @@ public sealed record HostSettings(
             HttpToken: http.String("token").Trim(),
             Mesh: ReadMesh(parallel),
             Recipe: TrainingRecipe.FromConfig(config, job),
-            Slowdown: ReadSlowdown(new SettingsReader(config, "elastictrain.debug")));
+            Slowdown: ReadSlowdown(new SettingsReader(config, "elastictrain.debug")),
+            StartRanks: root.Int("start-ranks", 0, 1 << 20));
         if (settings.Join.Length > 0 && !HostPort.TryParse(settings.Join, out _, out _))
             throw new SettingsException($"--join must be HOST:PORT, not '{settings.Join}'");
         if (settings.DataPlaneSecret.Length > 0 && System.Text.Encoding.UTF8.GetByteCount(settings.DataPlaneSecret) < Collectives.Transport.DataPlaneHandshake.MinSecretBytes)

@@ -150,7 +150,7 @@ public static class NodeHost
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
                 HoldsLease: () => StoreLease.Held(system, CoordinatorLease(jobId)) is not null, Outage: new StoreOutage(settings.StoreOutageLimit),
                 Parallel: job.Mesh, Recipe: job.Recipe, HeldOut: data.Split.HeldOut.Count, Shards: shards,
-                EpochOf: data.Schedule.EpochOf);
+                EpochOf: data.Schedule.EpochOf, StartRanks: settings.StartRanks);
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
             var coordinator = system.ActorOf(CoordinatorProxy(system), "coordinator-proxy");

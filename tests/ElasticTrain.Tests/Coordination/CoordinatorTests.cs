@@ -61,6 +61,19 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     }
 
     [Fact]
+    public void A_new_jobs_first_generation_waits_for_its_start_ranks_over_all_nodes()
+    {
+        // The coordinator's node has one rank; the job asks for three before its first step.
+        var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job, "hash", "data", 1, new CheckpointStore(_checkpoints),
+            TimeSpan.FromSeconds(30), JoinSettle: TimeSpan.Zero, StartRanks: 3)));
+        var early = Register(coordinator, R("n/r0"), R("m/r0"));
+        foreach (var (probe, _) in early) probe.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        var last = Register(coordinator, R("o/r0"));
+        foreach (var (probe, _) in early.Concat(last))
+            Assert.Equal(3, ExpectPrepare(probe, 1).Members.Count);
+    }
+
+    [Fact]
     public void Runs_a_job_to_the_end_committing_each_step_once_and_checkpointing_on_schedule()
     {
         Sys.EventStream.Subscribe(TestActor, typeof(StepCommittedNotice));
