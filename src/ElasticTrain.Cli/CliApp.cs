@@ -33,6 +33,14 @@ public static class CliApp
             error.WriteLine($"error: {e.Message}");
             return 2;
         }
+        catch (OperationCanceledException e) when (cancellation.IsCancellationRequested || e.CancellationToken.IsCancellationRequested)
+        {
+            // Ctrl+C or SIGTERM (a pod being deleted) before a command had its own answer for it,
+            // e.g. while a starting node still talks to the store. Timeouts are turned into their
+            // own errors where they happen, so a cancelled wait that gets here was an interruption.
+            error.WriteLine("error: interrupted");
+            return 130;
+        }
     }
 
     private static RootCommand Commands(TextWriter output, TextWriter error)
