@@ -43,6 +43,17 @@ public sealed partial class ParameterServerClusterTests(ReferenceRun reference, 
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one worker", train);
         using var a = StartNode(job, port, "a");
         using var b = StartNode(job, port, "b");
+        await job.WaitFor(j => j.Records("step").Any(r => r.GetProperty("world").GetInt32() == 3), "three workers", train, a, b);
+        // An operator sees every shard and its backup, each on a node, with its bytes and update rate.
+        using (var status = ElasticTrainProcess.Start("status", "--join", $"127.0.0.1:{port}"))
+        {
+            Assert.Equal(0, await status.WaitAsync(TimeSpan.FromSeconds(60)));
+            for (var shard = 0; shard < Shards; shard++)
+            {
+                Assert.Matches($@"shard {shard} \(main-shard-{shard}\): [\d.]+ KiB on 127\.0\.0\.1:\d+, [\d.]+ updates/s", status.Output);
+                Assert.Matches($@"backup {shard} \(main-backup-{shard}\): [\d.]+ KiB on 127\.0\.0\.1:\d+", status.Output);
+            }
+        }
 
         Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(3)) == 0, train.Output + job.LogTails());
         foreach (var node in new[] { a, b }) Assert.True(await node.WaitAsync(TimeSpan.FromMinutes(1)) == 0, node.Output);
