@@ -30,10 +30,12 @@ public sealed partial class Coordinator
     private IReadOnlyDictionary<ShardId, string> _shardNodes = new Dictionary<ShardId, string>(); // as the generation started
 
     /// <summary>For status: every replica's node and bytes, and the rate at which each applies updates (one per committed step).</summary>
-    private ShardPlace[]? ShardPlaces() => ParameterServerMode
-        ? [.. Replicas.Select(r => new ShardPlace(r, _shardNodes.GetValueOrDefault(r, "?"), _setup.Shards!.Plan.BytesOf(r.Index),
-            _throughput.SamplesPerSecond(Job.GlobalBatch) / Job.GlobalBatch))]
-        : null;
+    private ShardPlace[]? ShardPlaces()
+    {
+        if (!ParameterServerMode) return null;
+        var stepsPerSecond = _throughput.SamplesPerSecond(Job.GlobalBatch) / Job.GlobalBatch;
+        return [.. Replicas.Select(r => new ShardPlace(r, _shardNodes.GetValueOrDefault(r, "?"), _setup.Shards!.Plan.BytesOf(r.Index), stepsPerSecond))];
+    }
 
     private bool ParameterServerMode => _setup.Shards is not null;
 
@@ -124,10 +126,11 @@ public sealed partial class Coordinator
     }
 
     /// <summary>
-    /// Whether every replica has every slice of the step in flight; if so, the whole model's squared
-    /// gradient norm, added up over the shards (a backup's share is its shard's).
+    /// Whether every replica has every slice of the step in flight; if so, takes the whole model's
+    /// squared gradient norm, added up over the shards (a backup's share is its shard's), and the
+    /// step's shares are done with. If not, watches the replicas still missing.
     /// </summary>
-    private bool ShardsSummed(out double squares)
+    private bool TakeShardSquares(out double squares)
     {
         squares = 0;
         if (_squares is not { } shares) return false;

@@ -193,25 +193,27 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             _early.Add(done); // a worker ran ahead and pushed before the step it belongs to is the current one
             return;
         }
-        if (_step is not { } tally || !tally.Add(done)) return;
-        if (!tally.Complete)
+        if (!current.Add(done)) return;
+        if (!current.Complete)
         {
-            if (_awaited is null) WatchAwaited(tally.Step, $"the others finished step {tally.Step}", tally.Missing);
+            if (_awaited is null) WatchAwaited(current.Step, $"the others finished step {current.Step}", current.Missing);
             return;
         }
         StopWatchingAwaited();
-        TryCommit(tally);
+        TryCommit(current);
     }
 
     /// <summary>Every rank has reported the step (and in parameter-server mode, every shard its squares): journal it, or wait for the rest.</summary>
     private void TryCommit(StepTally tally)
     {
-        var summary = tally.Summarize(Job.GlobalBatch);
+        double? shardSquares = null;
         if (ParameterServerMode)
         {
-            if (!ShardsSummed(out var squares)) return;
-            summary = summary with { GradientSquares = squares };
+            if (!TakeShardSquares(out var squares)) return;
+            shardSquares = squares;
         }
+        var summary = tally.Summarize(Job.GlobalBatch);
+        if (shardSquares is { } fromShards) summary = summary with { GradientSquares = fromShards };
         Timers.Cancel("step-timeout");
         _failedAttempts = 0;
         foreach (var report in tally.Reports) _roster.MeasureSpeed(report.Rank, report.Samples, report.ComputeMs);

@@ -66,9 +66,7 @@ public sealed partial class Rank
         OnCompute(apply.Generation, apply.Step, Sender, () =>
         {
             var replica = (Replica)_part!;
-            _shardClient!.Pull(apply.Generation, apply.Step, shards, cancellation);
-            replica.Pulled(apply.Step);
-            _held = new Held(apply.Step, replica.Layers);
+            PullValues(replica, apply.Generation, apply.Step, shards, cancellation);
             return PushHeld(replica, apply.Generation, shards, cancellation);
         });
     }
@@ -90,9 +88,15 @@ public sealed partial class Rank
         var access = _setup.Shards!;
         _shardClient ??= new ShardClient(access.Plan, replica.NamedParameters, _stages, access.Region, _setup.Id, _setup.Port.Address, _setup.Exchange.Timeout);
         replica.DiscardPending();
-        _shardClient.Pull(prepare.Generation, prepare.StateStep, pull.Shards, cancellation);
-        replica.Pulled(prepare.StateStep);
-        _held = new Held(replica.AppliedStep, replica.Layers);
+        PullValues(replica, prepare.Generation, prepare.StateStep, pull.Shards, cancellation);
         return new RankReady(prepare.Generation, _setup.Id, replica.AppliedStep);
+    }
+
+    /// <summary>On the compute thread: the replica takes the shards' values after <paramref name="step"/> and holds that step.</summary>
+    private void PullValues(Replica replica, long generation, long step, IReadOnlyList<ShardAddress> shards, CancellationToken cancellation)
+    {
+        _shardClient!.Pull(generation, step, shards, cancellation);
+        replica.Pulled(step);
+        _held = new Held(step, replica.Layers);
     }
 }

@@ -80,13 +80,7 @@ public sealed partial class ParameterServerClusterTests(ReferenceRun reference, 
         using var __ = victim;
         using var ___ = survivor;
 
-        Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(3)) == 0, train.Output + job.LogTails());
-        Assert.True(await survivor.WaitAsync(TimeSpan.FromMinutes(1)) == 0, survivor.Output);
-        Describe(job);
-        var lost = ReplicasStartedOn(job, doomed);
-        var pause = ClusterJob.PauseAfter(job.Records("step"), killedAt);
-        output.WriteLine($"pause after kill -9 of node {doomed}, hosting {string.Join(", ", lost)}, at step {killedAt}: {pause.TotalSeconds:0.00} s");
-        Assert.True(pause < TimeSpan.FromSeconds(30), $"the job paused {pause.TotalSeconds:0.0} s after the node died:\n{job.Log("train")}");
+        var lost = await FinishedWithoutTheDeadNode(job, train, survivor, doomed, killedAt);
 
         // Every replica the node hosted took its sibling's state at a step the job had committed by the kill, or after.
         var copies = Copies(job).Where(c => c.Step >= killedAt).ToList();
@@ -114,13 +108,7 @@ public sealed partial class ParameterServerClusterTests(ReferenceRun reference, 
         using var ___ = survivor;
         var checkpoint = LastCheckpoint(job);
 
-        Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(3)) == 0, train.Output + job.LogTails());
-        Assert.True(await survivor.WaitAsync(TimeSpan.FromMinutes(1)) == 0, survivor.Output);
-        Describe(job);
-        var lost = ReplicasStartedOn(job, doomed);
-        var pause = ClusterJob.PauseAfter(job.Records("step"), killedAt);
-        output.WriteLine($"pause after kill -9 of node {doomed}, hosting {string.Join(", ", lost)}, at step {killedAt}: {pause.TotalSeconds:0.00} s");
-        Assert.True(pause < TimeSpan.FromSeconds(30), $"the job paused {pause.TotalSeconds:0.0} s after the node died:\n{job.Log("train")}");
+        var lost = await FinishedWithoutTheDeadNode(job, train, survivor, doomed, killedAt);
 
         Assert.Contains(HeldSteps(job), held => lost.All(replica => held[replica] == -1));
         var resume = job.Records("resume").Last();
@@ -130,6 +118,22 @@ public sealed partial class ParameterServerClusterTests(ReferenceRun reference, 
             .Select(r => r.GetProperty("step").GetInt64()).ToHashSet();
         for (var step = resume.GetProperty("from_step").GetInt64(); step <= killedAt; step++) Assert.Contains(step, replayed);
         AssertFinishedWithTheReferenceCurve(job, world: 2);
+    }
+
+    /// <summary>
+    /// Waits for the job to finish on the survivors, checks that it paused under 30 s after the kill,
+    /// and returns the replicas the dead node hosted.
+    /// </summary>
+    private async Task<List<string>> FinishedWithoutTheDeadNode(ClusterJob job, ElasticTrainProcess train, ElasticTrainProcess survivor, string doomed, long killedAt)
+    {
+        Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(3)) == 0, train.Output + job.LogTails());
+        Assert.True(await survivor.WaitAsync(TimeSpan.FromMinutes(1)) == 0, survivor.Output);
+        Describe(job);
+        var lost = ReplicasStartedOn(job, doomed);
+        var pause = ClusterJob.PauseAfter(job.Records("step"), killedAt);
+        output.WriteLine($"pause after kill -9 of node {doomed}, hosting {string.Join(", ", lost)}, at step {killedAt}: {pause.TotalSeconds:0.00} s");
+        Assert.True(pause < TimeSpan.FromSeconds(30), $"the job paused {pause.TotalSeconds:0.0} s after the node died:\n{job.Log("train")}");
+        return lost;
     }
 
     /// <summary>

@@ -56,8 +56,9 @@ public static class NodeHost
         var recipe = settings.Recipe.ParameterServer is { } ps ? settings.Recipe with { ParameterServer = ps with { Shards = ps.ShardsFor(settings.Ranks) } } : settings.Recipe;
         var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint, recipe), data.Corpus.Fingerprint,
             settings.Mesh, recipe);
-        if (recipe.ParameterServer is not null) PlanShards(job); // more shards than the model fills is bad input, refused here
-        return await RunAsync(settings, config, store, settings.Job.Id, reporters, live, cancellation, async (system, cluster) =>
+        // More shards than the model fills is bad input, refused here; the plan is made once.
+        var shardPlan = recipe.ParameterServer is not null ? PlanShards(job) : null;
+        return await RunAsync(settings, config, store, settings.Job.Id, reporters, live, cancellation, shardPlan, async (system, cluster) =>
         {
             await cluster.JoinAsync(cluster.SelfAddress, cancellation);
             return (job, data);
@@ -101,7 +102,7 @@ public static class NodeHost
 
     private static Task<Result> JoinOnceAsync(HostSettings settings, Config config, JournalStore store, JobDescription job, IReadOnlyList<string> seeds,
         TimeSpan patience, IReadOnlyList<IJobReporter> reporters, LiveNode live, CancellationToken cancellation) =>
-        RunAsync(settings, config, store, job.Config.Id, reporters, live, cancellation, async (system, cluster) =>
+        RunAsync(settings, config, store, job.Config.Id, reporters, live, cancellation, shardPlan: null, async (system, cluster) =>
         {
             var joined = await ClusterAccess.JoinAnyAsync(cluster, seeds, patience);
             var data = JobData.Load(settings.Job.DataPath.Length > 0 ? settings.Job.DataPath : job.Config.DataPath, job.Config, settings.DataDirectory, job.Recipe);
@@ -111,8 +112,9 @@ public static class NodeHost
             return (job, data);
         });
 
+    /// <param name="shardPlan">A parameter-server job's shard plan when the caller has made it already; null: made here if the job needs one.</param>
     private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, string jobId, IReadOnlyList<IJobReporter> reporters,
-        LiveNode live, CancellationToken cancellation, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
+        LiveNode live, CancellationToken cancellation, ShardPlan? shardPlan, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
     {
         // libtorch's intra-op pool is per process, shared by the local ranks; MKL's kernels are
         // chosen before any tensor work.
@@ -144,7 +146,7 @@ public static class NodeHost
             system.ActorOf(JobObserver.Props(reporters, outcome), "observer");
 
             // Parameter-server mode: this node's door to the job's shards, hosting some where it has their role.
-            var shards = job.Recipe.ParameterServer is { } ps ? StartShards(system, job, ps, transport, settings) : null;
+            var shards = job.Recipe.ParameterServer is { } ps ? StartShards(system, job, shardPlan ?? PlanShards(job), ps, transport, settings) : null;
             // Every node can host the coordinator: the job's own config travels with the description.
             var coordinatorSetup = new CoordinatorSetup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
@@ -295,9 +297,9 @@ public static class NodeHost
     }
 
     /// <summary>Starts the job's shard region on this node: hosting shards where the node has the role, a proxy where not.</summary>
-    private static ShardAccess StartShards(ActorSystem system, JobDescription job, ParameterServerSettings ps, TensorTransport transport, HostSettings settings)
+    private static ShardAccess StartShards(ActorSystem system, JobDescription job, ShardPlan plan, ParameterServerSettings ps, TensorTransport transport,
+        HostSettings settings)
     {
-        var plan = PlanShards(job);
         var recipe = job.Recipe;
         var setup = new ShardSetup(job.Config.Id, job.IdentityHash, plan, recipe.Optimizer, job.Config.WeightDecay, transport, settings.ExchangeTimeout,
             Seed: () => ModelShards.Seed(job.Config, job.IdentityHash, recipe));

@@ -44,6 +44,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
     private double? _squares;     // made, and not yet applied
     private bool _applying;       // a committed step is being applied: the next step's commands wait
     private IActorRef? _coordinator; // who last planned a step or a load here: told when the entity stops
+    private readonly string _node;   // this node's cluster address, HOST:PORT, for status
     private CancellationTokenSource _generationCancel = new();
     private CancellationTokenSource _stepCancel = new();
     private long _droppedStale;
@@ -59,6 +60,8 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         _id = id;
         _data = new ShardData(setup, id);
         _thread = new ComputeThread($"shard-{id.Index}");
+        var node = Akka.Cluster.Cluster.Get(Context.System).SelfAddress;
+        _node = $"{node.Host}:{node.Port}";
         Loading();
     }
 
@@ -87,8 +90,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         else Sender.Tell(Status());
     }
 
-    private ShardStatus Status() =>
-        new(_id, _generation, _applied, _data.DataPlane, _droppedStale, _repeated, Akka.Cluster.Cluster.Get(Context.System).SelfAddress is var a ? $"{a.Host}:{a.Port}" : "");
+    private ShardStatus Status() => new(_id, _generation, _applied, _data.DataPlane, _droppedStale, _repeated, _node);
 
     private void OnExpect(ExpectStep expect)
     {
