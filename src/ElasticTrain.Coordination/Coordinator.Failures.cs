@@ -85,6 +85,7 @@ public sealed partial class Coordinator
         _members = [];
         _shardPrep = null;
         _squares = null;
+        _trustRound = null;
         ForgetAhead();
         Timers.Cancel("step-timeout");
         StopWatchingAwaited();

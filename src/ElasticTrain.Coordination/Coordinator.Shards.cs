@@ -57,12 +57,13 @@ public sealed partial class Coordinator
         {
             // A replica that holds less than the step before the one in flight started afresh: its node died
             // (no entity lived to say so) and Sharding placed it anew. The step cannot complete.
-            if (probed.Generation == _state.Generation && _step?.Step == probed.Step && _squares is { } shares && !shares.ContainsKey(probed.Replica)
+            if (probed.Generation == _state.Generation && _step?.Step == probed.Step && AwaitsReplica(probed.Replica)
                 && probed.Status is { } status && status.AppliedStep < probed.Step - 1)
                 Abort($"parameter shard {probed.Replica} lost its state (it holds step {status.AppliedStep}): its node left", verify: true);
         });
         Command<ShardLoaded>(OnShardLoaded);
         Command<ShardSquares>(OnShardSquares);
+        Command<ShardUpdateNorms>(OnShardUpdateNorms);
         Command<ShardApplied>(_ => { }); // a worker's pull waits for the apply itself
         Command<ShardCheckpointWritten>(OnShardPartWritten);
         Command<ShardStepFailed>(failed =>
@@ -89,13 +90,18 @@ public sealed partial class Coordinator
     private void ExpectShardStep(StepPlan plan)
     {
         _squares = [];
+        _trustRound = null;
         RankId[] workers = [.. plan.Slices.Select(s => s.Rank)];
         foreach (var replica in Replicas)
             Region.Tell(new ExpectStep(replica, _state.Generation, plan.Step, workers, Job.GlobalBatch));
     }
 
+    /// <summary>Whether the step in flight waits for <paramref name="replica"/>'s squares or, in LAMB's round, its update norms.</summary>
+    private bool AwaitsReplica(ShardId replica) =>
+        _trustRound is { } round ? !round.Has(replica) : _squares is { } shares && !shares.ContainsKey(replica);
+
     /// <summary>
-    /// Every worker has reported and some replica's squares have not come: asks the missing ones,
+    /// Every worker has reported and some replica's answer has not come: asks the missing ones,
     /// every liveness interval, what they hold. A replica whose node died says nothing until
     /// Sharding, once the node is downed, starts it anew elsewhere: then it answers, holding nothing.
     /// </summary>
@@ -107,12 +113,12 @@ public sealed partial class Coordinator
 
     private void OnProbeShards(ProbeShards probe)
     {
-        if (probe.Generation != _state.Generation || _step?.Step != probe.Step || _squares is not { } shares)
+        if (probe.Generation != _state.Generation || _step?.Step != probe.Step || (_squares is null && _trustRound is null))
         {
             Timers.Cancel("shard-probe");
             return;
         }
-        foreach (var replica in Replicas.Where(r => !shares.ContainsKey(r)))
+        foreach (var replica in Replicas.Where(AwaitsReplica))
             Region.Ask<ShardStatus>(new GetShardStatus(replica), _setup.Liveness)
                 .PipeTo(Self, success: status => new ShardProbed(probe.Generation, probe.Step, replica, status),
                     failure: _ => new ShardProbed(probe.Generation, probe.Step, replica, null)); // silent: asked again next time
@@ -146,12 +152,14 @@ public sealed partial class Coordinator
         return true;
     }
 
-    /// <summary>The commit is durable: every replica applies the step at the same clip coefficient and rate.</summary>
-    private void ApplyOnShards(long step, double gradientSquares)
+    /// <summary>The commit is durable: every replica applies the step at the same clip coefficient, rate and (LAMB) trust ratios.</summary>
+    private void ApplyOnShards(long step, double gradientSquares, TrustRatio[]? trust)
     {
-        var coefficient = UpdateRule.ClipCoefficient(Math.Sqrt(gradientSquares), _setup.Training.ClipNorm);
+        var coefficient = ShardClip(gradientSquares);
         var rate = _setup.Training.Schedule.At(step, Job.LearningRate);
         foreach (var replica in Replicas)
-            Region.Tell(new ApplyShardStep(replica, _state.Generation, step, coefficient, rate));
+            Region.Tell(new ApplyShardStep(replica, _state.Generation, step, coefficient, rate, trust));
     }
+
+    private double ShardClip(double gradientSquares) => UpdateRule.ClipCoefficient(Math.Sqrt(gradientSquares), _setup.Training.ClipNorm);
 }

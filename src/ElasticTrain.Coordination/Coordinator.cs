@@ -5,6 +5,7 @@ using Akka.Persistence;
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Jobs;
 using ElasticTrain.Ranks;
+using ElasticTrain.Ranks.ParameterServer;
 using ElasticTrain.Ranks.Pipeline;
 
 namespace ElasticTrain.Coordination;
@@ -207,9 +208,10 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     private void TryCommit(StepTally tally)
     {
         double? shardSquares = null;
+        TrustRatio[]? trust = null;
         if (ParameterServerMode)
         {
-            if (!TakeShardSquares(out var squares)) return;
+            if (!ShardsReadyToCommit(out var squares, out trust)) return;
             shardSquares = squares;
         }
         var summary = tally.Summarize(Job.GlobalBatch);
@@ -228,7 +230,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         }
         if (summary.Step <= _state.CommittedStep)
         {
-            ApplyCommitted(summary.Step, summary.GradientSquares);
+            ApplyCommitted(summary.Step, summary.GradientSquares, trust);
             Publish(new StepReplayed(summary.Step, summary.Loss, _state.JournaledLoss(summary.Step), _state.Generation));
             AfterStep(summary.Step);
             return;
@@ -242,7 +244,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
             _state = _state.Updated(committed);
             if (overflowed) _overflows.Add(summary.Step);
             _samples.Add(sampled);
-            ApplyCommitted(summary.Step, summary.GradientSquares);
+            ApplyCommitted(summary.Step, summary.GradientSquares, trust);
             var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             _throughput.Committed(summary.Step, now);
             Publish(new StepCommittedNotice(summary.Step, summary.Loss, summary.World, _state.Generation, now, stepMs, Job.GlobalBatch,
@@ -256,9 +258,10 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
     }
 
     /// <summary>The commit is durable: every member applies the step (in mailbox order, before anything later).</summary>
-    private void ApplyCommitted(long step, double gradientSquares)
+    /// <param name="trust">Parameter-server mode with LAMB: every tensor's trust ratio, for the shards.</param>
+    private void ApplyCommitted(long step, double gradientSquares, TrustRatio[]? trust = null)
     {
-        if (ParameterServerMode) ApplyOnShards(step, gradientSquares);
+        if (ParameterServerMode) ApplyOnShards(step, gradientSquares, trust);
         var copy = StartsCopyRound(step);
         foreach (var member in _members)
         {

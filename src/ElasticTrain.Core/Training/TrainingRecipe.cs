@@ -105,10 +105,6 @@ public sealed record TrainingRecipe(
         // through the shards.
         if (recipe.Precision == Precision.Fp16)
             throw new SettingsException($"elastictrain.job.precision fp16 is not available with {mode} (its loss scaler is not wired through the shards); use fp32 or bf16");
-        // LAMB's trust ratio needs the norms of whole tensors, which shards split by rows do not
-        // hold (ShardOptimizer refuses it too).
-        if (recipe.Optimizer.Kind == OptimizerKind.Lamb)
-            throw new SettingsException($"elastictrain.job.optimizer.name lamb is not available with {mode}: its trust ratio needs whole tensors, which shards split by rows");
     }
 
     private static double EvalFractionOf(SettingsReader reader)

@@ -13,7 +13,10 @@ namespace ElasticTrain.Ranks.Optimization;
 /// </summary>
 /// <remarks>
 /// Each tensor's trust ratio needs only that tensor's weights and update, so it is the same however
-/// the model's layers are spread over ranks and stages: every rank holds whole tensors. A ratio
+/// the model's layers are spread over ranks and stages: every rank holds whole tensors. A parameter
+/// shard holds rows of a tensor: it prepares its rows' step, the shards' squared norms are added up
+/// per tensor (<see cref="ParameterServer.TrustRatios"/>), and each shard takes its rows' step at the
+/// whole tensor's ratio. A ratio
 /// whose weight or update norm is 0 is 1 (the plain Adam step), as in the reference implementations.
 /// Parameters exempt from decay still take the trust ratio.
 /// </remarks>
@@ -26,6 +29,18 @@ internal sealed class Lamb : PartOptimizer
         public long Step;
         public Tensor ExpAvg { get; } = zeros_like(parameter).DetachFromDisposeScope();
         public Tensor ExpAvgSq { get; } = zeros_like(parameter).DetachFromDisposeScope();
+        public Prepared? Next; // the step computed and not yet taken
+    }
+
+    /// <summary>A parameter's next moments and update direction (with decay), and the norms its trust ratio comes from.</summary>
+    private sealed record Prepared(Tensor ExpAvg, Tensor ExpAvgSq, Tensor Update, float WeightNorm, float UpdateNorm) : IDisposable
+    {
+        public void Dispose()
+        {
+            ExpAvg.Dispose();
+            ExpAvgSq.Dispose();
+            Update.Dispose();
+        }
     }
 
     private readonly OptimizerSettings _settings;
@@ -44,6 +59,19 @@ internal sealed class Lamb : PartOptimizer
 
     public override void Step(double learningRate)
     {
+        Prepare();
+        Take(learningRate, parameter => Find(parameter).Next is { } next ? UpdateRule.TrustRatio(next.WeightNorm, next.UpdateNorm) : 1);
+    }
+
+    /// <summary>
+    /// Computes every parameter's step from its gradient (its next moments and update direction)
+    /// without changing the parameter or its state, so that whoever holds only rows of a tensor can
+    /// add up the whole tensor's norms (<see cref="PreparedNorms"/>) before the step is taken
+    /// (<see cref="Take"/>) or dropped (<see cref="Discard"/>).
+    /// </summary>
+    public void Prepare()
+    {
+        Discard();
         double beta1 = _settings.Beta1, beta2 = _settings.Beta2;
         using var noGrad = no_grad();
         foreach (var state in _states)
@@ -52,17 +80,45 @@ internal sealed class Lamb : PartOptimizer
             var grad = state.Parameter.grad;
             if (grad is null) continue;
             var weights = state.Parameter;
-            state.Step++;
-            state.ExpAvg.mul_(beta1).add_(grad, alpha: 1 - beta1);
-            state.ExpAvgSq.mul_(beta2).addcmul_(grad, grad, value: 1 - beta2);
-            var m = state.ExpAvg / (1 - Math.Pow(beta1, state.Step));
-            var v = state.ExpAvgSq / (1 - Math.Pow(beta2, state.Step));
+            var step = state.Step + 1;
+            var expAvg = state.ExpAvg.mul(beta1).add_(grad, alpha: 1 - beta1);
+            var expAvgSq = state.ExpAvgSq.mul(beta2).addcmul_(grad, grad, value: 1 - beta2);
+            var m = expAvg / (1 - Math.Pow(beta1, step));
+            var v = expAvgSq / (1 - Math.Pow(beta2, step));
             var update = m / (v.sqrt() + _settings.Eps);
             if (state.Decay != 0) update.add_(weights, alpha: state.Decay);
-            var weightNorm = weights.norm().item<float>();
-            var updateNorm = update.norm().item<float>();
-            var trust = weightNorm > 0 && updateNorm > 0 ? weightNorm / (double)updateNorm : 1.0;
-            weights.add_(update, alpha: -learningRate * trust);
+            state.Next = new Prepared(
+                expAvg.DetachFromDisposeScope(), expAvgSq.DetachFromDisposeScope(), update.DetachFromDisposeScope(),
+                weights.norm().item<float>(), update.norm().item<float>());
+        }
+    }
+
+    /// <summary>The L2 norms of <paramref name="parameter"/>'s weights and prepared update, as float32 sums make them; null when it had no gradient.</summary>
+    public (float Weight, float Update)? PreparedNorms(Parameter parameter) =>
+        Find(parameter).Next is { } next ? (next.WeightNorm, next.UpdateNorm) : null;
+
+    /// <summary>Takes the prepared step: each parameter moves by its update times <paramref name="learningRate"/> times its trust ratio.</summary>
+    public void Take(double learningRate, Func<Parameter, double> trustRatio)
+    {
+        using var noGrad = no_grad();
+        foreach (var state in _states)
+        {
+            if (state.Next is not { } next) continue;
+            state.Step++;
+            state.ExpAvg.copy_(next.ExpAvg);
+            state.ExpAvgSq.copy_(next.ExpAvgSq);
+            state.Parameter.add_(next.Update, alpha: -learningRate * trustRatio(state.Parameter));
+        }
+        Discard();
+    }
+
+    /// <summary>Drops a prepared step not taken.</summary>
+    public void Discard()
+    {
+        foreach (var state in _states)
+        {
+            state.Next?.Dispose();
+            state.Next = null;
         }
     }
 
@@ -92,6 +148,7 @@ internal sealed class Lamb : PartOptimizer
 
     public override void Dispose()
     {
+        Discard();
         foreach (var state in _states)
         {
             state.ExpAvg.Dispose();

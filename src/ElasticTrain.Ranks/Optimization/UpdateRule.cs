@@ -61,6 +61,13 @@ public sealed class UpdateRule : IDisposable
         max is { } ceiling && ceiling / (norm + NormGuard) is var coefficient && coefficient < 1 ? coefficient : 1;
 
     /// <summary>
+    /// LAMB's trust ratio of a tensor from the L2 norms of its weights and of its update:
+    /// weight / update, and 1 (the plain Adam step) when either is 0, as the reference implementations do.
+    /// </summary>
+    public static double TrustRatio(double weightNorm, double updateNorm) =>
+        weightNorm > 0 && updateNorm > 0 ? weightNorm / updateNorm : 1.0;
+
+    /// <summary>
     /// Applies step <paramref name="step"/>: the mean gradient, clipped against the whole model's
     /// squared norm <paramref name="squares"/>; nothing when that is not finite (an overflow).
     /// </summary>

@@ -121,10 +121,14 @@ internal sealed class ShardData : IDisposable
         return Optimizer.Squares(_sums);
     }
 
+    /// <summary>LAMB: the norms of the update the mean (after <see cref="Mean"/>) makes at <paramref name="clipCoefficient"/>, applying nothing.</summary>
+    public TensorNorms[] UpdateNorms(double clipCoefficient) => Optimizer.UpdateNorms(_sums, clipCoefficient);
+
     /// <summary>Applies the mean (after <see cref="Mean"/>) as step <paramref name="step"/> and starts the next step's sums from zero.</summary>
-    public void Apply(long step, double clipCoefficient, double learningRate)
+    /// <param name="trust">LAMB's trust ratios; null for the other rules.</param>
+    public void Apply(long step, double clipCoefficient, double learningRate, IReadOnlyList<TrustRatio>? trust)
     {
-        Optimizer.Apply(_sums, learningRate, clipCoefficient);
+        Optimizer.Apply(_sums, learningRate, clipCoefficient, trust);
         Step = step;
         Reset();
     }

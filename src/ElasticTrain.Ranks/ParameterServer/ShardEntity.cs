@@ -71,10 +71,12 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         Receive<LoadShard>(OnLoad);
         Receive<ExpectStep>(OnExpect);
         Receive<PushGradients>(OnPush);
+        Receive<MeasureShardUpdate>(OnMeasure);
         Receive<ApplyShardStep>(OnApply);
         Receive<PullShard>(OnPull);
         Receive<WriteShardCheckpoint>(OnWriteCheckpoint);
         Receive<Summed>(OnSummed);
+        Receive<Measured>(OnMeasured);
         Receive<Applied>(OnApplied);
         Receive<Failed>(OnFailed);
     }
@@ -183,7 +185,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         // Not cancelled by a newer generation: a step the planner has committed is applied.
         _thread.Run(Self, CancellationToken.None, _ =>
         {
-            _data.Apply(apply.Step, apply.ClipCoefficient, apply.LearningRate);
+            _data.Apply(apply.Step, apply.ClipCoefficient, apply.LearningRate, apply.Trust);
             return new Applied(apply.Generation, apply.Step, replyTo);
         }, reason => new Failed(apply.Generation, apply.Step, reason, replyTo));
     }

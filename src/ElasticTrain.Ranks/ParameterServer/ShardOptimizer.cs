@@ -17,11 +17,17 @@ namespace ElasticTrain.Ranks.ParameterServer;
 /// </summary>
 /// <remarks>
 /// <para>
-/// Only elementwise rules (AdamW, Adam, SGD, AdaGrad, RMSprop) are exact on row slices: each
+/// The elementwise rules (AdamW, Adam, SGD, AdaGrad, RMSprop) are exact on row slices: each
 /// element's update reads only that element's value, gradient and slots, so the shards together
 /// compute what one optimizer over the whole parameters computes. A slice keeps its parameter's
 /// dimensions (a one-row slice of a matrix is [1, n]), so the rule's weight-decay exemption of
 /// tensors under two dimensions treats a slice as it treats the whole.
+/// </para>
+/// <para>
+/// LAMB scales each tensor's update by ||w|| / ||update|| over the whole tensor, of which a shard
+/// may hold only rows: its step takes one more round. Each shard gives its rows' squared norms
+/// (<see cref="UpdateNorms"/>), whoever drives the step adds them up per tensor
+/// (<see cref="TrustRatios"/>), and every shard applies at the whole tensors' ratios.
 /// </para>
 /// <para>
 /// Global-norm clipping needs the whole model's gradient norm: each shard gives its share
@@ -36,7 +42,7 @@ public sealed class ShardOptimizer : IDisposable
 
     /// <param name="pieces">The shard's pieces (<see cref="ShardPlan.PiecesOf"/>).</param>
     /// <param name="state">The whole model's values and optimizer state (or any state that holds the pieces' parameters).</param>
-    /// <exception cref="ArgumentException">No pieces, a piece given twice, or LAMB.</exception>
+    /// <exception cref="ArgumentException">No pieces, or a piece given twice.</exception>
     /// <exception cref="CheckpointException">The state lacks a piece's parameter, holds it in another shape or element type than float32, or holds another rule's slots.</exception>
     public ShardOptimizer(IReadOnlyList<ShardPiece> pieces, NamedState state, OptimizerSettings settings, double weightDecay)
         : this(pieces, Slices(pieces, state), settings, weightDecay)
@@ -44,7 +50,7 @@ public sealed class ShardOptimizer : IDisposable
     }
 
     /// <summary>A shard that holds <paramref name="pieces"/>' states as they are (a sibling's copy of its pieces).</summary>
-    /// <exception cref="ArgumentException">No pieces, a piece given twice, or LAMB.</exception>
+    /// <exception cref="ArgumentException">No pieces, or a piece given twice.</exception>
     /// <exception cref="CheckpointException">A piece's state in another element type than float32, or with another rule's slots.</exception>
     public static ShardOptimizer FromPieces(IReadOnlyList<PieceState> pieces, OptimizerSettings settings, double weightDecay)
     {
@@ -62,11 +68,6 @@ public sealed class ShardOptimizer : IDisposable
     private ShardOptimizer(IReadOnlyList<ShardPiece> pieces, List<ParameterState> slices, OptimizerSettings settings, double weightDecay)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        // LAMB scales each tensor's update by ||w|| / ||update|| over the whole tensor; a shard holding
-        // rows of it sees only part of both norms. Supporting it needs each split tensor's two squared
-        // norms reduced across its shards (as Squares is for clipping) and the ratio passed back.
-        if (settings.Kind == OptimizerKind.Lamb)
-            throw new ArgumentException("A parameter shard cannot run LAMB: its trust ratio needs the norms of whole tensors, which shards split by rows do not hold.", nameof(settings));
         if (pieces.Count == 0)
             throw new ArgumentException("A shard needs at least one piece.", nameof(pieces));
         if (pieces.GroupBy(p => p).FirstOrDefault(g => g.Count() > 1) is { } twice)
@@ -92,6 +93,9 @@ public sealed class ShardOptimizer : IDisposable
     /// <summary>The shard's pieces, in the order gradients and exports use.</summary>
     public IReadOnlyList<ShardPiece> Pieces { get; }
 
+    /// <summary>Whether a step needs every tensor's trust ratio (LAMB): <see cref="UpdateNorms"/> first, then <see cref="Apply"/> with the ratios.</summary>
+    public bool NeedsTrustRatios => _optimizer is Lamb;
+
     /// <summary>
     /// This shard's share of the squared L2 norm of the step's mean gradient: the shares of a plan's
     /// shards add up to the whole model's, from which the clip coefficient follows.
@@ -108,12 +112,70 @@ public sealed class ShardOptimizer : IDisposable
     }
 
     /// <summary>
+    /// LAMB: the squared norms of the weights and of the update that step's mean gradient times
+    /// <paramref name="clipCoefficient"/> would make, per parameter the shard holds rows of, in
+    /// <see cref="Pieces"/> order. Nothing changes: the step is taken by <see cref="Apply"/>.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The rule is not LAMB.</exception>
+    /// <exception cref="ArgumentException">Not one gradient per piece of the piece's length, or a coefficient outside (0, 1].</exception>
+    public TensorNorms[] UpdateNorms(IReadOnlyList<float[]> meanGradients, double clipCoefficient)
+    {
+        var lamb = _optimizer as Lamb ?? throw new InvalidOperationException("only LAMB has update norms to add up across shards");
+        SetGradients(meanGradients, clipCoefficient);
+        lamb.Prepare();
+        try
+        {
+            var sums = new Dictionary<string, (double Weight, double Update)>(StringComparer.Ordinal);
+            foreach (var (piece, parameter) in Pieces.Zip(_parameters))
+            {
+                var (weight, update) = lamb.PreparedNorms(parameter)!.Value;
+                var sum = sums.GetValueOrDefault(piece.Name);
+                sums[piece.Name] = (sum.Weight + (double)weight * weight, sum.Update + (double)update * update);
+            }
+            return [.. Pieces.Select(p => p.Name).Distinct(StringComparer.Ordinal).Select(n => new TensorNorms(n, sums[n].Weight, sums[n].Update))];
+        }
+        finally
+        {
+            lamb.Discard();
+        }
+    }
+
+    /// <summary>
     /// Applies one step: each piece's mean gradient times <paramref name="clipCoefficient"/>, then the
     /// rule's step at <paramref name="learningRate"/>. The gradients are copied; the caller keeps them.
     /// </summary>
     /// <param name="clipCoefficient">From the whole model's norm (see the remarks); 1 without clipping.</param>
-    /// <exception cref="ArgumentException">Not one gradient per piece of the piece's length, or a coefficient outside (0, 1].</exception>
-    public void Apply(IReadOnlyList<float[]> meanGradients, double learningRate, double clipCoefficient = 1)
+    /// <param name="trustRatios">LAMB's ratio of every parameter the shard holds rows of, from every shard's <see cref="UpdateNorms"/>; null for the other rules.</param>
+    /// <exception cref="ArgumentException">
+    /// Not one gradient per piece of the piece's length, a coefficient outside (0, 1], or trust
+    /// ratios missing for LAMB (or a piece's) or given to another rule.
+    /// </exception>
+    public void Apply(IReadOnlyList<float[]> meanGradients, double learningRate, double clipCoefficient = 1, IReadOnlyList<TrustRatio>? trustRatios = null)
+    {
+        if (_optimizer is not Lamb lamb)
+        {
+            if (trustRatios is not null)
+                throw new ArgumentException("Trust ratios are LAMB's; this shard's rule has none.", nameof(trustRatios));
+            SetGradients(meanGradients, clipCoefficient);
+            _optimizer.Step(learningRate);
+            return;
+        }
+        if (trustRatios is null)
+            throw new ArgumentException("A LAMB step needs every tensor's trust ratio.", nameof(trustRatios));
+        var byName = trustRatios.ToDictionary(r => r.Parameter, r => r.Ratio, StringComparer.Ordinal);
+        var ratios = new Dictionary<IntPtr, double>();
+        foreach (var (piece, parameter) in Pieces.Zip(_parameters))
+            ratios[parameter.Handle] = byName.TryGetValue(piece.Name, out var ratio)
+                ? ratio
+                : throw new ArgumentException($"No trust ratio for '{piece.Name}'.", nameof(trustRatios));
+        SetGradients(meanGradients, clipCoefficient);
+        // Prepared again rather than kept from UpdateNorms: the same inputs give the same update,
+        // and the shard holds no half-taken step between the two rounds.
+        lamb.Prepare();
+        lamb.Take(learningRate, parameter => ratios[parameter.Handle]);
+    }
+
+    private void SetGradients(IReadOnlyList<float[]> meanGradients, double clipCoefficient)
     {
         CheckGradients(meanGradients);
         if (!(clipCoefficient > 0 && clipCoefficient <= 1))
@@ -124,7 +186,6 @@ public sealed class ShardOptimizer : IDisposable
             // Made contiguous on the CPU by the constructor's backward, like the parameter.
             TensorPrimitives.Multiply(meanGradients[i], (float)clipCoefficient, MemoryMarshal.Cast<byte, float>(grad.bytes));
         }
-        _optimizer.Step(learningRate);
     }
 
     /// <summary>The current values of piece <paramref name="piece"/> (index in <see cref="Pieces"/>), flattened: what a worker pulls.</summary>

@@ -43,11 +43,20 @@ public sealed record ExpectStep(ShardId Shard, long Generation, long Step, IRead
 public sealed record PushGradients(ShardId Shard, long Generation, long Step, RankId Worker, int Samples) : IShardCommand;
 
 /// <summary>
+/// LAMB only, once every replica has every slice of step <paramref name="Step"/>: the squared
+/// norms of the weights and of the update that the step's mean gradient times
+/// <paramref name="ClipCoefficient"/> makes, per parameter the shard holds rows of, without
+/// applying it; answered with <see cref="ShardUpdateNorms"/>.
+/// </summary>
+public sealed record MeasureShardUpdate(ShardId Shard, long Generation, long Step, double ClipCoefficient) : IShardCommand;
+
+/// <summary>
 /// Apply step <paramref name="Step"/>: the mean gradient (the slices' sum over the global batch),
 /// times <paramref name="ClipCoefficient"/> (from every shard's squares), at
 /// <paramref name="LearningRate"/>. Answered with <see cref="ShardApplied"/>.
 /// </summary>
-public sealed record ApplyShardStep(ShardId Shard, long Generation, long Step, double ClipCoefficient, double LearningRate) : IShardCommand;
+/// <param name="Trust">LAMB: every parameter's trust ratio, from every shard's <see cref="ShardUpdateNorms"/>; null for the other rules.</param>
+public sealed record ApplyShardStep(ShardId Shard, long Generation, long Step, double ClipCoefficient, double LearningRate, TrustRatio[]? Trust = null) : IShardCommand;
 
 /// <summary>
 /// Send the shard's values after step <paramref name="Step"/> to <paramref name="Worker"/>, at
@@ -77,6 +86,9 @@ public sealed record ShardLoaded(ShardId Shard, long Generation, long Step, stri
 
 /// <summary>The shard's share of the squared norm of step <paramref name="Step"/>'s mean gradient: every slice is in.</summary>
 public sealed record ShardSquares(ShardId Shard, long Generation, long Step, double Squares) : IWireMessage;
+
+/// <summary>The squared norms of the update of step <paramref name="Step"/> over the rows the shard holds, per parameter (<see cref="MeasureShardUpdate"/>).</summary>
+public sealed record ShardUpdateNorms(ShardId Shard, long Generation, long Step, TensorNorms[] Norms) : IWireMessage;
 
 /// <summary>The shard has applied step <paramref name="Step"/>.</summary>
 public sealed record ShardApplied(ShardId Shard, long Generation, long Step) : IWireMessage;

@@ -57,7 +57,6 @@ public class ParameterServerSettingsTests
     [InlineData("elastictrain { collective = ps, parallel.stages = 2 }", "elastictrain.collective = ps needs plain data parallelism: elastictrain.parallel.stages must be 1 or auto, not 2")]
     [InlineData("elastictrain { collective = ps, job.compression = fp16 }", "elastictrain.job.compression must be none with elastictrain.collective = ps, not 'fp16'")]
     [InlineData("elastictrain { collective = ps, job.precision = fp16 }", "elastictrain.job.precision fp16 is not available with elastictrain.collective = ps (its loss scaler is not wired through the shards); use fp32 or bf16")]
-    [InlineData("elastictrain { collective = ps, job.optimizer.name = lamb }", "elastictrain.job.optimizer.name lamb is not available with elastictrain.collective = ps: its trust ratio needs whole tensors, which shards split by rows")]
     public void A_bad_value_or_a_combination_shards_cannot_run_is_one_line_naming_the_keys(string hocon, string message) =>
         Assert.Equal(message, Assert.Throws<SettingsException>(() => Read(hocon)).Message);
 
@@ -67,8 +66,9 @@ public class ParameterServerSettingsTests
         var settings = Read("elastictrain { ps.dc-lambda = 0.04, parallel.stages = 2, job { compression = fp16, precision = fp16, optimizer.name = lamb } }");
         Assert.Null(settings.Recipe.ParameterServer);
         Assert.Equal(2, settings.Mesh.Stages);
-        // bf16 needs no loss scale, so shards can run it.
+        // bf16 needs no loss scale, so shards can run it; LAMB's ratios are added up across them.
         Assert.Equal(Precision.Bf16, Read("elastictrain { collective = ps, job.precision = bf16 }").Recipe.Precision);
+        Assert.Equal(OptimizerKind.Lamb, Read("elastictrain { collective = ps, job.optimizer.name = lamb }").Recipe.Optimizer.Kind);
     }
 
     [Fact]

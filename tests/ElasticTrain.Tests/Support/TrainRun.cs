@@ -1,4 +1,6 @@
+using System.Security.Cryptography;
 using System.Text.Json;
+using ElasticTrain.Checkpointing;
 using ElasticTrain.Cli;
 
 namespace ElasticTrain.Tests;
@@ -34,6 +36,27 @@ public sealed class TrainRun : IDisposable
     /// <summary>Step number to loss, from the "step" records.</summary>
     public SortedDictionary<long, double> Losses() =>
         new(Records("step").ToDictionary(r => r.GetProperty("step").GetInt64(), r => r.GetProperty("loss").GetDouble()));
+
+    /// <summary>
+    /// The job's checkpoint of <paramref name="step"/>, one file or a manifest and its parts, read
+    /// whole as a resume reads it (pieces joined); verified against its own hash, not the journal's.
+    /// </summary>
+    public NamedState Checkpoint(long step, string job = "main")
+    {
+        var path = CheckpointPath(step, job);
+        // A single file carries its own checksum; a manifest is pinned by the hash of its bytes.
+        var contents = path.EndsWith(".manifest.json", StringComparison.Ordinal)
+            ? CheckpointReader.Read(path, Convert.ToHexStringLower(SHA256.HashData(File.ReadAllBytes(path))))
+            : CheckpointFile.Read(path);
+        return NamedState.FromSections(contents.Sections);
+    }
+
+    /// <summary>The checkpoint of <paramref name="step"/>: its manifest when it has parts, else its one file.</summary>
+    public string CheckpointPath(long step, string job = "main")
+    {
+        var store = new CheckpointStore(Path.Combine(DataDirectory, "checkpoints"));
+        return File.Exists(store.ManifestPathFor(job, step)) ? store.ManifestPathFor(job, step) : store.PathFor(job, step);
+    }
 
     public void Dispose()
     {

@@ -114,6 +114,10 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new ExpectStep(shard, 3, 11, [R("n/r0"), R("n/r1")], 8);
         yield return new PushGradients(shard, 3, 11, R("n/r1"), 5);
         yield return new ApplyShardStep(shard, 3, 11, 0.25, 3e-4);
+        yield return new MeasureShardUpdate(shard, 3, 11, 0.25);
+        yield return new TrustRatio("fc1.weight", 1.25);
+        yield return new TensorNorms("fc1.weight", 2.5, 0.75);
+        yield return new ApplyShardStep(shard, 3, 11, 0.25, 3e-4, [new TrustRatio("fc1.weight", 1.25), new TrustRatio("fc1.bias", 1)]);
         yield return new PullShard(shard, 3, 11, R("n/r0"), "10.0.0.1:4712");
         yield return new GetShardStatus(shard);
         var metadata = new ElasticTrain.Checkpointing.CheckpointMetadata("j", 10, "hash", 80, 1, 7, 4, 1234);
@@ -121,6 +125,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new ShardCheckpointWritten(shard, 3, 10, "/ckpt/step-10.part-3-of-4.ckpt", "ff00", metadata, ["fc1.weight[22,39)", "fc1.bias"]);
         yield return new ShardLoaded(shard, 3, 10, "10.0.0.2:4712");
         yield return new ShardSquares(shard, 3, 11, 1.5);
+        yield return new ShardUpdateNorms(shard, 3, 11, [new TensorNorms("fc1.weight", 2.5, 0.75)]);
         yield return new ShardApplied(shard, 3, 11);
         yield return new ShardStepFailed(shard, 3, 11, "no slice from n:1/r1 within 10 s", 10);
         yield return new ShardStatus(shard, 3, 10, "10.0.0.2:4712", 2, 1, "10.0.0.2:4053");

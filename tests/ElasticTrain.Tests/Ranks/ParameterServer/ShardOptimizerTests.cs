@@ -124,13 +124,45 @@ public class ShardOptimizerTests
         Assert.Equal(Floats(exported.State.Value), shard.Values(at));
     }
 
+    /// <summary>
+    /// LAMB's trust ratio is a whole tensor's: shards holding rows of fc1.weight each measure their
+    /// rows' norms, the sums make the ratios, and every shard applies at them; together they step as
+    /// one LAMB over the whole model (clipped here, so the coefficient must reach the measure too).
+    /// A shard's own rows alone would give another ratio: the test would see it.
+    /// </summary>
     [Fact]
-    public void Lamb_is_refused_because_its_trust_ratio_needs_whole_tensors()
+    public void Lamb_shards_step_as_one_lamb_at_the_trust_ratios_their_norms_add_up_to()
     {
-        using var whole = new WholeModel(Settings("adamw"), WeightDecay, LearningRate);
+        const double clip = 0.7;
+        var settings = new OptimizerSettings(OptimizerKind.Lamb, DecayBiasesAndNorms: false);
+        var random = new Random(31);
+        using var whole = new WholeModel(settings, WeightDecay, LearningRate);
+        for (var step = 0; step < 2; step++) whole.Step(WholeModel.Gradients(random));
         var plan = ShardPlan.Balanced(ShardPlanTests.Mlp, 3);
-        var e = Assert.Throws<ArgumentException>(() => new ShardOptimizer(plan.PiecesOf(0), whole.Export(), new OptimizerSettings(OptimizerKind.Lamb), WeightDecay));
-        Assert.Contains("LAMB", e.Message);
+        var shards = Shards(plan, whole.Export(), settings);
+        try
+        {
+            Assert.All(shards, s => Assert.True(s.NeedsTrustRatios));
+            for (var step = 0; step < 4; step++)
+            {
+                var gradients = WholeModel.Gradients(random);
+                whole.Step([.. gradients.Select(g => g.Select(v => v * (float)clip).ToArray())]);
+                var pieces = shards.Select(s => WholeModel.PieceGradients(s, gradients)).ToList();
+                var norms = shards.Zip(pieces, (s, g) => s.UpdateNorms(g, clip)).ToList();
+                var ratios = TrustRatios.Of(norms.SelectMany(n => n));
+                Assert.Equal(ShardPlanTests.Mlp.Select(p => p.Name).Order(), ratios.Select(r => r.Parameter).Order());
+                var own = TrustRatios.Of(norms[plan.HoldersOf("fc1.weight")[0].Shard].Where(n => n.Parameter == "fc1.weight")).Single().Ratio;
+                var all = ratios.Single(r => r.Parameter == "fc1.weight").Ratio;
+                Assert.True(Math.Abs(own - all) > 1e-3 * all, $"one shard's rows give ratio {own}, the whole tensor {all}: the test cannot tell them apart");
+                foreach (var (shard, gradient) in shards.Zip(pieces)) shard.Apply(gradient, LearningRate, clip, ratios);
+            }
+            AssertClose(whole.Export(), PieceState.Assemble(plan, shards.SelectMany(s => s.Export())));
+            Assert.Throws<ArgumentException>(() => shards[0].Apply(WholeModel.PieceGradients(shards[0], WholeModel.Gradients(random)), LearningRate));
+        }
+        finally
+        {
+            foreach (var shard in shards) shard.Dispose();
+        }
     }
 
     [Fact]
