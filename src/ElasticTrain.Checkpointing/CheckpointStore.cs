@@ -35,13 +35,6 @@ public sealed partial class CheckpointStore(string root, int keep = 3)
         return Path.Combine(Root, jobId, $"{StepName(step)}.part-{part + 1}-of-{parts}.ckpt");
     }
 
-    /// <summary>
-    /// Where a parameter shard's state goes for its sibling to load (<paramref name="target"/>, the
-    /// sibling's entity id): a state transfer on the disk the nodes share, not a checkpoint. The next
-    /// copy for the same sibling overwrites it; the job's checkpoints are pruned apart from it.
-    /// </summary>
-    public string CopyPathFor(string jobId, string target) => Path.Combine(Root, jobId, "copies", $"{target}.ckpt");
-
     private static string StepName(long step) => $"step-{step:D9}";
 
     /// <summary>

@@ -6,14 +6,15 @@ namespace ElasticTrain.Collectives;
 /// Names one piece's tensor between a worker and a parameter shard: a worker's gradient sum for
 /// piece <see cref="Piece"/> of shard <see cref="Shard"/> in step <see cref="Step"/>
 /// (<see cref="DataChannel.ShardGradients"/>), or the shard's values of that piece after step
-/// <see cref="Step"/> (<see cref="DataChannel.ShardValues"/>). Each piece travels as its own tensor,
-/// so neither end ever copies pieces into or out of one buffer.
+/// <see cref="Step"/> (<see cref="DataChannel.ShardValues"/>), or its values and optimizer slots
+/// after that step, one after the other, to its sibling (<see cref="DataChannel.ShardState"/>).
+/// Each piece travels as its own tensor, so neither end ever copies pieces into or out of one buffer.
 /// </summary>
 public readonly record struct ShardMessage : IPointToPointMessage
 {
     /// <exception cref="ArgumentOutOfRangeException">
     /// A generation below 1 (the data plane's hello demands it), a negative step, shard or piece, or
-    /// a channel that is not one of the two shard channels.
+    /// a channel that is not one of the shard channels.
     /// </exception>
     public ShardMessage(long generation, long step, int shard, int piece, DataChannel channel)
     {
@@ -21,8 +22,8 @@ public readonly record struct ShardMessage : IPointToPointMessage
         ArgumentOutOfRangeException.ThrowIfNegative(step);
         ArgumentOutOfRangeException.ThrowIfNegative(shard);
         ArgumentOutOfRangeException.ThrowIfNegative(piece);
-        if (channel is not (DataChannel.ShardGradients or DataChannel.ShardValues))
-            throw new ArgumentOutOfRangeException(nameof(channel), channel, "A shard's tensors travel on the shard gradient or shard value channel.");
+        if (channel is not (DataChannel.ShardGradients or DataChannel.ShardValues or DataChannel.ShardState))
+            throw new ArgumentOutOfRangeException(nameof(channel), channel, "A shard's tensors travel on the shard channels (gradients, values, state).");
         Generation = generation;
         Step = step;
         Shard = shard;
@@ -49,5 +50,5 @@ public readonly record struct ShardMessage : IPointToPointMessage
     public FrameHeader Frame(int part, int count, int total) => new(Step, Piece, Shard, total, part, count);
 
     public override string ToString() =>
-        $"{(Channel == DataChannel.ShardGradients ? "gradients" : "values")} of piece {Piece} of shard {Shard} (step {Step}, generation {Generation})";
+        $"{Channel switch { DataChannel.ShardGradients => "gradients", DataChannel.ShardValues => "values", _ => "state" }} of piece {Piece} of shard {Shard} (step {Step}, generation {Generation})";
 }

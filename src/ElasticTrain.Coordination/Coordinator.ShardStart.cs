@@ -9,8 +9,8 @@ using ElasticTrain.Ranks.ParameterServer;
 namespace ElasticTrain.Coordination;
 
 // A parameter-server generation's start: every shard and backup is asked what it holds, brought
-// to one step (ShardStart: kept, a copy of its sibling's, or the checkpoint), and only then are
-// the workers told to pull that step's values.
+// to one step (ShardStart: kept, a copy of its sibling's sent over the data plane, or the
+// checkpoint), and only then are the workers told to pull that step's values.
 public sealed partial class Coordinator
 {
     /// <summary>A replica's answer to the status asked as a generation starts, or why none came.</summary>
@@ -24,10 +24,8 @@ public sealed partial class Coordinator
         public Dictionary<ShardId, string> DataPlanes { get; } = [];
         public Dictionary<ShardId, string> Nodes { get; } = [];
         public ShardStart.Plan? Plan { get; set; }
-        /// <summary>Replicas still loading (a checkpoint, the seed, or their sibling's copy).</summary>
+        /// <summary>Replicas still loading (a checkpoint, the seed, or their sibling's state).</summary>
         public HashSet<ShardId> Pending { get; } = [];
-        /// <summary>Copies being written, by path: the replica that loads each.</summary>
-        public Dictionary<string, ShardId> Copies { get; } = [];
     }
 
     private ShardPreparation? _shardPrep;
@@ -82,27 +80,20 @@ public sealed partial class Coordinator
         else if (plan.Copies.Count > 0)
         {
             _log.Info("generation {0}: {1} take their sibling's state at step {2}", prep.Generation, string.Join(", ", plan.Copies.Keys), plan.StateStep);
-            var metadata = StateCheckpoint.Metadata(Job, _setup.IdentityHash, plan.StateStep, _members.Length, _setup.EpochOf?.Invoke(plan.StateStep) ?? 0);
             foreach (var (target, source) in plan.Copies)
             {
-                var path = _setup.Checkpoints.CopyPathFor(Job.Id, target.EntityId);
                 prep.Pending.Add(target);
-                prep.Copies[path] = target;
-                Region.Tell(new WriteShardCheckpoint(source, prep.Generation, plan.StateStep, path, metadata));
+                Region.Tell(new CopyShardState(source, prep.Generation, plan.StateStep, target, prep.DataPlanes[target]));
             }
         }
         if (prep.Pending.Count == 0) OrderWorkers(prep);
     }
 
-    /// <summary>A sibling's copy is written: its replica loads it. Any other part is the checkpoint's.</summary>
-    private void OnShardPartWritten(ShardCheckpointWritten written)
+    /// <summary>A replica is sending its state to its sibling over the data plane: the sibling learns how to read it.</summary>
+    private void OnShardStateOffered(ShardStateOffered offered)
     {
-        if (_shardPrep is { Plan: { } plan } prep && written.Generation == prep.Generation && prep.Copies.Remove(written.Path, out var target))
-        {
-            Region.Tell(new LoadShard(target, prep.Generation, new CheckpointRef(plan.StateStep, written.Path, written.Sha256), Part: true));
-            return;
-        }
-        OnPartWritten(written.Generation, written.Path, written.Step, written.Sha256, written.Metadata, written.Parameters);
+        if (_shardPrep is not { Plan: { } plan } prep || offered.Generation != prep.Generation || offered.Step != plan.StateStep || !prep.Pending.Contains(offered.Target)) return;
+        Region.Tell(new ReceiveShardState(offered.Target, prep.Generation, plan.StateStep, offered.Shard, offered.Layout));
     }
 
     private void OnShardLoaded(ShardLoaded loaded)

@@ -65,7 +65,8 @@ public sealed partial class Coordinator
         Command<ShardSquares>(OnShardSquares);
         Command<ShardUpdateNorms>(OnShardUpdateNorms);
         Command<ShardApplied>(_ => { }); // a worker's pull waits for the apply itself
-        Command<ShardCheckpointWritten>(OnShardPartWritten);
+        Command<ShardCheckpointWritten>(w => OnPartWritten(w.Generation, w.Path, w.Step, w.Sha256, w.Metadata, w.Parameters));
+        Command<ShardStateOffered>(OnShardStateOffered);
         Command<ShardStepFailed>(failed =>
         {
             if (failed.Generation == _state.Generation && (_shardPrep is not null || _step is not null))

@@ -33,4 +33,10 @@ public enum DataChannel : ushort
     /// <see cref="ShardGradients"/> so that a frame sent one way can never be read as the other.
     /// </summary>
     ShardValues = 4,
+
+    /// <summary>
+    /// A parameter shard's whole state (each piece's values, then its optimizer slots), to its
+    /// sibling that lost its own (<see cref="PointToPoint"/>, <see cref="ShardMessage"/>).
+    /// </summary>
+    ShardState = 5,
 }

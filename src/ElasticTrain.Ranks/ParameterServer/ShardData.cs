@@ -1,9 +1,11 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using ElasticTrain.Checkpointing;
 using ElasticTrain.Collectives;
 using ElasticTrain.Collectives.Transport;
 using ElasticTrain.Jobs;
 using ElasticTrain.ParameterServer;
+using static TorchSharp.torch;
 
 namespace ElasticTrain.Ranks.ParameterServer;
 
@@ -49,28 +51,73 @@ internal sealed class ShardData : IDisposable
     /// Reads the pieces' parameters (only theirs) from the checkpoint, or (null) takes them from the
     /// job's seed; on failure the shard keeps what it held.
     /// </summary>
-    /// <param name="part">The checkpoint is one shard's part, as <see cref="Save"/> wrote it (a sibling's copy): its pieces are taken as they are.</param>
     /// <exception cref="CheckpointException">The checkpoint is missing, damaged, of another job, or does not fit the pieces.</exception>
-    public void Load(CheckpointRef? checkpoint, bool part = false)
+    public void Load(CheckpointRef? checkpoint)
     {
         var names = Pieces.Select(p => p.Name).Distinct(StringComparer.Ordinal);
-        ShardOptimizer loaded;
-        if (checkpoint is not null && part)
+        var state = checkpoint is null
+            ? _setup.Seed?.Invoke() ?? throw new CheckpointException($"shard {_id} was asked to start from the seed, and its node knows no seed state")
+            : NamedState.FromSections(StateCheckpoint.Read(checkpoint, _setup.Job, _setup.IdentityHash, names));
+        Hold(new ShardOptimizer(Pieces, state, _setup.Optimizer, _setup.WeightDecay), checkpoint?.Step ?? 0);
+    }
+
+    /// <summary>
+    /// Sends every piece's values and optimizer state to the sibling <paramref name="to"/> at
+    /// <paramref name="dataPlane"/>, after telling <paramref name="announce"/> how each is laid out
+    /// (the sibling cannot read them without it), and waits until they are on their way.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A tensor of the state that is not float32 of the piece's size.</exception>
+    public void SendState(long generation, ShardId to, string dataPlane, Action<PieceLayout[]> announce, CancellationToken cancellation)
+    {
+        var pieces = Optimizer.Export();
+        announce([.. pieces.Select(p => new PieceLayout(p.State.Step, [.. p.State.Slots.Select(s => s.Name)]))]);
+        var member = new ExchangeMember(to.EntityId, dataPlane);
+        var sent = new SendTracker();
+        for (var piece = 0; piece < pieces.Count; piece++)
+            _tensors.Send(member, Message(generation, Step, piece, DataChannel.ShardState), Flatten(pieces[piece]), sent, cancellation);
+        sent.WaitAll(_setup.ExchangeTimeout);
+    }
+
+    /// <summary>
+    /// Takes the state of <paramref name="step"/> that the sibling <paramref name="from"/> sends
+    /// (<see cref="SendState"/>) in place of what the shard held; on failure the shard keeps it.
+    /// </summary>
+    /// <exception cref="ArgumentException">A layout that is not one per piece.</exception>
+    public void ReceiveState(long generation, long step, ShardId from, IReadOnlyList<PieceLayout> layout, CancellationToken cancellation)
+    {
+        if (layout.Count != Pieces.Count)
+            throw new ArgumentException($"{from} offers {layout.Count} pieces; shard {_id} has {Pieces.Count}", nameof(layout));
+        var states = new List<PieceState>(Pieces.Count);
+        for (var i = 0; i < Pieces.Count; i++)
         {
-            var pieces = NamedState.FromSections(StateCheckpoint.Read(checkpoint, _setup.Job, _setup.IdentityHash, names: null));
-            loaded = ShardOptimizer.FromPieces(
-                [.. Pieces.Select(p => new PieceState(p, pieces[p.ToString()] with { Name = p.Name }))], _setup.Optimizer, _setup.WeightDecay);
+            var (piece, slots) = (Pieces[i], layout[i].Slots);
+            var elements = (int)piece.Elements;
+            var buffer = new float[elements * (1 + slots.Length)];
+            _tensors.Receive(from.EntityId, Message(generation, step, i, DataChannel.ShardState), buffer, cancellation);
+            TensorBytes Part(int k) => new(nameof(ScalarType.Float32), piece.Shape, MemoryMarshal.AsBytes(buffer.AsSpan(k * elements, elements)).ToArray());
+            states.Add(new PieceState(piece, new ParameterState(piece.Name, Part(0), layout[i].Step, [.. slots.Select((slot, k) => new StateSlot(slot, Part(k + 1)))])));
         }
-        else
-        {
-            var state = checkpoint is null
-                ? _setup.Seed?.Invoke() ?? throw new CheckpointException($"shard {_id} was asked to start from the seed, and its node knows no seed state")
-                : NamedState.FromSections(StateCheckpoint.Read(checkpoint, _setup.Job, _setup.IdentityHash, names));
-            loaded = new ShardOptimizer(Pieces, state, _setup.Optimizer, _setup.WeightDecay);
-        }
+        Hold(ShardOptimizer.FromPieces(states, _setup.Optimizer, _setup.WeightDecay), step);
+    }
+
+    /// <summary>A piece's values, then each slot, in one run of floats: what travels to a sibling.</summary>
+    private float[] Flatten(PieceState piece)
+    {
+        var tensors = piece.State.Slots.Select(s => (Name: s.Name, Tensor: s.Tensor)).Prepend((Name: "values", Tensor: piece.State.Value)).ToList();
+        foreach (var (name, tensor) in tensors)
+            if (tensor.DType != nameof(ScalarType.Float32) || tensor.Data.Length != piece.Piece.Bytes)
+                throw new InvalidOperationException($"shard {_id}: the {name} of piece {piece.Piece} are {tensor.DType} in {tensor.Data.Length} bytes, not float32 in {piece.Piece.Bytes}");
+        var flat = new float[piece.Piece.Elements * tensors.Count];
+        for (var k = 0; k < tensors.Count; k++)
+            MemoryMarshal.Cast<byte, float>(tensors[k].Tensor.Data).CopyTo(flat.AsSpan((int)(k * piece.Piece.Elements)));
+        return flat;
+    }
+
+    private void Hold(ShardOptimizer optimizer, long step)
+    {
         _optimizer?.Dispose();
-        _optimizer = loaded;
-        Step = checkpoint?.Step ?? 0;
+        _optimizer = optimizer;
+        Step = step;
         Reset();
     }
 

@@ -13,8 +13,9 @@ namespace ElasticTrain.Ranks.ParameterServer;
 /// </summary>
 /// <remarks>
 /// Sharding places the entity and stops it for a hand-off; it moves no state. A shard that starts
-/// somewhere new holds nothing until told where to read its state (<see cref="LoadShard"/>), and
-/// keeps the commands that come before that for after it.
+/// somewhere new holds nothing until told where to read its state (<see cref="LoadShard"/>) or
+/// given its sibling's (<see cref="ReceiveShardState"/>), and keeps the commands that come before
+/// that for after it.
 /// A step that fails (a slice does not arrive, the slices do not fit the plan) closes the shard's
 /// links of the generation, so the workers' exchanges fail too and the planner forms a new generation,
 /// as after any failed exchange; the shard keeps its last applied step.
@@ -69,6 +70,8 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
     {
         Receive<GetShardStatus>(OnStatus);
         Receive<LoadShard>(OnLoad);
+        Receive<ReceiveShardState>(OnReceiveState);
+        Receive<CopyShardState>(OnCopy);
         Receive<ExpectStep>(OnExpect);
         Receive<PushGradients>(OnPush);
         Receive<MeasureShardUpdate>(OnMeasure);

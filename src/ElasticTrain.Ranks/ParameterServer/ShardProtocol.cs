@@ -24,8 +24,29 @@ public interface IShardCommand : IWireMessage
 /// anything held, and answer <see cref="ShardLoaded"/>. Until its first load a shard keeps every
 /// other command (but status) for after it.
 /// </summary>
-/// <param name="Part">The checkpoint is a sibling's part (<see cref="WriteShardCheckpoint"/>): the pieces are read as they are.</param>
-public sealed record LoadShard(ShardId Shard, long Generation, CheckpointRef? Checkpoint, bool Part = false) : IShardCommand;
+public sealed record LoadShard(ShardId Shard, long Generation, CheckpointRef? Checkpoint) : IShardCommand;
+
+/// <summary>
+/// Send the shard's state after step <paramref name="Step"/> (every piece's values and optimizer
+/// state) to its sibling <paramref name="Target"/>, whose node's data plane is
+/// <paramref name="TargetDataPlane"/>, as <c>ShardMessage</c>s on <c>DataChannel.ShardState</c>.
+/// Answered first with <see cref="ShardStateOffered"/>, which says how to read them; a shard that
+/// does not hold that step, or whose sending fails, answers <see cref="ShardStepFailed"/>.
+/// </summary>
+public sealed record CopyShardState(ShardId Shard, long Generation, long Step, ShardId Target, string TargetDataPlane) : IShardCommand;
+
+/// <summary>
+/// Take the state of step <paramref name="Step"/> that the sibling <paramref name="Source"/> sends
+/// on the data plane, laid out as <paramref name="Layout"/> says, in place of anything held;
+/// answered with <see cref="ShardLoaded"/>, or <see cref="ShardStepFailed"/> (what was held is kept).
+/// </summary>
+public sealed record ReceiveShardState(ShardId Shard, long Generation, long Step, ShardId Source, PieceLayout[] Layout) : IShardCommand;
+
+/// <summary>
+/// What one piece's state holds besides its values, in the order its tensors travel after them:
+/// the rule's step count and its slots' names (a slot the rule has not made yet is absent).
+/// </summary>
+public sealed record PieceLayout(long Step, string[] Slots) : IWireMessage;
 
 /// <summary>
 /// Step <paramref name="Step"/> takes a gradient slice from each of <paramref name="Workers"/>,
@@ -83,6 +104,13 @@ public sealed record ShardAddress(ShardId Shard, string DataPlane) : IWireMessag
 
 /// <summary>The shard holds its pieces after step <paramref name="Step"/>, and takes tensors at <paramref name="DataPlane"/> under its entity id.</summary>
 public sealed record ShardLoaded(ShardId Shard, long Generation, long Step, string DataPlane) : IWireMessage;
+
+/// <summary>
+/// The shard is sending its state of step <paramref name="Step"/> to <paramref name="Target"/>
+/// (<see cref="CopyShardState"/>), each piece laid out as <paramref name="Layout"/> says: what the
+/// target's <see cref="ReceiveShardState"/> needs.
+/// </summary>
+public sealed record ShardStateOffered(ShardId Shard, long Generation, long Step, ShardId Target, PieceLayout[] Layout) : IWireMessage;
 
 /// <summary>The shard's share of the squared norm of step <paramref name="Step"/>'s mean gradient: every slice is in.</summary>
 public sealed record ShardSquares(ShardId Shard, long Generation, long Step, double Squares) : IWireMessage;

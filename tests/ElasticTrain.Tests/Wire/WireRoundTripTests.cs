@@ -109,6 +109,11 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         var shard = new ElasticTrain.ParameterServer.ShardId("j", 2);
         yield return new LoadShard(shard, 3, Checkpoint);
         yield return new LoadShard(shard, 3, null); // from the seed
+        PieceLayout[] layout = [new PieceLayout(11, ["exp_avg", "exp_avg_sq"]), new PieceLayout(0, [])];
+        yield return layout[0];
+        yield return new CopyShardState(shard, 3, 11, shard.Sibling, "10.0.0.2:4712");
+        yield return new ReceiveShardState(shard.Sibling, 3, 11, shard, layout);
+        yield return new ShardStateOffered(shard, 3, 11, shard.Sibling, layout);
         yield return new ShardAddress(shard, "10.0.0.2:4712");
         yield return new PullShards([new ShardAddress(shard, "10.0.0.2:4712")]);
         yield return new ExpectStep(shard, 3, 11, [R("n/r0"), R("n/r1")], 8);

@@ -289,6 +289,43 @@ public class ShardEntityTests : TestKit
         Assert.False(File.Exists(path));
     }
 
+    /// <summary>
+    /// A backup started without state (its node died, Sharding placed it anew) takes its shard's
+    /// over the data plane: the two then write the same part, byte for byte (values, both moments,
+    /// step counts). A copy of a step the shard does not hold is refused.
+    /// </summary>
+    [Fact]
+    public void A_replica_without_state_takes_its_siblings_over_the_data_plane_byte_for_byte()
+    {
+        var shards = Load(generation: 1);
+        var random = new Random(59);
+        for (var step = 1L; step <= 2; step++) StepAndCheck(shards, 1, step, random);
+        var backup = Shard(1).Sibling;
+        _region.Tell(new GetShardStatus(backup));
+        var empty = ExpectMsg<ShardStatus>(Wait);
+        Assert.Equal(-1, empty.AppliedStep);
+
+        _region.Tell(new CopyShardState(Shard(1), 2, 2, backup, empty.DataPlane));
+        var offered = ExpectMsg<ShardStateOffered>(Wait);
+        Assert.Equal((Shard(1), backup, 2L), (offered.Shard, offered.Target, offered.Step));
+        Assert.All(offered.Layout, l => Assert.Equal("2: exp_avg exp_avg_sq", $"{l.Step}: {string.Join(' ', l.Slots)}"));
+        _region.Tell(new ReceiveShardState(backup, 2, 2, Shard(1), offered.Layout));
+        var loaded = ExpectMsg<ShardLoaded>(Wait);
+        Assert.Equal((backup, 2L, 2L), (loaded.Shard, loaded.Generation, loaded.Step));
+
+        var metadata = StateCheckpoint.Metadata(Spec, "hash", 2, world: 2, epoch: 0);
+        var paths = new[] { Shard(1), backup }.ToDictionary(r => r, r => Path.Combine(_folder, $"{r.EntityId}.ckpt"));
+        foreach (var (replica, path) in paths) _region.Tell(new WriteShardCheckpoint(replica, 2, 2, path, metadata));
+        ExpectMsg<ShardCheckpointWritten>(Wait);
+        ExpectMsg<ShardCheckpointWritten>(Wait);
+        var (original, copy) = (CheckpointFile.Read(paths[Shard(1)]).Sections, CheckpointFile.Read(paths[backup]).Sections);
+        Assert.Equal(original.Keys.Order(), copy.Keys.Order());
+        Assert.All(original, section => Assert.True(section.Value.AsSpan().SequenceEqual(copy[section.Key]), $"{section.Key} differs"));
+
+        _region.Tell(new CopyShardState(Shard(0), 2, 1, Shard(0).Sibling, empty.DataPlane));
+        Assert.Equal($"shard {Shard(0)} holds step 2, not step 1 to copy", ExpectMsg<ShardStepFailed>(Wait).Reason);
+    }
+
     private static void AssertSame(NamedState expected, NamedState actual)
     {
         Assert.Equal(expected.Names, actual.Names);
