@@ -94,7 +94,7 @@ public sealed partial class Coordinator
         _trustRound = null;
         RankId[] workers = [.. plan.Slices.Select(s => s.Rank)];
         foreach (var replica in Replicas)
-            Region.Tell(new ExpectStep(replica, _state.Generation, plan.Step, workers, Job.GlobalBatch));
+            Region.Tell(new ExpectStep(replica, _state.Generation, plan.Step, workers, Job.GlobalBatch, _setup.Training.LossScaleAt(plan.Step, _overflows)));
     }
 
     /// <summary>Whether the step in flight waits for <paramref name="replica"/>'s squares or, in LAMB's round, its update norms.</summary>
@@ -153,13 +153,17 @@ public sealed partial class Coordinator
         return true;
     }
 
-    /// <summary>The commit is durable: every replica applies the step at the same clip coefficient, rate and (LAMB) trust ratios.</summary>
+    /// <summary>
+    /// The commit is durable: every replica applies the step at the same clip coefficient, rate and
+    /// (LAMB) trust ratios, or, when the gradient overflowed anywhere (fp16), every one skips it.
+    /// </summary>
     private void ApplyOnShards(long step, double gradientSquares, TrustRatio[]? trust)
     {
-        var coefficient = ShardClip(gradientSquares);
+        var overflowed = !UpdateRule.Applies(gradientSquares);
+        var coefficient = overflowed ? 1 : ShardClip(gradientSquares);
         var rate = _setup.Training.Schedule.At(step, Job.LearningRate);
         foreach (var replica in Replicas)
-            Region.Tell(new ApplyShardStep(replica, _state.Generation, step, coefficient, rate, trust));
+            Region.Tell(new ApplyShardStep(replica, _state.Generation, step, coefficient, rate, trust, overflowed));
     }
 
     private double ShardClip(double gradientSquares) => UpdateRule.ClipCoefficient(Math.Sqrt(gradientSquares), _setup.Training.ClipNorm);

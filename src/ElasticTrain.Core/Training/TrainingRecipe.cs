@@ -101,10 +101,10 @@ public sealed record TrainingRecipe(
         // live in the all-reduce's exchange.
         if (!recipe.Exchange.IsNone)
             throw new SettingsException($"{CompressionSettings.Key} must be none with {mode}, not '{recipe.Exchange.Canonical}'");
-        // Every rank's overflow must skip the step on every shard, and that decision is not wired
-        // through the shards.
-        if (recipe.Precision == Precision.Fp16)
-            throw new SettingsException($"elastictrain.job.precision fp16 is not available with {mode} (its loss scaler is not wired through the shards); use fp32 or bf16");
+        // A step's loss scale follows from the overflows of the steps before it, which a worker
+        // computing ahead of their commits cannot know yet.
+        if (recipe.Precision == Precision.Fp16 && recipe.ParameterServer!.Consistency != Consistency.Bsp)
+            throw new SettingsException($"elastictrain.job.precision fp16 needs elastictrain.ps.consistency bsp with {mode}: a step computed ahead cannot know the loss scale the overflows before it set; use bsp, or fp32 or bf16");
     }
 
     private static double EvalFractionOf(SettingsReader reader)

@@ -159,11 +159,15 @@ internal sealed class ShardData : IDisposable
         }
     }
 
-    /// <summary>Turns the sums into the mean over <paramref name="globalBatch"/> samples and returns this shard's share of its squared norm.</summary>
-    public double Mean(int globalBatch)
+    /// <summary>
+    /// Turns the sums into the mean over <paramref name="globalBatch"/> samples, with the loss scale
+    /// divided out, and returns this shard's share of its squared norm: not finite when a worker's
+    /// gradient overflowed.
+    /// </summary>
+    public double Mean(int globalBatch, double lossScale = 1)
     {
-        // The float factor a replica divides its all-reduced sum by (UpdateRule), so both modes round alike.
-        var scale = 1f / globalBatch;
+        // Unscaled, the float factor a replica divides its all-reduced sum by (UpdateRule), so both modes round alike.
+        var scale = lossScale == 1 ? 1f / globalBatch : (float)(1 / (globalBatch * lossScale));
         foreach (var sum in _sums) TensorPrimitives.Multiply(sum, scale, sum);
         return Optimizer.Squares(_sums);
     }
@@ -173,9 +177,10 @@ internal sealed class ShardData : IDisposable
 
     /// <summary>Applies the mean (after <see cref="Mean"/>) as step <paramref name="step"/> and starts the next step's sums from zero.</summary>
     /// <param name="trust">LAMB's trust ratios; null for the other rules.</param>
-    public void Apply(long step, double clipCoefficient, double learningRate, IReadOnlyList<TrustRatio>? trust)
+    /// <param name="skip">The step overflowed (fp16): it is held with the values and optimizer state unchanged.</param>
+    public void Apply(long step, double clipCoefficient, double learningRate, IReadOnlyList<TrustRatio>? trust, bool skip = false)
     {
-        Optimizer.Apply(_sums, learningRate, clipCoefficient, trust);
+        if (!skip) Optimizer.Apply(_sums, learningRate, clipCoefficient, trust);
         Step = step;
         Reset();
     }

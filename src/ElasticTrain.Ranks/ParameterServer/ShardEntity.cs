@@ -43,6 +43,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
     private IActorRef? _planner;  // who sent the step in progress's ExpectStep
     private bool _summing;        // the step's mean is being made, or is made
     private double? _squares;     // made, and not yet applied
+    private double _lossScale = 1; // the step in progress's (fp16), divided out of its mean
     private bool _applying;       // a committed step is being applied: the next step's commands wait
     private IActorRef? _coordinator; // who last planned a step or a load here: told when the entity stops
     private readonly string _node;   // this node's cluster address, HOST:PORT, for status
@@ -118,6 +119,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         }
         _planner = Sender;
         _coordinator = Sender;
+        _lossScale = expect.LossScale;
         Sum();
     }
 
@@ -158,8 +160,8 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         }
         if (!_tally.Complete) return;
         _summing = true;
-        var (generation, step, batch) = (_generation, _tally.Step, _tally.GlobalBatch);
-        _thread.Run(Self, _stepCancel.Token, _ => new Summed(generation, step, _data.Mean(batch)), reason => new Failed(generation, step, reason, null));
+        var (generation, step, batch, lossScale) = (_generation, _tally.Step, _tally.GlobalBatch, _lossScale);
+        _thread.Run(Self, _stepCancel.Token, _ => new Summed(generation, step, _data.Mean(batch, lossScale)), reason => new Failed(generation, step, reason, null));
     }
 
     private void OnSummed(Summed summed)
@@ -188,7 +190,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         // Not cancelled by a newer generation: a step the planner has committed is applied.
         _thread.Run(Self, CancellationToken.None, _ =>
         {
-            _data.Apply(apply.Step, apply.ClipCoefficient, apply.LearningRate, apply.Trust);
+            _data.Apply(apply.Step, apply.ClipCoefficient, apply.LearningRate, apply.Trust, apply.Overflowed);
             return new Applied(apply.Generation, apply.Step, replyTo);
         }, reason => new Failed(apply.Generation, apply.Step, reason, replyTo));
     }
@@ -273,6 +275,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
         _planner = null;
         _summing = false;
         _squares = null;
+        _lossScale = 1;
         _pulls.Clear();
     }
 

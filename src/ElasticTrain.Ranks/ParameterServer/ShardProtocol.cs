@@ -53,7 +53,8 @@ public sealed record PieceLayout(long Step, string[] Slots) : IWireMessage;
 /// whose samples add up to <paramref name="GlobalBatch"/>. Once every slice has arrived the shard
 /// answers the sender (whoever plans the step) with <see cref="ShardSquares"/>.
 /// </summary>
-public sealed record ExpectStep(ShardId Shard, long Generation, long Step, IReadOnlyList<RankId> Workers, int GlobalBatch) : IShardCommand;
+/// <param name="LossScale">What the workers multiplied the loss by before backward (fp16; else 1): the mean divides it out.</param>
+public sealed record ExpectStep(ShardId Shard, long Generation, long Step, IReadOnlyList<RankId> Workers, int GlobalBatch, double LossScale = 1) : IShardCommand;
 
 /// <summary>
 /// <paramref name="Worker"/> has sent its gradient sum over <paramref name="Samples"/> samples
@@ -77,7 +78,8 @@ public sealed record MeasureShardUpdate(ShardId Shard, long Generation, long Ste
 /// <paramref name="LearningRate"/>. Answered with <see cref="ShardApplied"/>.
 /// </summary>
 /// <param name="Trust">LAMB: every parameter's trust ratio, from every shard's <see cref="ShardUpdateNorms"/>; null for the other rules.</param>
-public sealed record ApplyShardStep(ShardId Shard, long Generation, long Step, double ClipCoefficient, double LearningRate, TrustRatio[]? Trust = null) : IShardCommand;
+/// <param name="Overflowed">fp16: the step's gradient overflowed somewhere in the model; every shard skips it (its values and optimizer state unchanged) and holds the step.</param>
+public sealed record ApplyShardStep(ShardId Shard, long Generation, long Step, double ClipCoefficient, double LearningRate, TrustRatio[]? Trust = null, bool Overflowed = false) : IShardCommand;
 
 /// <summary>
 /// Send the shard's values after step <paramref name="Step"/> to <paramref name="Worker"/>, at

@@ -56,7 +56,8 @@ public class ParameterServerSettingsTests
     [InlineData("elastictrain { collective = ps, ps.role = \"\" }", "elastictrain.ps.role must name the cluster role of the nodes that host shards (every node has 'node')")]
     [InlineData("elastictrain { collective = ps, parallel.stages = 2 }", "elastictrain.collective = ps needs plain data parallelism: elastictrain.parallel.stages must be 1 or auto, not 2")]
     [InlineData("elastictrain { collective = ps, job.compression = fp16 }", "elastictrain.job.compression must be none with elastictrain.collective = ps, not 'fp16'")]
-    [InlineData("elastictrain { collective = ps, job.precision = fp16 }", "elastictrain.job.precision fp16 is not available with elastictrain.collective = ps (its loss scaler is not wired through the shards); use fp32 or bf16")]
+    [InlineData("elastictrain { collective = ps, job.precision = fp16, ps.consistency = ssp }", "elastictrain.job.precision fp16 needs elastictrain.ps.consistency bsp with elastictrain.collective = ps: a step computed ahead cannot know the loss scale the overflows before it set; use bsp, or fp32 or bf16")]
+    [InlineData("elastictrain { collective = ps, job.precision = fp16, ps.consistency = asp }", "elastictrain.job.precision fp16 needs elastictrain.ps.consistency bsp with elastictrain.collective = ps: a step computed ahead cannot know the loss scale the overflows before it set; use bsp, or fp32 or bf16")]
     public void A_bad_value_or_a_combination_shards_cannot_run_is_one_line_naming_the_keys(string hocon, string message) =>
         Assert.Equal(message, Assert.Throws<SettingsException>(() => Read(hocon)).Message);
 
@@ -66,8 +67,9 @@ public class ParameterServerSettingsTests
         var settings = Read("elastictrain { ps.dc-lambda = 0.04, parallel.stages = 2, job { compression = fp16, precision = fp16, optimizer.name = lamb } }");
         Assert.Null(settings.Recipe.ParameterServer);
         Assert.Equal(2, settings.Mesh.Stages);
-        // bf16 needs no loss scale, so shards can run it; LAMB's ratios are added up across them.
+        // bf16 needs no loss scale, fp16's is known before a bsp step, and LAMB's ratios are added up across the shards.
         Assert.Equal(Precision.Bf16, Read("elastictrain { collective = ps, job.precision = bf16 }").Recipe.Precision);
+        Assert.Equal(Precision.Fp16, Read("elastictrain { collective = ps, job.precision = fp16 }").Recipe.Precision);
         Assert.Equal(OptimizerKind.Lamb, Read("elastictrain { collective = ps, job.optimizer.name = lamb }").Recipe.Optimizer.Kind);
     }
 
