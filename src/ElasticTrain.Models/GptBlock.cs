@@ -74,20 +74,20 @@ public sealed class GptBlock : nn.Module<Tensor, Tensor>
         var v = Heads(split[2], b, t, c);
 
         // Divide (not multiply by the reciprocal) so the rounding matches the reference bit for bit.
-        var att = q.matmul(k.transpose(-2, -1)).div(Math.Sqrt(k.size(-1)));
+        var att = q.matmul(k.transpose(-2, -1)).DividedBy(Math.Sqrt(k.size(-1)));
 
         // The reference keeps a registered tril buffer and slices it to T. Building the mask here, on
         // the input's device, is equivalent and never part of the state_dict (as a non-persistent
         // buffer would be). It also sidesteps TorchSharp re-registering buffers as persistent when a
         // module is moved with .to(device). True above the diagonal = a future position = masked out.
         var future = ones(t, t, dtype: ScalarType.Bool, device: x.device).triu(1);
-        att = Autocast.Softmax(att.masked_fill(future, double.NegativeInfinity), -1);
+        att = Autocast.Softmax(att.masked_fill(future, HeldScalars.NegativeInfinity), -1);
 
         var y = att.matmul(v).transpose(1, 2).contiguous().view(b, t, c);
-        var h = x + DropoutSite.Attention(index).Apply(Autocast.Linear(proj, y), masks);
+        var h = x.Plus(DropoutSite.Attention(index).Apply(Autocast.Linear(proj, y), masks));
         if (mlpInput is not null) h = mlpInput(h);
-        var result = h + DropoutSite.Mlp(index).Apply(
-            Autocast.Linear(@out, nn.functional.gelu(Autocast.Linear(fc, Autocast.Norm(ln2, h)), GELU.Approximate.none)), masks);
+        var result = h.Plus(DropoutSite.Mlp(index).Apply(
+            Autocast.Linear(@out, nn.functional.gelu(Autocast.Linear(fc, Autocast.Norm(ln2, h)), GELU.Approximate.none)), masks));
         return result.MoveToOuterDisposeScope();
     }
 

@@ -88,8 +88,8 @@ public sealed class ModelLayer
         {
             SequenceInput.Check(idx, block);
             // Positions live on the input's device so the layer runs wherever its parameters were moved.
-            var positions = arange(idx.shape[1], dtype: ScalarType.Int64, device: idx.device);
-            return DropoutSite.Embedding.Apply(tok.forward(idx) + pos.forward(positions), masks);
+            var positions = HeldScalars.Positions(idx.shape[1], idx.device);
+            return DropoutSite.Embedding.Apply(tok.forward(idx).Plus(pos.forward(positions)), masks);
         },
         () => [[.. tok.parameters(), .. pos.parameters()]]);
 }

@@ -161,7 +161,7 @@ public sealed class Replica : IModelPart
                     using (Autocast.To(_update.Compute))
                         logits = _model.call(input.to(_device));
                     var loss = LanguageModelLoss.SumOfSampleMeans(logits, target.to(_device));
-                    (lossScale == 1 ? loss : loss * lossScale).backward();
+                    (lossScale == 1 ? loss : loss.Times(lossScale)).backward();
                     lossSum += loss.item<float>();
                 }
                 done += passes[pass];

@@ -44,8 +44,9 @@ public static class PlainTrainingLoop
                 loss.backward();
                 backwardEnd = clock.Elapsed.TotalMilliseconds;
                 using (no_grad())
+                using (Scalar held = scale) // held until the calls are done (see HeldScalars)
                 {
-                    foreach (var parameter in parameters) parameter.grad?.mul_(scale);
+                    foreach (var parameter in parameters) parameter.grad?.mul_(held);
                 }
                 optimizer.step();
             }

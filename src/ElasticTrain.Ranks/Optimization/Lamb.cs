@@ -1,3 +1,4 @@
+using ElasticTrain.Models;
 using ElasticTrain.Training;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -73,6 +74,8 @@ internal sealed class Lamb : PartOptimizer
     {
         Discard();
         double beta1 = _settings.Beta1, beta2 = _settings.Beta2;
+        // Every number held until the calls that read it are done (see HeldScalars).
+        using Scalar keep1 = beta1, keep2 = beta2, take1 = 1 - beta1, take2 = 1 - beta2, eps = _settings.Eps;
         using var noGrad = no_grad();
         foreach (var state in _states)
         {
@@ -81,12 +84,16 @@ internal sealed class Lamb : PartOptimizer
             if (grad is null) continue;
             var weights = state.Parameter;
             var step = state.Step + 1;
-            var expAvg = state.ExpAvg.mul(beta1).add_(grad, alpha: 1 - beta1);
-            var expAvgSq = state.ExpAvgSq.mul(beta2).addcmul_(grad, grad, value: 1 - beta2);
-            var m = expAvg / (1 - Math.Pow(beta1, step));
-            var v = expAvgSq / (1 - Math.Pow(beta2, step));
-            var update = m / (v.sqrt() + _settings.Eps);
-            if (state.Decay != 0) update.add_(weights, alpha: state.Decay);
+            var expAvg = state.ExpAvg.mul(keep1).add_(grad, alpha: take1);
+            var expAvgSq = state.ExpAvgSq.mul(keep2).addcmul_(grad, grad, value: take2);
+            var m = expAvg.DividedBy(1 - Math.Pow(beta1, step));
+            var v = expAvgSq.DividedBy(1 - Math.Pow(beta2, step));
+            var update = m / v.sqrt().add_(eps);
+            if (state.Decay != 0)
+            {
+                using Scalar decay = state.Decay;
+                update.add_(weights, alpha: decay);
+            }
             state.Next = new Prepared(
                 expAvg.DetachFromDisposeScope(), expAvgSq.DetachFromDisposeScope(), update.DetachFromDisposeScope(),
                 weights.norm().item<float>(), update.norm().item<float>());
@@ -107,7 +114,8 @@ internal sealed class Lamb : PartOptimizer
             state.Step++;
             state.ExpAvg.copy_(next.ExpAvg);
             state.ExpAvgSq.copy_(next.ExpAvgSq);
-            state.Parameter.add_(next.Update, alpha: -learningRate * trustRatio(state.Parameter));
+            using Scalar alpha = -learningRate * trustRatio(state.Parameter);
+            state.Parameter.add_(next.Update, alpha: alpha);
         }
         Discard();
     }

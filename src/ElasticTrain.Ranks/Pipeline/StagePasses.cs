@@ -48,7 +48,7 @@ internal sealed class StagePasses(ModelStage stage, Device device, int block, Sc
         // A sum over samples: divided once by the global batch in Apply, whatever the micro-batch sizes.
         var loss = LanguageModelLoss.SumOfSampleMeans(output, target[rows].to(device));
         var value = loss.item<float>(); // a device sync on an accelerator; the backward needs the graph anyway
-        var scaled = lossScale == 1 ? loss : loss * lossScale;
+        var scaled = lossScale == 1 ? loss : loss.Times(lossScale);
         return (new HeldMicroBatch(leaf?.DetachFromDisposeScope(), scaled.DetachFromDisposeScope()), value);
     }
 
