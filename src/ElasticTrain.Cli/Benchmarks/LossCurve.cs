@@ -38,19 +38,4 @@ public sealed class LossCurve
         var curve = new LossCurve(window);
         return [.. losses.Select(loss => curve.Add(loss))];
     }
-
-    /// <summary>
-    /// The index of the first loss whose average is at or below <paramref name="target"/>, or null
-    /// when none reaches it.
-    /// </summary>
-    public static int? FirstReaching(IEnumerable<double> losses, int window, double target)
-    {
-        var index = 0;
-        foreach (var average in Averages(losses, window))
-        {
-            if (average <= target) return index;
-            index++;
-        }
-        return null;
-    }
 }

@@ -113,8 +113,9 @@ public sealed class ShardOptimizer : IDisposable
 
     /// <summary>
     /// LAMB: the squared norms of the weights and of the update that step's mean gradient times
-    /// <paramref name="clipCoefficient"/> would make, per parameter the shard holds rows of, in
-    /// <see cref="Pieces"/> order. Nothing changes: the step is taken by <see cref="Apply"/>.
+    /// <paramref name="clipCoefficient"/> would make, one per piece, in <see cref="Pieces"/> order
+    /// (<see cref="TrustRatios.Of"/> adds up a tensor's pieces). Nothing changes: the step is taken
+    /// by <see cref="Apply"/>.
     /// </summary>
     /// <exception cref="InvalidOperationException">The rule is not LAMB.</exception>
     /// <exception cref="ArgumentException">Not one gradient per piece of the piece's length, or a coefficient outside (0, 1].</exception>
@@ -125,14 +126,11 @@ public sealed class ShardOptimizer : IDisposable
         lamb.Prepare();
         try
         {
-            var sums = new Dictionary<string, (double Weight, double Update)>(StringComparer.Ordinal);
-            foreach (var (piece, parameter) in Pieces.Zip(_parameters))
+            return [.. Pieces.Zip(_parameters, (piece, parameter) =>
             {
                 var (weight, update) = lamb.PreparedNorms(parameter)!.Value;
-                var sum = sums.GetValueOrDefault(piece.Name);
-                sums[piece.Name] = (sum.Weight + (double)weight * weight, sum.Update + (double)update * update);
-            }
-            return [.. Pieces.Select(p => p.Name).Distinct(StringComparer.Ordinal).Select(n => new TensorNorms(n, sums[n].Weight, sums[n].Update))];
+                return new TensorNorms(piece.Name, (double)weight * weight, (double)update * update);
+            })];
         }
         finally
         {
