@@ -121,14 +121,7 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
     }
 
     /// <summary>Every step run again after a reload reproduced the loss the journal holds for it (1e-4 relative).</summary>
-    public void AssertReplaysMatchTheJournal()
-    {
-        foreach (var replay in Records("replay"))
-        {
-            var journaled = replay.GetProperty("journaled_loss").GetDouble();
-            Assert.True(Math.Abs(replay.GetProperty("loss").GetDouble() - journaled) <= 1e-4 * Math.Abs(journaled), replay.ToString());
-        }
-    }
+    public void AssertReplaysMatchTheJournal() => ElasticTrainProcess.AssertReplaysMatchTheJournal(Metrics);
 
     public static int FreePort() => ElasticTrain.Cli.Benchmarks.LocalCluster.FreePort();
 

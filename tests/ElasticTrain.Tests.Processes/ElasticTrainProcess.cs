@@ -96,4 +96,14 @@ public sealed class ElasticTrainProcess : IDisposable
         }
         return records;
     }
+
+    /// <summary>Every step of the metrics file run again after a reload reproduced the loss the journal holds for it (1e-4 relative).</summary>
+    public static void AssertReplaysMatchTheJournal(string metrics)
+    {
+        foreach (var replay in Records(metrics, "replay"))
+        {
+            var journaled = replay.GetProperty("journaled_loss").GetDouble();
+            Assert.True(Math.Abs(replay.GetProperty("loss").GetDouble() - journaled) <= 1e-4 * Math.Abs(journaled), replay.ToString());
+        }
+    }
 }
