@@ -83,6 +83,11 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         Receive<Reregister>(_ => Register());
         Receive<GetRankStatus>(_ => Sender.Tell(new RankStatus(setup.Id, _generation, _droppedStale,
             _exchange.Residuals().Sum(r => r.Residual.Sum(v => (double)v)))));
+        Receive<FinishQueuedWork>(_ =>
+        {
+            var asker = Sender;
+            _compute.Post(() => asker.Tell(QueuedWorkDone.Instance));
+        });
         // The node hosting this rank learns here that the job is over.
         Receive<JobOver>(over =>
         {

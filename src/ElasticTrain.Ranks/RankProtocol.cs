@@ -125,6 +125,21 @@ public sealed record GetRankStatus : IWireMessage
     public static readonly GetRankStatus Instance = new();
 }
 
+/// <summary>
+/// From the rank's own node, before it leaves: answered with <see cref="QueuedWorkDone"/> once the
+/// work queued on the rank's compute thread before it has run (a drained rank's last state sends).
+/// Local only: it never crosses the network.
+/// </summary>
+public sealed record FinishQueuedWork
+{
+    public static readonly FinishQueuedWork Instance = new();
+}
+
+public sealed record QueuedWorkDone
+{
+    public static readonly QueuedWorkDone Instance = new();
+}
+
 // ---- replies to the coordinator ----
 
 /// <param name="StateStep">The step the rank's state is at: every update up to it applied.</param>

@@ -163,13 +163,14 @@ public static class NodeHost
             var ring = settings.Collective == ParameterServerSettings.Collective ? Collectives.Collective.Names[0] : settings.Collective;
             var exchange = new ExchangeSettings(ring, settings.ExchangeTimeout, settings.BucketBytes);
             var ranks = new List<RankId>();
+            var rankActors = new List<IActorRef>();
             for (int i = 0; i < settings.Ranks; i++)
             {
                 var id = new RankId(new NodeAddress(node.Host!, node.Port!.Value), i);
                 ranks.Add(id);
                 var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule, data.Split.HeldOut), $"loader-{i}");
-                system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
-                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe, shards, settings.Slowdown)), $"rank-{i}");
+                rankActors.Add(system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
+                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe, shards, settings.Slowdown)), $"rank-{i}"));
             }
             live.Attach(cluster, coordinator, ranks, store, jobId);
             system.ActorOf(ConsoleFeed.Props(jobId, coordinator, live.Hub), "console-feed");
@@ -182,6 +183,10 @@ public static class NodeHost
             if (first == storeWatch.Gone && !outcome.Task.IsCompleted)
                 return new Result(1, await storeWatch.Gone);
             var ended = await outcome.Task;
+            // A drained rank's last act, sending its state to the ranks that stay, runs on its compute
+            // thread after the order that ends it: leaving now would cut that send off.
+            if (ended is JobFinished or JobOver { Finished: true })
+                await LetRanksFinish(rankActors, settings.ExchangeTimeout);
             return ended switch
             {
                 JobFinished => new Result(0, null),
@@ -204,6 +209,13 @@ public static class NodeHost
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
             await Forget(store, jobId, self);
         }
+    }
+
+    /// <summary>Waits for each rank's queued work, at most <paramref name="patience"/>: a send to a dead peer gives up by then.</summary>
+    private static async Task LetRanksFinish(IEnumerable<IActorRef> ranks, TimeSpan patience)
+    {
+        try { await Task.WhenAll(ranks.Select(r => r.Ask<QueuedWorkDone>(FinishQueuedWork.Instance, patience))); }
+        catch (AskTimeoutException) { } // the members' generation fails on its own timeout and falls back
     }
 
     /// <summary>
@@ -302,8 +314,15 @@ public static class NodeHost
     {
         var recipe = job.Recipe;
         var setup = new ShardSetup(job.Config.Id, job.IdentityHash, plan, recipe.Optimizer, job.Config.WeightDecay, transport, settings.ExchangeTimeout,
-            Seed: () => ModelShards.Seed(job.Config, job.IdentityHash, recipe));
+            Seed: () => ModelShards.Seed(job.Config, job.IdentityHash, recipe), Settled: () => AskShardsSettled(system));
         return new ShardAccess(ShardHost.Start(system, setup, ps.Role), plan);
+    }
+
+    /// <summary>Whether the job's coordinator lets shards move now; no answer (it is starting, or moving to another node) is no.</summary>
+    private static async Task<bool> AskShardsSettled(ActorSystem system)
+    {
+        try { return (await system.ActorSelection("/user/coordinator-proxy").Ask<ShardsSettled>(AreShardsSettled.Instance, TimeSpan.FromSeconds(2))).Settled; }
+        catch (AskTimeoutException) { return false; }
     }
 
     private static TensorTransport OpenDataPlane(HostSettings settings, byte[] secret, Action<string> warn)
