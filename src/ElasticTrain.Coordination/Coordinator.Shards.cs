@@ -39,6 +39,13 @@ public sealed partial class Coordinator
 
     private bool ParameterServerMode => _setup.Shards is not null;
 
+    /// <summary>
+    /// A generation is stepping, so every replica loaded its state step (<see cref="OrderWorkers"/>
+    /// came first) and none is loading: moving one now leaves its sibling to copy from. Between
+    /// generations, or while they prepare, a replica may be the only holder of its pair's state.
+    /// </summary>
+    private bool ShardsSettledNow => ParameterServerMode && _shardPrep is null && _step is not null;
+
     private int ShardCount => _setup.Shards!.Plan.Shards;
 
     private ShardId ShardOf(int index) => new(Job.Id, index);
@@ -67,6 +74,7 @@ public sealed partial class Coordinator
         Command<ShardApplied>(_ => { }); // a worker's pull waits for the apply itself
         Command<ShardCheckpointWritten>(w => OnPartWritten(w.Generation, w.Path, w.Step, w.Sha256, w.Metadata, w.Parameters));
         Command<ShardStateOffered>(OnShardStateOffered);
+        Command<AreShardsSettled>(_ => Sender.Tell(new ShardsSettled(ShardsSettledNow)));
         Command<ShardStepFailed>(failed =>
         {
             if (failed.Generation == _state.Generation && (_shardPrep is not null || _step is not null))

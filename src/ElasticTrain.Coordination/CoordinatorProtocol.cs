@@ -45,6 +45,21 @@ public sealed record RankLoad(RankId Rank, int Slice, double SamplesPerSecond, i
 /// <summary>A parameter shard or backup: the node that hosts it (HOST:PORT of its cluster address), the bytes of its values, and the updates it applies per second (one per step).</summary>
 public sealed record ShardPlace(ElasticTrain.ParameterServer.ShardId Replica, string Node, long Bytes, double UpdatesPerSecond) : IWireMessage;
 
+// ---- the parameter shards' placement ----
+
+/// <summary>
+/// Akka's shard coordinator asks before a rebalance round: a replica may move (and start empty
+/// elsewhere) only while its sibling holds the job's state, so that the move is a copy and never
+/// the loss of both.
+/// </summary>
+public sealed record AreShardsSettled : IWireMessage
+{
+    public static readonly AreShardsSettled Instance = new();
+}
+
+/// <summary>Whether every replica holds the running generation's state and none is loading one.</summary>
+public sealed record ShardsSettled(bool Settled) : IWireMessage;
+
 /// <summary>Move all work off the node at <paramref name="Node"/> (host:port) at the next step boundary and let it leave.</summary>
 public sealed record DrainNode(NodeAddress Node) : IWireMessage;
 

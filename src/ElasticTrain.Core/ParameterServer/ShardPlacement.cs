@@ -57,7 +57,9 @@ public static class ShardPlacement
     /// share a node with their shard (placed there while it was the only node), then from the
     /// heaviest node its largest shard, as if onto the lightest node, until no node holds more than
     /// the fair share plus the largest shard (see the remarks). Shards in <paramref name="moving"/> are already on
-    /// their way: they count where they are but are not chosen again. Where a moved shard lands is
+    /// their way: they count where they are but are not chosen again. A moved replica starts empty and
+    /// copies its sibling's state, so neither of a pair moves while the other is moving, and a round
+    /// moves at most one of each pair. Where a moved shard lands is
     /// decided when it is placed again (<see cref="NodeFor{TNode}"/>), which picks the lightest node
     /// away from its sibling.
     /// </summary>
@@ -76,9 +78,10 @@ public static class ShardPlacement
         bool OverBound(long bytes) => bytes * nodes.Count > total + largest * nodes.Count;
 
         var loads = nodes.Select(n => n.Bytes).ToArray();
-        var movable = nodes.Select(n => n.Shards.Where(s => !moving.Contains(s.Shard))
+        bool Settled(ShardId shard) => !moving.Contains(shard) && !moving.Contains(shard.Sibling);
+        var movable = nodes.Select(n => n.Shards.Where(s => Settled(s.Shard))
             .OrderByDescending(s => s.Bytes).ThenBy(s => s.Shard).ToList()).ToArray();
-        var moves = nodes.SelectMany(n => n.Shards.Where(s => s.Shard.Backup && !moving.Contains(s.Shard) && Holds(n, s.Shard.Sibling)))
+        var moves = nodes.SelectMany(n => n.Shards.Where(s => s.Shard.Backup && Settled(s.Shard) && Holds(n, s.Shard.Sibling)))
             .Select(s => s.Shard).Order().Take(maxMoves).ToList();
         if (moves.Count > 0) return moves; // the next round balances, once they have landed
         while (moves.Count < maxMoves)
@@ -86,8 +89,10 @@ public static class ShardPlacement
             var heaviest = IndexOf(loads, (a, b) => a > b);
             if (!OverBound(loads[heaviest]) || movable[heaviest].Count == 0) break;
             var lightest = IndexOf(loads, (a, b) => a < b);
-            var shard = movable[heaviest][0];
-            movable[heaviest].RemoveAt(0);
+            var at = movable[heaviest].FindIndex(s => !moves.Contains(s.Shard.Sibling));
+            if (at < 0) break;
+            var shard = movable[heaviest][at];
+            movable[heaviest].RemoveAt(at);
             loads[heaviest] -= shard.Bytes;
             loads[lightest] += shard.Bytes;
             moves.Add(shard.Shard);

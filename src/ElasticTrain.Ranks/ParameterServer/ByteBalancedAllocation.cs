@@ -21,10 +21,16 @@ public sealed class ByteBalancedAllocation : IShardAllocationStrategy
     private readonly ShardPlan _plan;
     private readonly string _job;
     private readonly int _movesPerRound;
+    private readonly Func<Task<bool>>? _settled;
 
     /// <param name="movesPerRound">The most shards one rebalance round moves: each move costs the shard's state transfer.</param>
+    /// <param name="settled">
+    /// Whether every replica holds the job's state now. A round moves nothing until it does: a
+    /// replica that has just moved holds nothing until its sibling's copy arrives, and moving the
+    /// sibling before then would lose the pair's state to the last checkpoint. Null: always.
+    /// </param>
     /// <exception cref="ArgumentException">An empty job name, or fewer than one move per round.</exception>
-    public ByteBalancedAllocation(ShardPlan plan, string job, int movesPerRound)
+    public ByteBalancedAllocation(ShardPlan plan, string job, int movesPerRound, Func<Task<bool>>? settled = null)
     {
         ArgumentNullException.ThrowIfNull(plan);
         ArgumentException.ThrowIfNullOrEmpty(job);
@@ -32,16 +38,18 @@ public sealed class ByteBalancedAllocation : IShardAllocationStrategy
         _plan = plan;
         _job = job;
         _movesPerRound = movesPerRound;
+        _settled = settled;
     }
 
     public Task<IActorRef> AllocateShard(IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations) =>
         Task.FromResult(ShardPlacement.NodeFor(Nodes(currentShardAllocations), Parse(shardId)));
 
-    public Task<IImmutableSet<string>> Rebalance(IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
+    public async Task<IImmutableSet<string>> Rebalance(IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
     {
+        if (_settled is not null && !await _settled()) return ImmutableHashSet<string>.Empty; // the next round asks again
         var moving = rebalanceInProgress.Select(Parse).ToHashSet();
         var moves = ShardPlacement.Rebalance(Nodes(currentShardAllocations), moving, _movesPerRound);
-        return Task.FromResult<IImmutableSet<string>>(moves.Select(m => m.EntityId).ToImmutableHashSet());
+        return moves.Select(m => m.EntityId).ToImmutableHashSet();
     }
 
     private List<NodeShards<IActorRef>> Nodes(IImmutableDictionary<IActorRef, IImmutableList<string>> allocations) =>

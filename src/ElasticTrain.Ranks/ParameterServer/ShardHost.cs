@@ -51,7 +51,7 @@ public static class ShardHost
             entityId => ShardEntity.Props(setup, ElasticTrain.ParameterServer.ShardId.Parse(entityId)),
             settings,
             new ShardMessageExtractor(setup.Job),
-            new ByteBalancedAllocation(setup.Plan, setup.Job, MovesPerRound),
+            new ByteBalancedAllocation(setup.Plan, setup.Job, MovesPerRound, setup.Settled),
             PoisonPill.Instance);
     }
 

@@ -108,4 +108,21 @@ public class ShardPlacementTests
         Assert.Equal([new ShardId("job", 0, backup: true), new ShardId("job", 1, backup: true)], moves);
         Assert.Equal([new ShardId("job", 0, backup: true)], ShardPlacement.Rebalance([alone, Node("b")], new HashSet<ShardId>(), 1));
     }
+
+    [Fact]
+    public void Neither_of_a_pair_moves_while_the_other_is_moving_and_a_round_moves_one_of_each_pair_at_most()
+    {
+        // a is far above its bound and holds only pairs: with no limit, the balance would take both of one.
+        var nodes = new[] { Node("a", S(0, 500), B(0, 500), S(1, 100), B(1, 100)), Node("b"), Node("c") };
+        var moves = ShardPlacement.Rebalance(nodes, new HashSet<ShardId>(), maxMoves: 10);
+        Assert.Contains(B(0, 500).Shard, moves); // co-located backups go first
+        Assert.DoesNotContain(S(0, 500).Shard, moves);
+
+        // Spread out, with a above its bound: its largest is shard 0, whose backup is on its way to c.
+        var spread = new[] { Node("a", S(0, 500), S(1, 400), S(2, 400)), Node("b", B(1, 400), B(2, 400)), Node("c", B(0, 500)), Node("d") };
+        var balance = ShardPlacement.Rebalance(spread, new HashSet<ShardId> { B(0, 500).Shard }, maxMoves: 10);
+        Assert.NotEmpty(balance);
+        Assert.DoesNotContain(S(0, 500).Shard, balance);
+        Assert.DoesNotContain(balance, m => balance.Contains(m.Sibling));
+    }
 }

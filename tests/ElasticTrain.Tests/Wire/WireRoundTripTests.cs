@@ -60,6 +60,8 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         });
         yield return MeshRequest.Auto;
         yield return GetStatus.Instance;
+        yield return AreShardsSettled.Instance;
+        yield return new ShardsSettled(true);
         yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0"), R("b:2/r0")], [R("b:2/r1")], [], 2, 123.5);
         yield return new JobStatusReport("j", 40, 100, 3, [R("a:1/r0")], [], [], 0, 1.5, "1x1", [new RankLoad(R("a:1/r0"), 8, 42.5)]);
         var place = new ShardPlace(new ElasticTrain.ParameterServer.ShardId("j", 1, backup: true), "10.0.0.2:4053", 4096, 7.5);

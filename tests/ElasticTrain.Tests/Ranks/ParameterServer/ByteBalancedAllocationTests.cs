@@ -88,4 +88,17 @@ public class ByteBalancedAllocationTests : TestKit
         await Assert.ThrowsAsync<ArgumentException>(() => allocation.Rebalance(current, ImmutableHashSet.Create(new ShardId("job", 5).EntityId)));
         Assert.Throws<ArgumentOutOfRangeException>(() => new ByteBalancedAllocation(Plan, "job", movesPerRound: 0));
     }
+
+    [Fact]
+    public async Task No_shard_moves_while_the_job_says_its_replicas_are_not_settled()
+    {
+        var even = ShardPlan.Balanced([.. Enumerable.Range(0, 6).Select(i => new ParameterShape($"p{i}", [100], 4))], 6);
+        var settled = false;
+        var allocation = new ByteBalancedAllocation(even, "job", movesPerRound: 2, settled: () => Task.FromResult(settled));
+        var all = Allocations((_a, [0, 1, 2, 3, 4, 5]), (_b, []));
+        Assert.Empty(await allocation.Rebalance(all, ImmutableHashSet<string>.Empty));
+        settled = true;
+        Assert.Equal(2, (await allocation.Rebalance(all, ImmutableHashSet<string>.Empty)).Count);
+    }
 }
+
