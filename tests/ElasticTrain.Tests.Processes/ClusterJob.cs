@@ -80,6 +80,15 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
     }
 
     /// <summary>
+    /// Waits until each node has joined the job as a member. Before that a node asks for the job
+    /// through a short-lived operator client, which cannot finish leaving while another member is
+    /// unreachable: a kill in that window leaves the client unreachable beside the dead node, and
+    /// the resolver, seeing it "indirectly connected", downs every node.
+    /// </summary>
+    public Task WaitJoined(params ElasticTrainProcess[] nodes) =>
+        WaitFor(_ => nodes.All(n => n.Output.Contains("joined job")), "the nodes to join the job", nodes);
+
+    /// <summary>
     /// How long the job stood still after an event: the longest gap between consecutive commits
     /// from <paramref name="lastBefore"/> (the last step seen committed before it) on, by the
     /// metrics' clock. A step may still commit between that look and the event itself, so the

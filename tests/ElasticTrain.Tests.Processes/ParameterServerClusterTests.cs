@@ -152,6 +152,7 @@ public sealed partial class ParameterServerClusterTests(ReferenceRun reference, 
         await job.WaitFor(j => ReplicasStartedOn(j, "a").Count + ReplicasStartedOn(j, "b").Count > 0, "a replica on a node", train, a, b);
         var doomed = ReplicasStartedOn(job, "a").Count > 0 ? "a" : "b";
         var (victim, survivor) = doomed == "a" ? (a, b) : (b, a);
+        await job.WaitJoined(a, b);
         var hosting = job.LastStep();
         await job.WaitFor(j => LastCheckpoint(j) > hosting && j.LastStep() >= LastCheckpoint(j) + 5, "a checkpoint with the node's part, and 5 steps past it", train, a, b);
         var killedAt = job.LastStep();

@@ -63,7 +63,8 @@ public sealed class PipelineMeshTests(ReferenceRun reference, ITestOutputHelper 
         using var a = job.StartNode(port, ranks: 1, "a");
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("world").GetInt32() == 2) >= 10, "10 steps on 1x2", train, a);
         using var spare = job.StartNode(port, ranks: 1, "spare");
-        await Task.Delay(TimeSpan.FromSeconds(5)); // the spare registers and idles: 1x2 with three ranks is still 1x2
+        await job.WaitJoined(spare);
+        await Task.Delay(TimeSpan.FromSeconds(3)); // the spare registers and idles: 1x2 with three ranks is still 1x2
 
         // Not within a few steps of a checkpoint (every 50): a checkpoint newer than the last complete
         // copy round is rightly preferred to it, and this test is about the copy.
