@@ -93,9 +93,17 @@ for step in range(1, a.steps + 1):
                 sent_floats += 2 * k / W  # (index, value) pairs, per rank
             g.append(total / W)
 
-    for r in range(W):
-        for i in range(len(params)):
-            v_local[r][i].mul_(b2).addcmul_(grads[r][i], grads[r][i], value=1 - b2)
+    if a.variant == "periodic":
+        for r in range(W):
+            for i in range(len(params)):
+                v_local[r][i].mul_(b2).addcmul_(grads[r][i], grads[r][i], value=1 - b2)
+    # The step whose gradients v last took in: its bias correction stays with it while it is frozen.
+    since = step - a.warmup - 1
+    refresh = a.variant == "periodic" and not dense and since % a.every == 0
+    if refresh: dense_floats += n_params
+    if dense or a.variant in ("topk", "oracle"): v_step = step
+    elif a.variant == "frozen": v_step = a.warmup
+    else: v_step = a.warmup + 1 + since // a.every * a.every
     with torch.no_grad():
         for i, q in enumerate(params):
             q.mul_(1 - lr * wd)
@@ -104,13 +112,9 @@ for step in range(1, a.steps + 1):
                 v[i].mul_(b2).addcmul_(g[i], g[i], value=1 - b2)
             elif a.variant == "oracle":
                 v[i].mul_(b2).addcmul_(mean[i], mean[i], value=1 - b2)
-            elif a.variant == "periodic" and (step - a.warmup - 1) % a.every == 0:
+            elif refresh:
                 v[i].copy_(sum(v_local[r][i] for r in range(W)) / W)
-                if i == 0: dense_floats += n_params
-            # frozen, and periodic between averages: v stays; its bias correction stays with it
-            frozen_at = step if (dense or a.variant in ("topk", "oracle")) else \
-                (a.warmup if a.variant == "frozen" else a.warmup + 1 + (step - a.warmup - 1) // a.every * a.every)
-            v_hat = v[i] / (1 - b2 ** frozen_at)
+            v_hat = v[i] / (1 - b2 ** v_step)
             q.addcdiv_(m[i] / (1 - b1 ** step), v_hat.sqrt().add_(eps), value=-lr)
 
 fraction = (dense_floats + sent_floats) / (a.steps * n_params)

@@ -78,10 +78,10 @@ public static class ShardPlacement
         bool OverBound(long bytes) => bytes * nodes.Count > total + largest * nodes.Count;
 
         var loads = nodes.Select(n => n.Bytes).ToArray();
-        bool Settled(ShardId shard) => !moving.Contains(shard) && !moving.Contains(shard.Sibling);
-        var movable = nodes.Select(n => n.Shards.Where(s => Settled(s.Shard))
+        bool PairAtRest(ShardId shard) => !moving.Contains(shard) && !moving.Contains(shard.Sibling);
+        var movable = nodes.Select(n => n.Shards.Where(s => PairAtRest(s.Shard))
             .OrderByDescending(s => s.Bytes).ThenBy(s => s.Shard).ToList()).ToArray();
-        var moves = nodes.SelectMany(n => n.Shards.Where(s => s.Shard.Backup && Settled(s.Shard) && Holds(n, s.Shard.Sibling)))
+        var moves = nodes.SelectMany(n => n.Shards.Where(s => s.Shard.Backup && PairAtRest(s.Shard) && Holds(n, s.Shard.Sibling)))
             .Select(s => s.Shard).Order().Take(maxMoves).ToList();
         if (moves.Count > 0) return moves; // the next round balances, once they have landed
         while (moves.Count < maxMoves)
