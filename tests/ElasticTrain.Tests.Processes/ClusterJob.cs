@@ -108,7 +108,7 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
         var tails = Directory.GetFiles(Folder, "elastictrain.log", SearchOption.AllDirectories).Select(log =>
         {
             var lines = ReadShared(log).Split('\n')
-                .Where(l => l.Contains("WARNING") || l.Contains("ERROR") || l.Contains("JOINING") || l.Contains("removing") || l.Contains("SBR"))
+                .Where(l => l.Contains("WARNING") || l.Contains("ERROR") || l.Contains("JOINING") || l.Contains("removing") || l.Contains("SBR") || l.Contains("resolver lease"))
                 .TakeLast(30);
             return $"\n--- {Path.GetRelativePath(Folder, log)}\n" + string.Join('\n', lines);
         });

@@ -44,8 +44,10 @@ public sealed class PartitionTests(ReferenceRun reference, ITestOutputHelper out
         var cutAt = job.LastStep();
         network.Cut(0);
         // The two workers are the larger side: they take the lease, and the coordinator moves to them.
-        Assert.True(await train.WaitAsync(TimeSpan.FromSeconds(60)) == 1, train.Output);
+        Assert.True(await train.WaitAsync(TimeSpan.FromSeconds(60)) == 1, train.Output + job.LogTails());
         Assert.Contains("removed from the cluster", train.Output);
+        // However late the larger side noticed the cut, the lone node saw it alive in the store and left it the lease.
+        Assert.Contains("leaving the lease to it", job.Log("train"));
         network.Heal(0);
         await AllFinish(job, nodes);
         output.WriteLine($"pause after cutting off the coordinator's node (2|1): {ClusterJob.PauseAfter(job.Records("step"), cutAt).TotalSeconds:0.00} s");
@@ -68,9 +70,10 @@ public sealed class PartitionTests(ReferenceRun reference, ITestOutputHelper out
             "the job going on without the cut worker", train);
         await Task.Delay(TimeSpan.FromSeconds(8)); // the cut worker downs itself, tries to join again and cannot yet
         network.Heal(2);
-        Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(4)) == 0, train.Output);
+        Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(4)) == 0, train.Output + job.LogTails());
         await AllFinish(job, nodes);
         Assert.Contains("joining again", c.Output);
+        Assert.Contains("leaving the lease to it", job.Log("worker2"));
         output.WriteLine($"pause after cutting off a worker (2|1): {ClusterJob.PauseAfter(job.Records("step").Where(r => r.GetProperty("step").GetInt64() <= cutAt + 20).ToList(), cutAt).TotalSeconds:0.00} s");
     }
 

@@ -84,6 +84,7 @@ public sealed record JournalStore(string Provider, string ConnectionString, stri
             akka.persistence.snapshot-store.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
             akka.persistence.query.journal.sql { connection-string = {{Quote(ConnectionString)}}, provider-name = {{Quote(Provider)}} }
             elastictrain.store-lease { connection-string = {{Quote(ArbiterConnectionString)}}, provider = {{Quote(Provider)}}, scope = {{Quote("job-" + jobId)}} }
+            elastictrain.resolver-lease { connection-string = {{Quote(ArbiterConnectionString)}}, provider = {{Quote(Provider)}}, scope = {{Quote("job-" + jobId)}}, job = {{Quote(jobId)}} }
             """);
     }
 }

@@ -55,33 +55,43 @@ public static class JobMembers
 
     /// <summary>The addresses written within <see cref="Recent"/>, the most recent first.</summary>
     public static Task<IReadOnlyList<string>> RecentAsync(JournalStore store, string jobId, TimeSpan timeout) =>
-        Run<IReadOnlyList<string>>(store, timeout, async (connection, dialect, ct) =>
+        SeenWithinAsync(store.Provider, store.ArbiterConnectionString, jobId, Recent, timeout);
+
+    /// <summary>
+    /// The addresses written within <paramref name="within"/> by the database's clock, the most
+    /// recent first; the store named by its provider and its arbiter connection string.
+    /// </summary>
+    public static Task<IReadOnlyList<string>> SeenWithinAsync(string provider, string connectionString, string jobId, TimeSpan within, TimeSpan timeout) =>
+        Run<IReadOnlyList<string>>(provider, connectionString, timeout, async (connection, dialect, ct) =>
         {
             await using var command = StoreTable.Command(connection, timeout, $"""
                 SELECT address FROM {Table}
-                WHERE job = @job AND seen_ms >= {dialect.NowMs} - @recent
+                WHERE job = @job AND seen_ms >= {dialect.NowMs} - @within
                 ORDER BY seen_ms DESC
-                """, ("job", jobId), ("recent", (long)Recent.TotalMilliseconds));
+                """, ("job", jobId), ("within", (long)within.TotalMilliseconds));
             var addresses = new List<string>();
             await using var reader = await command.ExecuteReaderAsync(ct);
             while (await reader.ReadAsync(ct)) addresses.Add(reader.GetString(0));
             return addresses;
         });
 
-    private static async Task<T> Run<T>(JournalStore store, TimeSpan timeout, Func<DbConnection, StoreDialect, CancellationToken, Task<T>> work)
+    private static Task<T> Run<T>(JournalStore store, TimeSpan timeout, Func<DbConnection, StoreDialect, CancellationToken, Task<T>> work) =>
+        Run(store.Provider, store.ArbiterConnectionString, timeout, work);
+
+    private static async Task<T> Run<T>(string provider, string connectionString, TimeSpan timeout, Func<DbConnection, StoreDialect, CancellationToken, Task<T>> work)
     {
-        var dialect = StoreDialect.For(store.Provider);
+        var dialect = StoreDialect.For(provider);
         using var deadline = new CancellationTokenSource(timeout);
         // Microsoft.Data.Sqlite's async calls run synchronously: off the caller's thread, and
         // abandoned at the deadline.
         return await Task.Run(() => StoreDialect.WhileBusy(async () =>
         {
-            await using var connection = dialect.Connect(store.ArbiterConnectionString);
+            await using var connection = dialect.Connect(connectionString);
             await connection.OpenAsync(deadline.Token);
-            if (!Created.ContainsKey(store.ArbiterConnectionString))
+            if (!Created.ContainsKey(connectionString))
             {
                 await StoreTable.EnsureAsync(connection, CreateSql, timeout, deadline.Token);
-                Created[store.ArbiterConnectionString] = true;
+                Created[connectionString] = true;
             }
             return await work(connection, dialect, deadline.Token);
         }, deadline.Token), deadline.Token).WaitAsync(timeout);
