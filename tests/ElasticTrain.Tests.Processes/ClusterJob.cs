@@ -80,10 +80,8 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
     }
 
     /// <summary>
-    /// Waits until each node has joined the job as a member. Before that a node asks for the job
-    /// through a short-lived operator client, which cannot finish leaving while another member is
-    /// unreachable: a kill in that window leaves the client unreachable beside the dead node, and
-    /// the resolver, seeing it "indirectly connected", downs every node.
+    /// Waits until each node has joined the job as a member, so that a test's next event (a kill)
+    /// meets the node it means to: one that holds ranks, not one still being admitted.
     /// </summary>
     public Task WaitJoined(params ElasticTrainProcess[] nodes) =>
         WaitFor(_ => nodes.All(n => n.Output.Contains("joined job")), "the nodes to join the job", nodes);

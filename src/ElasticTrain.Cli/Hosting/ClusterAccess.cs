@@ -5,9 +5,9 @@ using ElasticTrain.Configuration;
 namespace ElasticTrain.Cli.Hosting;
 
 /// <summary>
-/// How a process that is not the first node reaches a job: join its cluster through one node's
-/// address, then ask the coordinator singleton, wherever it runs. Shared by `node` and the
-/// operator commands; both turn "nobody answered" into one error line.
+/// How a node that is not the first joins a job's cluster: through one node's address, or any of
+/// several; "nobody answered" becomes one error line (operator commands, which never join, reach
+/// the job through <see cref="OperatorClient"/>).
 /// </summary>
 public static class ClusterAccess
 {
@@ -50,34 +50,5 @@ public static class ClusterAccess
             throw new UnreachableException($"cannot reach the cluster at {named}: no answer within {patience.TotalSeconds:0} s");
         }
         return named;
-    }
-
-    /// <summary>
-    /// The proxy first has to find the coordinator and buffers until then, so this asks again on a
-    /// short timeout rather than once on a long one.
-    /// </summary>
-    public static async Task<T> AskCoordinatorAsync<T>(ActorSystem system, object question, string endpoint, TimeSpan patience, CancellationToken cancellation)
-    {
-        var proxy = system.ActorOf(NodeHost.CoordinatorProxy(system));
-        try
-        {
-            var deadline = DateTime.UtcNow + patience;
-            while (true)
-            {
-                try
-                {
-                    return await proxy.Ask<T>(question, TimeSpan.FromSeconds(2), cancellation);
-                }
-                catch (AskTimeoutException) when (DateTime.UtcNow < deadline) { }
-                catch (AskTimeoutException)
-                {
-                    throw new SettingsException($"the cluster at {endpoint} runs no job (no coordinator answered within {patience.TotalSeconds:0} s)");
-                }
-            }
-        }
-        finally
-        {
-            system.Stop(proxy);
-        }
     }
 }

@@ -19,7 +19,9 @@ public static class NodeConfig
             // parameter-server job's shard coordinator (its distributed data), talk to this one
             // before this node's own mediator (the web console's) or shard region has started.
             .WithFallback(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.DefaultConfig())
-            .WithFallback(Akka.Cluster.Sharding.ClusterSharding.DefaultConfig());
+            .WithFallback(Akka.Cluster.Sharding.ClusterSharding.DefaultConfig())
+            // The cluster client's messages: operator commands reach the job through a node's receptionist.
+            .WithFallback(Akka.Cluster.Tools.Client.ClusterClientReceptionist.DefaultConfig());
 
     public static Config Merge(Config flags, string? configFile)
     {

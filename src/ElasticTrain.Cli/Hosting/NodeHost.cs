@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Cluster;
+using Akka.Cluster.Tools.Client;
 using Akka.Cluster.Tools.Singleton;
 using Akka.Configuration;
 using Akka.Event;
@@ -37,6 +38,12 @@ public static class NodeHost
 
     /// <summary>The cluster role of nodes that host ranks and may host the coordinator.</summary>
     public const string NodeRole = "node";
+
+    /// <summary>The actor system's name on every node of every job: part of each actor's address.</summary>
+    public const string SystemName = "elastictrain";
+
+    /// <summary>Where each node keeps its <see cref="CoordinatorProxy"/>; operator commands ask it through the receptionist.</summary>
+    public const string CoordinatorProxyPath = "/user/coordinator-proxy";
 
     /// <summary>A proxy to the job's coordinator singleton, wherever it runs now.</summary>
     public static Props CoordinatorProxy(ActorSystem system) =>
@@ -128,7 +135,7 @@ public static class NodeHost
         // (a taken port is a settings error), and nothing can be refused before a peer knows the port.
         ILoggingAdapter? log = null;
         using var transport = OpenDataPlane(settings, secret, message => log?.Warning("{0}", message));
-        var system = ActorSystem.Create("elastictrain", logFile.WithFallback(store.ToConfig(jobId)).WithFallback(config));
+        var system = ActorSystem.Create(SystemName, logFile.WithFallback(store.ToConfig(jobId)).WithFallback(config));
         log = Logging.GetLogger(system, "data-plane");
         var cluster = Cluster.Get(system);
         var self = $"{cluster.SelfAddress.Host}:{cluster.SelfAddress.Port}";
@@ -155,7 +162,8 @@ public static class NodeHost
                 EpochOf: data.Schedule.EpochOf, StartRanks: settings.StartRanks);
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
-            var coordinator = system.ActorOf(CoordinatorProxy(system), "coordinator-proxy");
+            var coordinator = system.ActorOf(CoordinatorProxy(system), CoordinatorProxyPath.Split('/')[^1]);
+            ClusterClientReceptionist.Get(system).RegisterService(coordinator); // operator commands come through here (OperatorClient)
 
             var node = cluster.SelfAddress;
             // The job's recipe says whether it is a parameter server's (a joining node follows the job,
@@ -321,7 +329,7 @@ public static class NodeHost
     /// <summary>Whether the job's coordinator lets shards move now; no answer (it is starting, or moving to another node) is no.</summary>
     private static async Task<bool> AskShardsSettled(ActorSystem system)
     {
-        try { return (await system.ActorSelection("/user/coordinator-proxy").Ask<ShardsSettled>(AreShardsSettled.Instance, TimeSpan.FromSeconds(2))).Settled; }
+        try { return (await system.ActorSelection(CoordinatorProxyPath).Ask<ShardsSettled>(AreShardsSettled.Instance, TimeSpan.FromSeconds(2))).Settled; }
         catch (AskTimeoutException) { return false; }
     }
 

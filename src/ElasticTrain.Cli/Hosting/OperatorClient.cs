@@ -1,53 +1,96 @@
 using Akka.Actor;
-using Akka.Cluster;
+using Akka.Cluster.Tools.Client;
 using Akka.Configuration;
 using ElasticTrain.Configuration;
 
 namespace ElasticTrain.Cli.Hosting;
 
 /// <summary>
-/// How operator commands reach a running job: join its cluster for a moment as a "client" member
-/// (it hosts no ranks and never the coordinator), ask the coordinator through a singleton proxy,
-/// then leave.
+/// How operator commands, and a node that first asks for its job, reach a running job without
+/// becoming members of its cluster: Akka's cluster client, through the receptionist every node
+/// runs (<see cref="NodeHost"/> registers its coordinator proxy there), to the coordinator
+/// wherever it runs.
+/// <para>
+/// Why not a member: a member that comes and goes takes part in the cluster's agreement. Joining
+/// waits until every member agrees, which a member that died holds up until it is removed; and a
+/// member that leaves while another is unreachable cannot finish leaving, so the resolver, seeing
+/// it unreachable beside the dead node ("indirectly connected"), downs every node of the job.
+/// </para>
 /// </summary>
 public static class OperatorClient
 {
-    private static readonly TimeSpan AdmissionPatience = TimeSpan.FromSeconds(30);
+    /// <summary>A node's receptionist must answer within this, or the address is wrong or down.</summary>
+    private static readonly TimeSpan ContactPatience = TimeSpan.FromSeconds(10);
+
+    /// <summary>The coordinator may be starting or moving: it is asked again for this long.</summary>
+    private static readonly TimeSpan AnswerPatience = TimeSpan.FromSeconds(20);
 
     public static async Task<T> AskAsync<T>(string endpoint, object question, Config config, CancellationToken cancellation)
     {
-        if (!HostPort.TryParse(endpoint, out _, out _))
+        if (!HostPort.TryParse(endpoint, out var host, out var port))
             throw new SettingsException($"--join must be HOST:PORT, not '{endpoint}'");
         var clientConfig = ConfigurationFactory.ParseString("""
-            akka.cluster.roles = [client]
-            # A client is a member for a few seconds and never decides who is downed.
-            akka.cluster.downing-provider-class = ""
+            akka.actor.provider = remote
             akka.remote.dot-netty.tcp.port = 0
             elastictrain.log-file = ""
             """).WithFallback(config);
-        var system = ActorSystem.Create("elastictrain", clientConfig);
+        var system = ActorSystem.Create("elastictrain-operator", clientConfig);
         try
         {
-            var cluster = Cluster.Get(system);
-            var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-            cluster.RegisterOnMemberUp(() => up.TrySetResult());
-            await ClusterAccess.JoinAsync(cluster, endpoint, TimeSpan.FromSeconds(10));
-            // Admission waits for the members to agree, which waits for the removal of any member
-            // that left without a goodbye (e.g. the last operator command, stopped mid-leave): the
-            // failure detector and the resolver take about 5 s for that, longer on a loaded machine.
-            try
-            {
-                await up.Task.WaitAsync(AdmissionPatience, cancellation);
-            }
-            catch (TimeoutException)
-            {
-                throw new SettingsException($"joined the cluster at {endpoint} but was not admitted within {AdmissionPatience.TotalSeconds:0} s");
-            }
-            return await ClusterAccess.AskCoordinatorAsync<T>(system, question, endpoint, TimeSpan.FromSeconds(20), cancellation);
+            var protocol = ((ExtendedActorSystem)system).Provider.DefaultAddress.Protocol;
+            var receptionist = new RootActorPath(new Address(protocol, NodeHost.SystemName, host, port)) / "system" / "receptionist";
+            await Contact(system, receptionist, endpoint, cancellation);
+            var client = system.ActorOf(ClusterClient.Props(ClusterClientSettings.Create(system).WithInitialContacts([receptionist])), "client");
+            return await AskCoordinator<T>(client, question, endpoint, cancellation);
         }
         finally
         {
-            await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
+            await system.Terminate();
+        }
+    }
+
+    /// <summary>
+    /// Waits until the node's receptionist answers. Akka answers at once, with nobody, when the
+    /// address refuses the connection or runs no receptionist (yet: a node may be starting), so
+    /// it is asked again until the patience is spent; then one error line.
+    /// </summary>
+    private static async Task Contact(ActorSystem system, ActorPath receptionist, string endpoint, CancellationToken cancellation)
+    {
+        var deadline = DateTime.UtcNow + ContactPatience;
+        while (true)
+        {
+            var left = deadline - DateTime.UtcNow;
+            if (left <= TimeSpan.Zero)
+                throw new ClusterAccess.UnreachableException($"cannot reach the cluster at {endpoint}: no answer within {ContactPatience.TotalSeconds:0} s");
+            try
+            {
+                var identity = await system.ActorSelection(receptionist).Ask<ActorIdentity>(new Identify(null), left, cancellation);
+                if (identity.Subject is not null) return;
+                await Task.Delay(TimeSpan.FromMilliseconds(500), cancellation);
+            }
+            catch (AskTimeoutException) { }
+        }
+    }
+
+    /// <summary>
+    /// The coordinator's proxy first has to find the coordinator and buffers until then, so this
+    /// asks again on a short timeout rather than once on a long one.
+    /// </summary>
+    private static async Task<T> AskCoordinator<T>(IActorRef client, object question, string endpoint, CancellationToken cancellation)
+    {
+        var deadline = DateTime.UtcNow + AnswerPatience;
+        var send = new ClusterClient.Send(NodeHost.CoordinatorProxyPath, question, localAffinity: true);
+        while (true)
+        {
+            try
+            {
+                return await client.Ask<T>(send, TimeSpan.FromSeconds(2), cancellation);
+            }
+            catch (AskTimeoutException) when (DateTime.UtcNow < deadline) { }
+            catch (AskTimeoutException)
+            {
+                throw new SettingsException($"the cluster at {endpoint} runs no job (no coordinator answered within {AnswerPatience.TotalSeconds:0} s)");
+            }
         }
     }
 }
