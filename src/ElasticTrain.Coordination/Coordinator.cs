@@ -85,7 +85,7 @@ public sealed partial class Coordinator : FencedPersistentActor, IWithTimers
         Command<Begin>(_ => OnBegin());
         Command<GetJob>(_ =>
         {
-            if (_began && _state.Config is not null) Sender.Tell(new JobDescription(Job, _setup.IdentityHash, _setup.DataFingerprint, _setup.Mesh, _setup.Training));
+            if (_began && _state.Config is not null) Sender.Tell(new JobDescription(Job, _setup.IdentityHash, _setup.DataFingerprint, _setup.Mesh, _setup.Training, _setup.SecretCheck));
         });
         Command<RegisterRank>(OnRegister);
         Command<GetStatus>(_ => Sender.Tell(new JobStatusReport(Job.Id, _state.CommittedStep, Job.Steps, _state.Generation, _members,

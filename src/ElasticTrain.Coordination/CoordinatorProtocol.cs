@@ -14,7 +14,13 @@ public sealed record GetJob : IWireMessage
 /// The job as the coordinator runs it: a joining node loads the same data, builds the same model
 /// and, should it host the coordinator after a failover, plans the same kind of mesh.
 /// </summary>
-public sealed record JobDescription(JobConfig Config, string IdentityHash, string DataFingerprint, MeshRequest Mesh, TrainingRecipe Recipe) : IWireMessage;
+/// <param name="SecretCheck">
+/// A tag derived from the job's data-plane secret (never the secret): a joining node whose own
+/// secret gives another tag has another store (or another configured secret), so its ranks could
+/// never exchange with the job's; it is refused before it joins. Empty: not checked.
+/// </param>
+public sealed record JobDescription(JobConfig Config, string IdentityHash, string DataFingerprint, MeshRequest Mesh, TrainingRecipe Recipe,
+    string SecretCheck = "") : IWireMessage;
 
 // ---- operators (elastictrain status | drain | scale) ----
 

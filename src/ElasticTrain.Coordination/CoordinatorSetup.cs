@@ -34,7 +34,7 @@ public sealed record CoordinatorSetup(
     CheckpointStore Checkpoints, TimeSpan StepTimeout, int MaxAttempts = 5, TimeSpan? JoinSettle = null,
     TimeSpan? LivenessTimeout = null, TimeSpan? SuspicionTimeout = null, Func<bool>? HoldsLease = null, StoreOutage? Outage = null,
     MeshRequest? Parallel = null, TrainingRecipe? Recipe = null, int HeldOut = 0, Ranks.ParameterServer.ShardAccess? Shards = null,
-    Func<long, int>? EpochOf = null, int StartRanks = 0)
+    Func<long, int>? EpochOf = null, int StartRanks = 0, string SecretCheck = "")
 {
     public MeshRequest Mesh => Parallel ?? MeshRequest.Auto;
 

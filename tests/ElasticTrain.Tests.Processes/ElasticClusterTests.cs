@@ -16,6 +16,14 @@ public sealed class ElasticClusterTests(ReferenceRun reference, ITestOutputHelpe
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 20, "20 steps on one rank", train);
+        // A node given another store has another data-plane secret: its ranks could never exchange
+        // with the job's, so it is refused at the door, and the job never sees it (one generation below).
+        using (var stranger = ElasticTrainProcess.Start("node", "--plain", "--threads", "1", "--join", $"127.0.0.1:{port}", "--ranks", "1",
+                   "--store", Path.Combine(job.Folder, "another.db"), "--data-dir", Path.Combine(job.Folder, "stranger")))
+        {
+            Assert.True(await stranger.WaitAsync(TimeSpan.FromMinutes(1)) == 2, stranger.Output);
+            Assert.Contains("error: this node's data-plane secret is not job", stranger.Output);
+        }
         using var node = job.StartNode(port, ranks: 2, "worker");
 
         Assert.True(await train.WaitAsync(TimeSpan.FromMinutes(3)) == 0, train.Output);

@@ -86,6 +86,9 @@ public static class NodeHost
         // The job's id scopes the store's leases, which the node's actor system needs from its
         // start: ask for the job first, as an operator command would.
         var job = await OperatorClient.AskAsync<JobDescription>(settings.Join, GetJob.Instance, config, cancellation);
+        if (job.SecretCheck.Length > 0 && JobSecret.Check(await JobSecret.ForNodeAsync(settings, store, job.Config.Id, cancellation), job.Config.Id) != job.SecretCheck)
+            throw new SettingsException($"this node's data-plane secret is not job {job.Config.Id}'s, so its ranks could not exchange with the job's: " +
+                $"its store ({store.Description}) is not the job's, or elastictrain.data-plane-secret differs; give it the job's --store (and secret, if the job has one)");
         IReadOnlyList<string> seeds = [settings.Join];
         for (int attempt = 0; ; attempt++)
         {
@@ -128,9 +131,7 @@ public static class NodeHost
         Console.WriteLine(TorchRuntime.Configure(settings.TorchThreads, settings.MklKernels));
         var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
         if (live.Address is { } address) await AnnounceConsole(address, store, jobId, settings.HttpToken, cancellation);
-        var secret = settings.DataPlaneSecret.Length > 0
-            ? System.Text.Encoding.UTF8.GetBytes(settings.DataPlaneSecret)
-            : await JobSecret.GetOrCreateAsync(store, jobId, TimeSpan.FromSeconds(30), cancellation);
+        var secret = await JobSecret.ForNodeAsync(settings, store, jobId, cancellation);
         // Refused connections go to Akka's log file; the transport opens before the actor system
         // (a taken port is a settings error), and nothing can be refused before a peer knows the port.
         ILoggingAdapter? log = null;
@@ -159,7 +160,7 @@ public static class NodeHost
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
                 HoldsLease: () => StoreLease.Held(system, CoordinatorLease(jobId)) is not null, Outage: new StoreOutage(settings.StoreOutageLimit),
                 Parallel: job.Mesh, Recipe: job.Recipe, HeldOut: data.Split.HeldOut.Count, Shards: shards,
-                EpochOf: data.Schedule.EpochOf, StartRanks: settings.StartRanks);
+                EpochOf: data.Schedule.EpochOf, StartRanks: settings.StartRanks, SecretCheck: JobSecret.Check(secret, jobId));
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
             var coordinator = system.ActorOf(CoordinatorProxy(system), CoordinatorProxyPath.Split('/')[^1]);

@@ -26,6 +26,22 @@ public static class JobSecret
         RETURNING secret
         """;
 
+    /// <summary>
+    /// A node's data-plane secret: the operator's (<c>elastictrain.data-plane-secret</c>) when
+    /// given, else the job's from the store.
+    /// </summary>
+    public static async Task<byte[]> ForNodeAsync(HostSettings settings, JournalStore store, string jobId, CancellationToken cancellation) =>
+        settings.DataPlaneSecret.Length > 0
+            ? System.Text.Encoding.UTF8.GetBytes(settings.DataPlaneSecret)
+            : await GetOrCreateAsync(store, jobId, TimeSpan.FromSeconds(30), cancellation);
+
+    /// <summary>
+    /// A tag that two nodes compare to learn whether they hold the same secret without showing it:
+    /// HMAC-SHA256 keyed by the secret over the job's id, its first 16 bytes in hex.
+    /// </summary>
+    public static string Check(byte[] secret, string jobId) =>
+        Convert.ToHexString(HMACSHA256.HashData(secret, System.Text.Encoding.UTF8.GetBytes("elastictrain data-plane secret check " + jobId)).AsSpan(0, 16));
+
     /// <summary>The secret of <paramref name="jobId"/>, created now if the store has none; <see cref="SettingsException"/> if the store cannot say.</summary>
     public static Task<byte[]> GetOrCreateAsync(JournalStore store, string jobId, TimeSpan timeout, CancellationToken cancellation = default) =>
         StoreTable.RunAsync(store, CreateSql, "the data-plane secret", timeout, async (connection, token) =>

@@ -20,6 +20,20 @@ public sealed class JobSecretTests : IDisposable
     [Fact]
     public Task Each_job_has_one_secret_on_SQLite() => EachJobHasOneSecret(JournalStore.Resolve(Path.Combine(_folder, "store.db"), _folder), "main");
 
+    [Fact]
+    public void The_check_tag_tells_secrets_apart_without_showing_them()
+    {
+        var secret = Enumerable.Range(0, JobSecret.Bytes).Select(i => (byte)i).ToArray();
+        var another = secret.Select(b => (byte)(b ^ 0x5a)).ToArray();
+        var tag = JobSecret.Check(secret, "main");
+
+        Assert.Equal(32, tag.Length); // 16 bytes in hex
+        Assert.Equal(tag, JobSecret.Check([.. secret], "main"));
+        Assert.NotEqual(tag, JobSecret.Check(another, "main"));
+        Assert.NotEqual(tag, JobSecret.Check(secret, "other"));
+        Assert.DoesNotContain(Convert.ToHexString(secret)[..8], tag);
+    }
+
     [SkippableFact]
     public async Task Each_job_has_one_secret_on_PostgreSQL()
     {

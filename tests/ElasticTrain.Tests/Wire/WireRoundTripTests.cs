@@ -57,7 +57,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         yield return new JobDescription(Job, "hash", "fingerprint", MeshRequest.Auto, ElasticTrain.Training.TrainingRecipe.Default with
         {
             ParameterServer = new(4, ElasticTrain.ParameterServer.Consistency.Ssp, 2, 0.04, "server"),
-        });
+        }, SecretCheck: "00112233445566778899AABBCCDDEEFF");
         yield return MeshRequest.Auto;
         yield return GetStatus.Instance;
         yield return AreShardsSettled.Instance;
