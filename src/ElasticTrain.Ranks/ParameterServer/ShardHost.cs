@@ -23,8 +23,12 @@ public static class ShardHost
     /// <summary>Every node has it (<c>akka.cluster.roles</c>), so by default every node hosts shards; a job may name a narrower role, such as "server".</summary>
     public const string DefaultRole = "node";
 
-    /// <summary>The most shards one rebalance round moves: each move is a load, so moving all at once would stall every step.</summary>
-    public const int MovesPerRound = 2;
+    /// <summary>
+    /// The most shards one rebalance round moves: each move is a load, so moving all at once would
+    /// stall every step. One: in the process tests, rounds that moved two replicas were followed by
+    /// a copy that stalled for the exchange timeout (60 s), which rounds of one have not shown.
+    /// </summary>
+    public const int MovesPerRound = 1;
 
     /// <summary>The region's entity type name: the job's, so that two jobs on one cluster never share shards or coordinator state.</summary>
     public static string TypeName(string job) => $"parameter-shards-{job}";
