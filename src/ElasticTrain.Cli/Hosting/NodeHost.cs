@@ -42,8 +42,10 @@ public static class NodeHost
     /// <summary>The actor system's name on every node of every job: part of each actor's address.</summary>
     public const string SystemName = "elastictrain";
 
-    /// <summary>Where each node keeps its <see cref="CoordinatorProxy"/>; operator commands ask it through the receptionist.</summary>
-    public const string CoordinatorProxyPath = "/user/coordinator-proxy";
+    /// <summary>The name of each node's <see cref="CoordinatorProxy"/>; operator commands ask it through the receptionist.</summary>
+    public const string CoordinatorProxyName = "coordinator-proxy";
+
+    public const string CoordinatorProxyPath = "/user/" + CoordinatorProxyName;
 
     /// <summary>A proxy to the job's coordinator singleton, wherever it runs now.</summary>
     public static Props CoordinatorProxy(ActorSystem system) =>
@@ -139,7 +141,7 @@ public static class NodeHost
         var system = ActorSystem.Create(SystemName, logFile.WithFallback(store.ToConfig(jobId)).WithFallback(config));
         log = Logging.GetLogger(system, "data-plane");
         var cluster = Cluster.Get(system);
-        var self = $"{cluster.SelfAddress.Host}:{cluster.SelfAddress.Port}";
+        var self = JobMembers.EntryOf(cluster.SelfAddress);
         try
         {
             var up = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -163,7 +165,7 @@ public static class NodeHost
                 EpochOf: data.Schedule.EpochOf, StartRanks: settings.StartRanks, SecretCheck: JobSecret.Check(secret, jobId));
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
                 ClusterSingletonManagerSettings.Create(system).WithRole(NodeRole)), "coordinator");
-            var coordinator = system.ActorOf(CoordinatorProxy(system), CoordinatorProxyPath.Split('/')[^1]);
+            var coordinator = system.ActorOf(CoordinatorProxy(system), CoordinatorProxyName);
             ClusterClientReceptionist.Get(system).RegisterService(coordinator); // operator commands come through here (OperatorClient)
 
             var node = cluster.SelfAddress;

@@ -33,6 +33,9 @@ public static class JobMembers
     // CREATE TABLE IF NOT EXISTS need not travel with each announcement.
     private static readonly ConcurrentDictionary<string, bool> Created = new();
 
+    /// <summary>How a member's cluster address is recorded here: HOST:PORT.</summary>
+    public static string EntryOf(Akka.Actor.Address address) => $"{address.Host}:{address.Port}";
+
     /// <summary>Records that <paramref name="address"/> serves <paramref name="jobId"/> now.</summary>
     public static Task AnnounceAsync(JournalStore store, string jobId, string address, TimeSpan timeout) =>
         Run(store, timeout, async (connection, dialect, ct) =>

@@ -32,12 +32,9 @@ public sealed record PartitionSides(IReadOnlyList<Address> Mine, IReadOnlyList<A
             deciding.Where(unreachable.Contains).ToList());
     }
 
-    /// <summary>A member as <see cref="JobMembers"/> records it: HOST:PORT.</summary>
-    public static string HostPort(Address address) => $"{address.Host}:{address.Port}";
-
     /// <summary>The members of the other side among <paramref name="live"/> (HOST:PORT).</summary>
     public IReadOnlyList<Address> LiveOther(IReadOnlyCollection<string> live) =>
-        Other.Where(a => live.Contains(HostPort(a))).ToList();
+        Other.Where(a => live.Contains(JobMembers.EntryOf(a))).ToList();
 
     /// <summary>
     /// True when the other side's live members outnumber this side, or equal it and include the

@@ -93,7 +93,7 @@ public sealed class ResolverLease : Lease, IDisposable
             if (!deferring)
             {
                 _log.Warning("resolver lease: the other side of the partition ({0}) is larger and alive in the store: leaving the lease to it for up to {1} s",
-                    string.Join(", ", sides.LiveOther(live).Select(PartitionSides.HostPort)), _deferAtMost.TotalSeconds);
+                    string.Join(", ", sides.LiveOther(live).Select(JobMembers.EntryOf)), _deferAtMost.TotalSeconds);
                 deferring = true;
             }
             if (await StoreLease.HolderOf(_provider, _connectionString, _lease.LeaseName, Settings.TimeoutSettings.OperationTimeout).ConfigureAwait(false) is { } holder

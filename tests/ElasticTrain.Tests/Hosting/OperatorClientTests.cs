@@ -35,7 +35,7 @@ public sealed class OperatorClientTests() : TestKit(Node, NodeHost.SystemName)
     {
         var cluster = Cluster.Get(Sys);
         await cluster.JoinAsync(cluster.SelfAddress);
-        var proxy = Sys.ActorOf(Props.Create(() => new Coordinator()), NodeHost.CoordinatorProxyPath.Split('/')[^1]);
+        var proxy = Sys.ActorOf(Props.Create(() => new Coordinator()), NodeHost.CoordinatorProxyName);
         ClusterClientReceptionist.Get(Sys).RegisterService(proxy);
         var joined = new List<Member>();
         var watcher = CreateTestProbe();
