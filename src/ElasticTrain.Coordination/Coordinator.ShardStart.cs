@@ -16,6 +16,12 @@ public sealed partial class Coordinator
     /// <summary>A replica's answer to the status asked as a generation starts, or why none came.</summary>
     private sealed record ShardAnswered(long Generation, ShardId Replica, ShardStatus? Status, string? Failure);
 
+    /// <summary>Time to ask the replicas with a preparation command outstanding whether they are still the ones commanded.</summary>
+    private sealed record WatchShardPreparation(long Generation);
+
+    /// <summary>A commanded replica's status, asked while the preparation waits for it.</summary>
+    private sealed record ShardPreparationProbed(long Generation, ShardId Replica, ShardStatus? Status);
+
     /// <summary>A generation's replicas while they are asked and brought to one step.</summary>
     private sealed class ShardPreparation(long generation)
     {
@@ -26,6 +32,8 @@ public sealed partial class Coordinator
         public ShardStart.Plan? Plan { get; set; }
         /// <summary>Replicas still loading (a checkpoint, the seed, or their sibling's state).</summary>
         public HashSet<ShardId> Pending { get; } = [];
+        /// <summary>Replicas sent a command not yet answered: loaders and copy targets until loaded, copy sources until they offer.</summary>
+        public HashSet<ShardId> Commanded { get; } = [];
     }
 
     private ShardPreparation? _shardPrep;
@@ -74,6 +82,7 @@ public sealed partial class Coordinator
             foreach (var replica in plan.Loading)
             {
                 prep.Pending.Add(replica);
+                prep.Commanded.Add(replica);
                 Region.Tell(new LoadShard(replica, prep.Generation, plan.Checkpoint));
             }
         }
@@ -83,23 +92,55 @@ public sealed partial class Coordinator
             foreach (var (target, source) in plan.Copies)
             {
                 prep.Pending.Add(target);
+                prep.Commanded.Add(source);
                 Region.Tell(new CopyShardState(source, prep.Generation, plan.StateStep, target, prep.DataPlanes[target]));
             }
         }
         if (prep.Pending.Count == 0) OrderWorkers(prep);
+        else Timers.StartPeriodicTimer("shard-prep-watch", new WatchShardPreparation(prep.Generation), _setup.Liveness);
+    }
+
+    /// <summary>
+    /// Asks every replica with a command outstanding what it is: a rebalance round that was under
+    /// way as the generation started may have moved it since, or dropped its command (see
+    /// <see cref="ShardStart.Lost"/>); then the generation starts again at once, planned afresh,
+    /// instead of waiting out the step timeout.
+    /// </summary>
+    private void OnWatchShardPreparation(WatchShardPreparation watch)
+    {
+        if (_shardPrep is not { Plan: not null } prep || prep.Generation != watch.Generation || watch.Generation != _state.Generation)
+        {
+            Timers.Cancel("shard-prep-watch");
+            return;
+        }
+        foreach (var replica in prep.Commanded)
+            Region.Ask<ShardStatus>(new GetShardStatus(replica), _setup.Liveness)
+                .PipeTo(Self, success: status => new ShardPreparationProbed(watch.Generation, replica, status),
+                    failure: _ => new ShardPreparationProbed(watch.Generation, replica, null)); // silent: asked again next time
+    }
+
+    private void OnShardPreparationProbed(ShardPreparationProbed probed)
+    {
+        if (_shardPrep is not { Plan: not null } prep || prep.Generation != probed.Generation || probed.Generation != _state.Generation
+            || probed.Status is null || !prep.Commanded.Contains(probed.Replica)) return;
+        if (ShardStart.Lost(probed.Replica, prep.Generation, prep.DataPlanes[probed.Replica], probed.Status) is { } why)
+            Abort($"{why}; planning the generation again", verify: true);
     }
 
     /// <summary>A replica is sending its state to its sibling over the data plane: the sibling learns how to read it.</summary>
     private void OnShardStateOffered(ShardStateOffered offered)
     {
         if (_shardPrep is not { Plan: { } plan } prep || offered.Generation != prep.Generation || offered.Step != plan.StateStep || !prep.Pending.Contains(offered.Target)) return;
-        Region.Tell(new ReceiveShardState(offered.Target, prep.Generation, plan.StateStep, offered.Shard, offered.Layout));
+        prep.Commanded.Remove(offered.Shard);
+        prep.Commanded.Add(offered.Target);
+        Region.Tell(new ReceiveShardState(offered.Target, prep.Generation, plan.StateStep, offered.Shard, offered.Layout, prep.DataPlanes[offered.Target]));
     }
 
     private void OnShardLoaded(ShardLoaded loaded)
     {
         if (_shardPrep is not { Plan: { } plan } prep || loaded.Generation != prep.Generation || loaded.Step != plan.StateStep) return;
         if (!prep.Pending.Remove(loaded.Shard)) return;
+        prep.Commanded.Remove(loaded.Shard);
         prep.DataPlanes[loaded.Shard] = loaded.DataPlane;
         if (prep.Pending.Count == 0) OrderWorkers(prep);
     }
@@ -108,6 +149,7 @@ public sealed partial class Coordinator
     private void OrderWorkers(ShardPreparation prep)
     {
         _shardPrep = null;
+        Timers.Cancel("shard-prep-watch");
         var plan = prep.Plan!;
         _shardAddresses = [.. Replicas.Select(r => new ShardAddress(r, prep.DataPlanes[r]))];
         _shardNodes = prep.Nodes;

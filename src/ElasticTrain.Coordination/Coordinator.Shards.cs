@@ -69,6 +69,8 @@ public sealed partial class Coordinator
                 Abort($"parameter shard {probed.Replica} lost its state (it holds step {status.AppliedStep}): its node left", verify: true);
         });
         Command<ShardLoaded>(OnShardLoaded);
+        Command<WatchShardPreparation>(OnWatchShardPreparation);
+        Command<ShardPreparationProbed>(OnShardPreparationProbed);
         Command<ShardSquares>(OnShardSquares);
         Command<ShardUpdateNorms>(OnShardUpdateNorms);
         Command<ShardApplied>(_ => { }); // a worker's pull waits for the apply itself

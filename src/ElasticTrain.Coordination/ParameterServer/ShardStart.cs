@@ -1,5 +1,6 @@
 using ElasticTrain.ParameterServer;
 using ElasticTrain.Ranks;
+using ElasticTrain.Ranks.ParameterServer;
 
 namespace ElasticTrain.Coordination.ParameterServer;
 
@@ -45,5 +46,25 @@ public static class ShardStart
             return new Plan(step, copies, [], null);
         }
         return new Plan(floor, new Dictionary<ShardId, ShardId>(), [.. applied.Keys.Order()], checkpoint);
+    }
+
+    /// <summary>
+    /// Why <paramref name="replica"/>, sent one of generation <paramref name="generation"/>'s
+    /// preparation commands (a load, a copy to send or one to take) and not yet done with it, can
+    /// no longer carry it out, judged by a status it answered since; null while it can. Sharding
+    /// moves a replica by stopping it and starting it afresh on another node, and drops the
+    /// commands that reach its region during the hand-off: a replica now on another data plane than
+    /// the one planned, or one that has not seen the generation (its command went out before the
+    /// status was asked, so it would have arrived first), is not the one commanded, and the
+    /// preparation would wait out its timeout for an answer that cannot come.
+    /// </summary>
+    public static string? Lost(ShardId replica, long generation, string plannedDataPlane, ShardStatus status)
+    {
+        ArgumentNullException.ThrowIfNull(status);
+        if (status.DataPlane != plannedDataPlane)
+            return $"parameter shard {replica} moved to the data plane {status.DataPlane} (it was on {plannedDataPlane} when generation {generation} was planned)";
+        if (status.Generation < generation)
+            return $"parameter shard {replica} never received generation {generation}'s command: a move dropped it";
+        return null;
     }
 }

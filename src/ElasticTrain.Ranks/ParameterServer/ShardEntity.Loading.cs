@@ -44,7 +44,8 @@ public sealed partial class ShardEntity
 
     /// <summary>
     /// The sibling sends its state: read on the shard's thread, cut short by a newer generation (the
-    /// sibling's sending fails, or it died, and the receive ends at the exchange timeout).
+    /// sibling's sending fails, or it died, and the receive ends at the exchange timeout). Refused
+    /// when it is sent elsewhere: to the node this shard was on before Sharding moved it.
     /// </summary>
     private void OnReceiveState(ReceiveShardState receive)
     {
@@ -52,6 +53,12 @@ public sealed partial class ShardEntity
         if (receive.Source != _id.Sibling)
         {
             Sender.Tell(new ShardStepFailed(_id, receive.Generation, receive.Step, $"shard {_id} takes a copy from its sibling {_id.Sibling} only, not from {receive.Source}", _applied));
+            return;
+        }
+        if (receive.SentTo != _data.DataPlane)
+        {
+            Sender.Tell(new ShardStepFailed(_id, receive.Generation, receive.Step,
+                $"shard {_id} is on the data plane {_data.DataPlane}, not on {receive.SentTo} where its sibling sends its state: it moved after it answered", _applied));
             return;
         }
         var cancel = _generationCancel.Token;

@@ -24,9 +24,11 @@ public static class ShardHost
     public const string DefaultRole = "node";
 
     /// <summary>
-    /// The most shards one rebalance round moves: each move is a load, so moving all at once would
-    /// stall every step. One: in the process tests, rounds that moved two replicas were followed by
-    /// a copy that stalled for the exchange timeout (60 s), which rounds of one have not shown.
+    /// The most shards one rebalance round moves: each move ends the generation and costs the moved
+    /// replica a copy of its sibling's state, so moving all at once would stall every step. One: a
+    /// round of two stops them milliseconds apart, and the first stop's new generation meets the
+    /// second mid-move, which costs one more generation (docs/ARCHITECTURE.md, "Moves during a
+    /// generation's start").
     /// </summary>
     public const int MovesPerRound = 1;
 

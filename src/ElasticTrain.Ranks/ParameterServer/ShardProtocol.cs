@@ -39,8 +39,12 @@ public sealed record CopyShardState(ShardId Shard, long Generation, long Step, S
 /// Take the state of step <paramref name="Step"/> that the sibling <paramref name="Source"/> sends
 /// on the data plane, laid out as <paramref name="Layout"/> says, in place of anything held;
 /// answered with <see cref="ShardLoaded"/>, or <see cref="ShardStepFailed"/> (what was held is kept).
+/// The sibling sends to the data plane <paramref name="SentTo"/>, where the shard was when it
+/// answered the status the copy was planned from: a shard that Sharding has moved since (a
+/// rebalance round that began as the generation started) refuses at once, since the state goes to
+/// its old node and it would wait out the exchange timeout for a connection that never comes.
 /// </summary>
-public sealed record ReceiveShardState(ShardId Shard, long Generation, long Step, ShardId Source, PieceLayout[] Layout) : IShardCommand;
+public sealed record ReceiveShardState(ShardId Shard, long Generation, long Step, ShardId Source, PieceLayout[] Layout, string SentTo) : IShardCommand;
 
 /// <summary>
 /// What one piece's state holds besides its values, in the order its tensors travel after them:

@@ -114,7 +114,7 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         PieceLayout[] layout = [new PieceLayout(11, ["exp_avg", "exp_avg_sq"]), new PieceLayout(0, [])];
         yield return layout[0];
         yield return new CopyShardState(shard, 3, 11, shard.Sibling, "10.0.0.2:4712");
-        yield return new ReceiveShardState(shard.Sibling, 3, 11, shard, layout);
+        yield return new ReceiveShardState(shard.Sibling, 3, 11, shard, layout, "10.0.0.2:4712");
         yield return new ShardStateOffered(shard, 3, 11, shard.Sibling, layout);
         yield return new ShardAddress(shard, "10.0.0.2:4712");
         yield return new PullShards([new ShardAddress(shard, "10.0.0.2:4712")]);

@@ -1,6 +1,7 @@
 using ElasticTrain.Coordination.ParameterServer;
 using ElasticTrain.ParameterServer;
 using ElasticTrain.Ranks;
+using ElasticTrain.Ranks.ParameterServer;
 
 namespace ElasticTrain.Tests.Coordination.ParameterServer;
 
@@ -68,5 +69,19 @@ public class ShardStartTests
         var plan = ShardStart.Decide(Held((S(0), 8), (B(0), 8)), committedStep: 14, Checkpoint);
         Assert.True(plan.FallsBack);
         Assert.Equal(10, plan.StateStep);
+    }
+
+    [Fact]
+    public void A_commanded_replica_that_moved_or_missed_its_command_is_lost_to_the_preparation()
+    {
+        ShardStatus Status(long generation, string dataPlane) => new(B(1), generation, -1, dataPlane, 0, 0);
+        // It took the generation's command where it was planned: carrying it out.
+        Assert.Null(ShardStart.Lost(B(1), 7, "10.0.0.1:4000", Status(7, "10.0.0.1:4000")));
+        // A rebalance moved it after it answered the generation's first status: its state goes to its old node.
+        Assert.Equal("parameter shard job-backup-1 moved to the data plane 10.0.0.2:4000 (it was on 10.0.0.1:4000 when generation 7 was planned)",
+            ShardStart.Lost(B(1), 7, "10.0.0.1:4000", Status(7, "10.0.0.2:4000")));
+        // Its region dropped the command during a hand-off, and it came back to the same node.
+        Assert.Equal("parameter shard job-backup-1 never received generation 7's command: a move dropped it",
+            ShardStart.Lost(B(1), 7, "10.0.0.1:4000", Status(6, "10.0.0.1:4000")));
     }
 }

@@ -292,7 +292,8 @@ public class ShardEntityTests : TestKit
     /// <summary>
     /// A backup started without state (its node died, Sharding placed it anew) takes its shard's
     /// over the data plane: the two then write the same part, byte for byte (values, both moments,
-    /// step counts). A copy of a step the shard does not hold is refused.
+    /// step counts). A copy of a step the shard does not hold is refused, and so is a copy sent to
+    /// another data plane than the one the replica is on.
     /// </summary>
     [Fact]
     public void A_replica_without_state_takes_its_siblings_over_the_data_plane_byte_for_byte()
@@ -309,7 +310,11 @@ public class ShardEntityTests : TestKit
         var offered = ExpectMsg<ShardStateOffered>(Wait);
         Assert.Equal((Shard(1), backup, 2L), (offered.Shard, offered.Target, offered.Step));
         Assert.All(offered.Layout, l => Assert.Equal("2: exp_avg exp_avg_sq", $"{l.Step}: {string.Join(' ', l.Slots)}"));
-        _region.Tell(new ReceiveShardState(backup, 2, 2, Shard(1), offered.Layout));
+        // Addressed to the node the backup was on before a move: refused at once, holding nothing still.
+        _region.Tell(new ReceiveShardState(backup, 2, 2, Shard(1), offered.Layout, "127.0.0.1:1"));
+        Assert.Equal($"shard {backup} is on the data plane {empty.DataPlane}, not on 127.0.0.1:1 where its sibling sends its state: it moved after it answered",
+            ExpectMsg<ShardStepFailed>(Wait).Reason);
+        _region.Tell(new ReceiveShardState(backup, 2, 2, Shard(1), offered.Layout, empty.DataPlane));
         var loaded = ExpectMsg<ShardLoaded>(Wait);
         Assert.Equal((backup, 2L, 2L), (loaded.Shard, loaded.Generation, loaded.Step));
 
