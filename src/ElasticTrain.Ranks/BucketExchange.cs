@@ -30,10 +30,18 @@ public sealed class BucketExchange : IDisposable
     }
 
     /// <summary>An exchange that sends buckets as <paramref name="compression"/> says (none: float32 sums).</summary>
-    public BucketExchange(ICollective collective, string name, CompressionSettings compression) : this(collective, name)
+    /// <param name="moments">A top-k job's Adam: where its second moment comes from (see <see cref="GradientCompressor.Create"/>).</param>
+    public BucketExchange(ICollective collective, string name, CompressionSettings compression, SecondMomentRefresh? moments = null, double beta2 = 0.999)
+        : this(collective, name)
     {
-        _compressor = GradientCompressor.Create(compression, collective);
+        _compressor = GradientCompressor.Create(compression, collective, moments, beta2);
     }
+
+    /// <summary>What turns this rank's gradient sums of the coming step into its own mean gradient: 1 / (its samples · the loss scale). Call before the step's first bucket.</summary>
+    public void ScaleOwnGradient(float scale) => _compressor?.ScaleOwnGradient(scale);
+
+    /// <summary>The second moment step <paramref name="step"/> refreshed for a top-k job's Adam, laid out as the gradient buffer; null when it did not. Call when the exchange is idle.</summary>
+    public float[]? TakeSecondMoment(long step) => _compressor?.TakeSecondMoment(step);
 
     /// <summary>
     /// The step last exchanged is committed: what compression left over in its exchange (the

@@ -65,7 +65,7 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
         _setup = setup;
         _compute = new ComputeThread($"rank-{setup.LocalIndex}");
         _exchange = new BucketExchange(Collective.Create(setup.Exchange.Collective, setup.Port, setup.Exchange.Timeout), setup.Id.ToString(),
-            setup.Training.Exchange);
+            setup.Training.Exchange, setup.Training.Moments, setup.Training.Optimizer.Beta2);
         _stages = new PointToPoint(setup.Port, setup.Exchange.Timeout);
 
         Receive<PrepareRank>(OnPrepare);

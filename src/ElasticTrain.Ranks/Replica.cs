@@ -28,6 +28,7 @@ public sealed class Replica : IModelPart
     private readonly UpdateRule _update;
     private readonly GradientBuffer _gradients;
     private double _lossScale = 1; // the pending step's
+    private float[]? _pendingMoment; // a top-k job's refreshed second moment, for the pending step's Apply
     private readonly IReportsBackwardProgress? _progress;
     private readonly ISampleDropout? _dropout;
 
@@ -84,6 +85,8 @@ public sealed class Replica : IModelPart
         if (step != AppliedStep + 1)
             throw new InvalidOperationException($"replica at step {AppliedStep} asked to compute step {step}");
         PendingStep = null;
+        _pendingMoment = null;
+        exchange.ScaleOwnGradient(OwnMeanScale(sampleIds.Length, lossScale));
         var clock = Stopwatch.StartNew();
         var buckets = _gradients.Buckets;
         int next = 0;
@@ -111,6 +114,7 @@ public sealed class Replica : IModelPart
         var computeMs = clock.Elapsed.TotalMilliseconds;
 
         var exchangeMs = exchange.WaitAll();
+        _pendingMoment = exchange.TakeSecondMoment(step);
         PendingStep = step;
         GradientSquares = _update.Squares(_gradients, lossScale);
         _lossScale = lossScale;
@@ -233,6 +237,9 @@ public sealed class Replica : IModelPart
         return [.. Enumerable.Range(0, count).Select(i => samples / count + (i < samples % count ? 1 : 0))];
     }
 
+    /// <summary>What turns a rank's gradient sums over <paramref name="samples"/> samples into its own mean gradient (for a top-k job's own second moment).</summary>
+    internal static float OwnMeanScale(int samples, double lossScale) => samples == 0 ? 0 : (float)(1 / (samples * lossScale));
+
     /// <summary>The squared norm of the pending step's mean gradient (see <see cref="UpdateRule.Squares"/>).</summary>
     public double GradientSquares { get; private set; }
 
@@ -245,7 +252,8 @@ public sealed class Replica : IModelPart
     {
         if (PendingStep != step)
             throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
-        _update.Apply(step, _gradients, gradientSquares, _lossScale);
+        _update.Apply(step, _gradients, gradientSquares, _lossScale, _pendingMoment);
+        _pendingMoment = null;
         PendingStep = null;
         AppliedStep = step;
     }
@@ -264,7 +272,11 @@ public sealed class Replica : IModelPart
         _model.parameters().SelectMany(p => { using var host = p.detach().cpu(); return host.data<float>().ToArray(); }).ToArray();
 
     /// <summary>Forgets an exchanged but uncommitted update (its generation was aborted).</summary>
-    public void DiscardPending() => PendingStep = null;
+    public void DiscardPending()
+    {
+        PendingStep = null;
+        _pendingMoment = null;
+    }
 
     /// <summary>The names of the parameters this replica holds, as the whole model names them.</summary>
     public IReadOnlyList<string> ParameterNames => [.. _model.named_parameters().Select(p => p.name)];

@@ -44,7 +44,8 @@ public static class BenchTrainCommand
             Validate(n, k, w, b, isPlain);
             if (t < 1) throw new SettingsException($"--threads must be at least 1, not {t}");
             ValidateCluster(isPlain, mode, rate);
-            var settings = parse.GetValue(config) is { } file ? CheckedSettings(file) : "";
+            // Top-k's steady state, not its dense first steps (elastictrain.job.topk), unless the file says otherwise.
+            var settings = $"{SecondMomentRefresh.Key}.dense-steps = 0\n" + (parse.GetValue(config) is { } file ? CheckedSettings(file) : "");
             if (mode is not null) settings += $"\n{CompressionSettings.Key} = \"{mode}\"\n";
             return await BenchCommand.Measure(async () =>
             {

@@ -36,6 +36,10 @@ namespace ElasticTrain.Training;
 /// The parameter server's shards and consistency when the job runs on one (<c>elastictrain.collective = ps</c>);
 /// null: replicas sum their gradients by all-reduce.
 /// </param>
+/// <param name="Moments">
+/// With top-k compression and Adam or AdamW: the dense first steps and the refreshes of Adam's
+/// second moment from the ranks' own (<see cref="SecondMomentRefresh"/>); null otherwise.
+/// </param>
 public sealed record TrainingRecipe(
     OptimizerSettings Optimizer,
     LearningRateSchedule Schedule,
@@ -47,7 +51,8 @@ public sealed record TrainingRecipe(
     double EvalFraction = TrainingRecipe.DefaultEvalFraction,
     double Dropout = 0,
     CompressionSettings? Compression = null,
-    ParameterServerSettings? ParameterServer = null)
+    ParameterServerSettings? ParameterServer = null,
+    SecondMomentRefresh? Moments = null)
 {
     public const double DefaultEvalFraction = 0.01;
 
@@ -90,6 +95,8 @@ public sealed record TrainingRecipe(
             config.HasPath(CompressionSettings.Key) ? CompressionSettings.Parse(config.GetString(CompressionSettings.Key)) : null,
             config.GetString("elastictrain.collective") == ParameterServerSettings.Collective ? ParameterServerSettings.FromConfig(config) : null);
         if (recipe.ParameterServer is not null) RefuseWhatShardsCannotRun(recipe);
+        if (recipe.Exchange.Kind == CompressionKind.TopK && recipe.Optimizer.Kind is OptimizerKind.Adam or OptimizerKind.AdamW)
+            recipe = recipe with { Moments = SecondMomentRefresh.FromConfig(config) };
         return recipe;
     }
 
@@ -136,6 +143,7 @@ public sealed record TrainingRecipe(
             if (HoldsOut) parts.Add($"eval-fraction={EvalFraction.ToString("R", CultureInfo.InvariantCulture)}");
             if (Dropout > 0) parts.Add($"dropout={Dropout.ToString("R", CultureInfo.InvariantCulture)}");
             if (!Exchange.IsNone) parts.Add($"compression={Exchange.Canonical}");
+            if (Moments is { } moments) parts.Add($"topk={moments.Canonical}");
             // bsp applies each step once every gradient of it is in: all-reduce's curve, and its identity.
             if (ParameterServer is { Consistency: not Consistency.Bsp } ps) parts.Add($"consistency={ps.Canonical}");
             return string.Join(';', parts);
@@ -154,6 +162,7 @@ public sealed record TrainingRecipe(
         if (EvalEvery is { } every) parts.Add($"eval every {every} steps on {EvalFraction.ToString(CultureInfo.InvariantCulture)} of the windows held out");
         if (Dropout > 0) parts.Add($"dropout {Dropout.ToString(CultureInfo.InvariantCulture)}");
         if (!Exchange.IsNone) parts.Add($"{Exchange.Canonical} gradients");
+        if (Moments is { } m) parts.Add($"dense for {m.DenseSteps} steps, Adam's second moment from the ranks' own every {m.Every}");
         if (ParameterServer is { } ps) parts.Add(ps.Describe());
         return string.Join(", ", parts);
     }

@@ -25,4 +25,10 @@ public interface IGradientCompressor
 
     /// <summary>Forgets every residual: they were handed to another rank.</summary>
     void ClearResiduals() { }
+
+    /// <summary>What turns the rank's gradient sums of the coming step into its own mean gradient (for a compressor that keeps its second moment).</summary>
+    void ScaleOwnGradient(float scale) { }
+
+    /// <summary>The second moment step <paramref name="step"/> refreshed for Adam, laid out as the gradient buffer; null when it did not (see <see cref="OwnSecondMoments"/>).</summary>
+    float[]? TakeSecondMoment(long step) => null;
 }

@@ -1,5 +1,6 @@
 using ElasticTrain.Collectives;
 using ElasticTrain.Collectives.Compression;
+using ElasticTrain.Training;
 
 namespace ElasticTrain.Ranks.Compression;
 
@@ -9,14 +10,27 @@ namespace ElasticTrain.Ranks.Compression;
 /// all-gather their (index, value) pairs, the index bit-cast into a float slot, and every rank adds
 /// the blocks in ring order, each in index order, so all hold the same bits. Each rank sends
 /// (W-1)·2k floats per bucket against 2(W-1)/W·n for the float32 ring: fewer whenever k &lt; n/W.
+/// With Adam, <paramref name="moments"/> keeps the rank's own second moment; the schedule's dense
+/// steps then all-reduce whole gradients, and its refresh steps the moments too (see
+/// <see cref="SecondMomentRefresh"/>).
 /// </summary>
-public sealed class TopKCompressor(ICompressedCollective collective, double ratio) : IGradientCompressor
+public sealed class TopKCompressor(ICompressedCollective collective, double ratio, OwnSecondMoments? moments = null) : IGradientCompressor
 {
     private readonly Residuals<float[]> _residuals = new();
 
     public void Exchange(Memory<float> buffer, GradientBucket bucket, ExchangeGroup group, CancellationToken cancellation)
     {
         int n = bucket.Count, w = group.Size;
+        if (moments is not null && n > 0)
+        {
+            var moment = moments.Take(buffer, bucket);
+            if (moments.Schedule.IsDense(group.Step))
+            {
+                if (w > 1) collective.AllReduceSum(buffer.Slice(bucket.Offset, n), group, bucket.Index, cancellation);
+                return;
+            }
+            if (moments.Schedule.Refreshes(group.Step)) moments.Refresh(buffer, bucket, moment, group, cancellation);
+        }
         if (w == 1 || n == 0) return; // nothing travels: nothing to compress
         var values = buffer.Span.Slice(bucket.Offset, n);
         var residual = values.ToArray(); // the accumulated gradient, until the selection takes what is sent
@@ -47,7 +61,15 @@ public sealed class TopKCompressor(ICompressedCollective collective, double rati
         _residuals.Stage(bucket, residual);
     }
 
-    public void Commit() => _residuals.Commit();
+    public void Commit()
+    {
+        _residuals.Commit();
+        moments?.Commit();
+    }
+
+    public void ScaleOwnGradient(float scale) => moments?.ScaleOwnGradient(scale);
+
+    public float[]? TakeSecondMoment(long step) => moments?.TakeRefreshed(step);
 
     public IReadOnlyList<(GradientBucket Bucket, float[] Residual)> Residuals() => _residuals.All();
 

@@ -21,20 +21,15 @@ namespace ElasticTrain.Ranks.Optimization;
 /// whose weight or update norm is 0 is 1 (the plain Adam step), as in the reference implementations.
 /// Parameters exempt from decay still take the trust ratio.
 /// </remarks>
-internal sealed class Lamb : PartOptimizer
+internal sealed class Lamb : MomentOptimizer<Lamb.State>
 {
-    private sealed class State(Parameter parameter, double decay)
+    internal sealed class State(Parameter parameter, double decay) : MomentState(parameter, decay)
     {
-        public Parameter Parameter { get; } = parameter;
-        public double Decay { get; } = decay;
-        public long Step;
-        public Tensor ExpAvg { get; } = zeros_like(parameter).DetachFromDisposeScope();
-        public Tensor ExpAvgSq { get; } = zeros_like(parameter).DetachFromDisposeScope();
         public Prepared? Next; // the step computed and not yet taken
     }
 
     /// <summary>A parameter's next moments and update direction (with decay), and the norms its trust ratio comes from.</summary>
-    private sealed record Prepared(Tensor ExpAvg, Tensor ExpAvgSq, Tensor Update, float WeightNorm, float UpdateNorm) : IDisposable
+    internal sealed record Prepared(Tensor ExpAvg, Tensor ExpAvgSq, Tensor Update, float WeightNorm, float UpdateNorm) : IDisposable
     {
         public void Dispose()
         {
@@ -45,18 +40,12 @@ internal sealed class Lamb : PartOptimizer
     }
 
     private readonly OptimizerSettings _settings;
-    private readonly List<State> _states;
-    private readonly Dictionary<IntPtr, State> _byHandle;
 
     public Lamb(OptimizerSettings settings, double weightDecay, List<Parameter> decayed, List<Parameter> exempt)
+        : base(weightDecay, decayed, exempt, (p, decay) => new State(p, decay))
     {
         _settings = settings;
-        using var noGrad = no_grad();
-        _states = [.. decayed.Select(p => new State(p, weightDecay)), .. exempt.Select(p => new State(p, 0))];
-        _byHandle = _states.ToDictionary(s => s.Parameter.Handle);
     }
-
-    public override IReadOnlyList<string> SlotNames { get; } = ["exp_avg", "exp_avg_sq"];
 
     public override void Step(double learningRate)
     {
@@ -77,7 +66,7 @@ internal sealed class Lamb : PartOptimizer
         // Every number held until the calls that read it are done (see HeldScalars).
         using Scalar keep1 = beta1, keep2 = beta2, take1 = 1 - beta1, take2 = 1 - beta2, eps = _settings.Eps;
         using var noGrad = no_grad();
-        foreach (var state in _states)
+        foreach (var state in States)
         {
             using var scope = NewDisposeScope();
             var grad = state.Parameter.grad;
@@ -108,7 +97,7 @@ internal sealed class Lamb : PartOptimizer
     public void Take(double learningRate, Func<Parameter, double> trustRatio)
     {
         using var noGrad = no_grad();
-        foreach (var state in _states)
+        foreach (var state in States)
         {
             if (state.Next is not { } next) continue;
             state.Step++;
@@ -123,49 +112,16 @@ internal sealed class Lamb : PartOptimizer
     /// <summary>Drops a prepared step not taken.</summary>
     public void Discard()
     {
-        foreach (var state in _states)
+        foreach (var state in States)
         {
             state.Next?.Dispose();
             state.Next = null;
         }
     }
 
-    public override void ZeroGrad()
-    {
-        foreach (var state in _states)
-        {
-            using var grad = state.Parameter.grad;
-            grad?.zero_();
-        }
-    }
-
-    public override LiveState StateOf(Parameter parameter)
-    {
-        var state = Find(parameter);
-        return new LiveState(state.Step, [("exp_avg", state.ExpAvg), ("exp_avg_sq", state.ExpAvgSq)]);
-    }
-
-    public override void Load(Parameter parameter, long step, IReadOnlyDictionary<string, Tensor> slots)
-    {
-        var state = Find(parameter);
-        using var noGrad = no_grad();
-        state.ExpAvg.copy_(slots["exp_avg"]);
-        state.ExpAvgSq.copy_(slots["exp_avg_sq"]);
-        state.Step = step;
-    }
-
     public override void Dispose()
     {
         Discard();
-        foreach (var state in _states)
-        {
-            state.ExpAvg.Dispose();
-            state.ExpAvgSq.Dispose();
-        }
+        base.Dispose();
     }
-
-    private State Find(Parameter parameter) =>
-        _byHandle.TryGetValue(parameter.Handle, out var state)
-            ? state
-            : throw new ArgumentException("not a parameter this optimizer updates", nameof(parameter));
 }

@@ -18,10 +18,12 @@ public sealed record LiveState(long Step, IReadOnlyList<(string Slot, Tensor Ten
 public abstract class PartOptimizer : IDisposable
 {
     /// <summary>The rule of <paramref name="settings"/> over <paramref name="parameters"/>, in the part's order.</summary>
-    public static PartOptimizer Create(OptimizerSettings settings, double weightDecay, IReadOnlyList<Parameter> parameters)
+    /// <param name="moments">A top-k job's Adam(W): where its second moment comes from (<see cref="RefreshedMomentAdam"/>).</param>
+    public static PartOptimizer Create(OptimizerSettings settings, double weightDecay, IReadOnlyList<Parameter> parameters, SecondMomentRefresh? moments = null)
     {
         var decayed = parameters.Where(p => settings.DecayBiasesAndNorms || p.dim() >= 2).ToList();
         var exempt = parameters.Where(p => !settings.DecayBiasesAndNorms && p.dim() < 2).ToList();
+        if (moments is not null) return new RefreshedMomentAdam(settings, moments, weightDecay, decayed, exempt);
         return settings.Kind == OptimizerKind.Lamb
             ? new Lamb(settings, weightDecay, decayed, exempt)
             : TorchOptimizer.Create(settings, weightDecay, decayed, exempt);

@@ -25,7 +25,7 @@ public sealed class UpdateRule : IDisposable
     {
         _job = job;
         _recipe = recipe;
-        Optimizer = PartOptimizer.Create(recipe.Optimizer, job.WeightDecay, parameters);
+        Optimizer = PartOptimizer.Create(recipe.Optimizer, job.WeightDecay, parameters, recipe.Moments);
     }
 
     public PartOptimizer Optimizer { get; }
@@ -72,8 +72,9 @@ public sealed class UpdateRule : IDisposable
     /// squared norm <paramref name="squares"/>; nothing when that is not finite (an overflow).
     /// </summary>
     /// <param name="lossScale">What the loss was multiplied by before backward (1 unless fp16).</param>
+    /// <param name="secondMoment">On a top-k job's refresh step: the ranks' mean second moment, laid out as <paramref name="gradients"/>.</param>
     /// <returns>Whether the step was applied.</returns>
-    public bool Apply(long step, GradientBuffer gradients, double squares, double lossScale = 1)
+    public bool Apply(long step, GradientBuffer gradients, double squares, double lossScale = 1, float[]? secondMoment = null)
     {
         if (!Applies(squares)) return false;
         var coefficient = ClipCoefficient(Math.Sqrt(squares), _recipe.ClipNorm);
@@ -82,7 +83,9 @@ public sealed class UpdateRule : IDisposable
             // The division by B (and the scale) and the clip in one pass; unscaled and unclipped,
             // the very float factor of earlier jobs.
             gradients.Scatter(coefficient == 1 && lossScale == 1 ? 1f / _job.GlobalBatch : (float)(coefficient / (_job.GlobalBatch * lossScale)));
-            Optimizer.Step(_recipe.Schedule.At(step, _job.LearningRate));
+            var rate = _recipe.Schedule.At(step, _job.LearningRate);
+            if (Optimizer is RefreshedMomentAdam adam) adam.Step(rate, step, secondMoment, gradients);
+            else Optimizer.Step(rate);
         }
         return true;
     }

@@ -43,6 +43,7 @@ public sealed class PipelineStage : IModelPart
     private readonly UpdateRule _update;
     private readonly int? _microBatchSize;
     private double _lossScale = 1; // the step's, for the last stage's backward and for Apply
+    private float[]? _pendingMoment; // a top-k job's refreshed second moment, for the pending step's Apply
     private readonly double _dropout;
     private readonly GradientBuffer _gradients;
     private readonly StagePasses _passes;
@@ -126,7 +127,9 @@ public sealed class PipelineStage : IModelPart
         if (place.Stage != Stage || place.Stages != Stages)
             throw new ArgumentException($"The place is stage {place.Stage} of {place.Stages}; this is stage {Stage} of {Stages}.", nameof(place));
         PendingStep = null;
+        _pendingMoment = null;
         _lossScale = lossScale;
+        exchange.ScaleOwnGradient(Replica.OwnMeanScale(samples, lossScale));
         var clock = Stopwatch.StartNew();
 
         // At least one sample per micro-batch: a slice smaller than M runs as many micro-batches as it
@@ -209,6 +212,7 @@ public sealed class PipelineStage : IModelPart
         var computeMs = clock.Elapsed.TotalMilliseconds;
 
         var exchangeMs = exchange.WaitAll();
+        _pendingMoment = exchange.TakeSecondMoment(step);
         PendingStep = step;
         return new StepOutcome(lossSum, computeMs, exchangeMs, clock.Elapsed.TotalMilliseconds - computeMs,
             spanMs, _passes.Waiting.TotalMilliseconds, peakHeld, peakHeldBytes, _update.Squares(_gradients, lossScale));
@@ -223,7 +227,8 @@ public sealed class PipelineStage : IModelPart
     {
         if (PendingStep != step)
             throw new InvalidOperationException($"no exchanged gradient for step {step} (pending: {PendingStep?.ToString() ?? "none"})");
-        _update.Apply(step, _gradients, gradientSquares, _lossScale);
+        _update.Apply(step, _gradients, gradientSquares, _lossScale, _pendingMoment);
+        _pendingMoment = null;
         PendingStep = null;
         AppliedStep = step;
     }
@@ -235,7 +240,11 @@ public sealed class PipelineStage : IModelPart
     internal IReadOnlyDictionary<string, float[]> AppliedGradients() => ModelState.Gradients(_stage);
 
     /// <summary>Forgets an exchanged but uncommitted update (its generation was aborted).</summary>
-    public void DiscardPending() => PendingStep = null;
+    public void DiscardPending()
+    {
+        PendingStep = null;
+        _pendingMoment = null;
+    }
 
     /// <summary>
     /// The parameters and optimizer state of <paramref name="names"/> (all when null) in the

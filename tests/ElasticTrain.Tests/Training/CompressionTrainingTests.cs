@@ -10,10 +10,9 @@ namespace ElasticTrain.Tests.Training;
 /// <remarks>
 /// The tolerance is on the mean loss of the last 10 of 60 steps (tiny GPT, AdamW, batch 8),
 /// relative to the float32 run's. Measured: fp16 and bf16 0.00%; powersgd:4 +3.3% (powersgd:2
-/// +5.4%, powersgd:1 +9.8%); topk:0.2 +3.6% (topk:0.05 +16%, topk:0.01 +43%: with Adam, a
-/// coordinate sent once in many steps moves by one normalized step, not by what it accumulated,
-/// so sparse top-k needs far more steps than this to catch up). Hence 1% for the 16-bit formats
-/// and 5% for powersgd:4 and topk:0.2.
+/// +5.4%, powersgd:1 +9.8%); topk:0.2 -2.0%, its first 30 steps dense and Adam's second moment
+/// from the ranks' own after them (before that scheme: +3.6%, and topk:0.01 +43%). Hence 1% for
+/// the 16-bit formats and 5% for powersgd:4 and topk:0.2.
 /// Run to run, float32 jobs in one process already differ by about 1e-7 per step (in the compute,
 /// not the exchange: every exchange gives the same bits for the same input, see
 /// GradientCompressionTests). The 16-bit formats and PowerSGD keep that within 1e-4 per step, as
@@ -58,7 +57,9 @@ public sealed class CompressionTrainingTests(ITestOutputHelper output)
             using var second = await Run(mode);
             var losses = first.Losses();
             var tail = Tail(losses);
-            var sent = BytesSent(first);
+            // Top-k with Adam exchanges whole gradients for its first 30 steps and refreshes Adam's
+            // second moment with a dense all-reduce at step 31 (elastictrain.job.topk): the steps after.
+            var sent = mode.StartsWith("topk", StringComparison.Ordinal) ? BytesSent(first)[31..] : BytesSent(first);
             output.WriteLine($"{mode}: final loss {tail:0.0000} ({100 * (tail - reference) / reference:+0.00;-0.00}%), {sent.Max():N0} bytes per step ({(double)full[0] / sent.Max():0.0}x fewer)");
             Assert.Contains(mode, Assert.Single(first.Records("start")).GetProperty("recipe").GetString());
             Assert.True(tail < losses.Values.Take(10).Average(), $"{mode} did not learn");

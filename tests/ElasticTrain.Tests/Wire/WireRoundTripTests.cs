@@ -58,6 +58,11 @@ public class WireRoundTripTests() : TestKit(HoconFiles.Reference(typeof(IWireMes
         {
             ParameterServer = new(4, ElasticTrain.ParameterServer.Consistency.Ssp, 2, 0.04, "server"),
         }, SecretCheck: "00112233445566778899AABBCCDDEEFF");
+        yield return new JobDescription(Job, "hash", "fingerprint", MeshRequest.Auto, ElasticTrain.Training.TrainingRecipe.Default with
+        {
+            Compression = ElasticTrain.Training.CompressionSettings.Parse("topk:0.01"),
+            Moments = new(DenseSteps: 30, Every: 50),
+        });
         yield return MeshRequest.Auto;
         yield return GetStatus.Instance;
         yield return AreShardsSettled.Instance;
