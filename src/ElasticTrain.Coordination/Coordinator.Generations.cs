@@ -144,7 +144,10 @@ public sealed partial class Coordinator
         Publish(new JobRunning(Job.Id, _statePlan.ResumeStep, Job.Steps, _state.Generation, _members.Length, resumedFrom,
             _samples.Since(_state), _mesh.ToString(), _mesh.Partition.ToString(), _setup.Training.Describe(), _members, _roster.Idle(_members), _roster.Drained));
         var resume = _statePlan.ResumeStep;
-        if (EvaluationCutShort(resume - 1)) Evaluate(resume - 1, () => Dispatch(resume));
-        else Dispatch(resume);
+        // Every step committed: a failure cut the last step's evaluation or checkpoint short (a parameter
+        // shard moved, a writer died). There is no step to run, only those to finish.
+        Action go = resume > Job.Steps ? FinishLastStep : () => Dispatch(resume);
+        if (EvaluationCutShort(resume - 1)) Evaluate(resume - 1, go);
+        else go();
     }
 }

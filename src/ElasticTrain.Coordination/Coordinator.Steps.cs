@@ -119,6 +119,16 @@ public sealed partial class Coordinator
         }
     }
 
+    /// <summary>
+    /// The last step is committed and a new generation holds its state: what follows it (the final
+    /// checkpoint, then the job's end) runs again, under a tally of that step that nothing reports to.
+    /// </summary>
+    private void FinishLastStep()
+    {
+        _step = new StepTally(StepPlanner.Plan(Job.Steps, _mesh!, Job.GlobalBatch, _roster.Speeds));
+        AfterStep(Job.Steps);
+    }
+
     private void Continue(long step)
     {
         if (step < Job.Steps)

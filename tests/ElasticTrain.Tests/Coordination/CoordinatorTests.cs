@@ -255,6 +255,37 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     }
 
     [Fact]
+    public void A_generation_that_starts_after_the_last_step_writes_the_final_checkpoint_and_finishes_without_another_step()
+    {
+        Sys.EventStream.Subscribe(TestActor, typeof(JobFinished));
+        var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { Steps = 2, CheckpointEvery = 100 }, "hash", "data", 2,
+            new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30), JoinSettle: TimeSpan.Zero,
+            LivenessTimeout: TimeSpan.FromMilliseconds(500), SuspicionTimeout: TimeSpan.FromSeconds(30))));
+        var ranks = Register(coordinator, R("m/r0"), R("n/r0"));
+        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
+        CompleteStep(ranks, 1, 1, coordinator);
+        CompleteStep(ranks, 1, 2, coordinator);
+
+        // The last step is committed, and the final checkpoint's writer dies while writing it.
+        var (writer, survivor) = (ranks.Single(r => r.Name == R("m/r0")), ranks.Single(r => r.Name == R("n/r0")));
+        writer.Probe.FishForMessage(m => m is WriteCheckpoint);
+        writer.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5));
+        survivor.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5));
+        coordinator.Tell(new RankStatus(survivor.Name, 1, 0), survivor.Probe.Ref);
+        var prepare = ExpectPrepare(survivor.Probe, 2);
+        Assert.Equal(2, prepare.StateStep);
+        coordinator.Tell(new RankReady(2, survivor.Name, 2), survivor.Probe.Ref);
+
+        // No step 3: the survivor writes the final checkpoint, and the job ends at step 2.
+        var next = survivor.Probe.FishForMessage(m => m is WriteCheckpoint or RunStep, TimeSpan.FromSeconds(10));
+        var write = Assert.IsType<WriteCheckpoint>(next);
+        Assert.Equal((2L, 2L), (write.Generation, write.Step));
+        coordinator.Tell(Written(2, 2, write.Path, "sha"), survivor.Probe.Ref);
+        var finished = ExpectMsg<JobFinished>();
+        Assert.Equal((2L, false), (finished.Step, finished.AlreadyFinished));
+    }
+
+    [Fact]
     public void A_member_silent_after_the_others_finished_the_step_is_left_out_at_once()
     {
         var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { Steps = 100, CheckpointEvery = 1000 }, "hash", "data", 2,
