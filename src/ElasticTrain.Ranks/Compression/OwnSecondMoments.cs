@@ -34,6 +34,8 @@ public sealed class OwnSecondMoments(ICollective collective, SecondMomentRefresh
     private const int RefreshRound = 1 << 25;
 
     private readonly Residuals<Moment> _moments = new();
+    private readonly BucketArrays _means = new(), _values = new();
+    private float[] _squares = [];
     private float _scale = 1;
     private float[]? _refreshed;
     private long _refreshedStep = -1;
@@ -48,9 +50,19 @@ public sealed class OwnSecondMoments(ICollective collective, SecondMomentRefresh
     {
         var gradient = buffer.Span.Slice(bucket.Offset, bucket.Count);
         var held = _moments.Held(buffer, bucket);
-        var next = held?.Values.ToArray() ?? new float[bucket.Count];
-        var mean = held?.Mean.ToArray() ?? new float[bucket.Count];
-        var own = new float[bucket.Count];
+        var (mean, next) = (_means.Beside(bucket, held?.Mean), _values.Beside(bucket, held?.Values));
+        if (held is null)
+        {
+            Array.Clear(mean);
+            Array.Clear(next);
+        }
+        else
+        {
+            held.Mean.CopyTo(mean, 0);
+            held.Values.CopyTo(next, 0);
+        }
+        if (_squares.Length < bucket.Count) _squares = new float[bucket.Count];
+        var own = _squares.AsSpan(0, bucket.Count);
         TensorPrimitives.Multiply(gradient, _scale, own);
         // m = beta2·m + (1 - beta2)·g, and v = beta2·v + (1 - beta2)·g², as Adam keeps its second moment.
         TensorPrimitives.Multiply(mean, (float)beta2, mean);

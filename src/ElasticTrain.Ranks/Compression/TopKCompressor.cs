@@ -17,6 +17,7 @@ namespace ElasticTrain.Ranks.Compression;
 public sealed class TopKCompressor(ICompressedCollective collective, double ratio, OwnSecondMoments? moments = null) : IGradientCompressor
 {
     private readonly Residuals<float[]> _residuals = new();
+    private readonly BucketArrays _arrays = new();
 
     public void Exchange(Memory<float> buffer, GradientBucket bucket, ExchangeGroup group, CancellationToken cancellation)
     {
@@ -33,8 +34,11 @@ public sealed class TopKCompressor(ICompressedCollective collective, double rati
         }
         if (w == 1 || n == 0) return; // nothing travels: nothing to compress
         var values = buffer.Span.Slice(bucket.Offset, n);
-        var residual = values.ToArray(); // the accumulated gradient, until the selection takes what is sent
-        if (_residuals.Held(buffer, bucket) is { } held) System.Numerics.Tensors.TensorPrimitives.Add(residual, held, residual);
+        // The accumulated gradient, until the selection takes what is sent.
+        var held = _residuals.Held(buffer, bucket);
+        var residual = _arrays.Beside(bucket, held);
+        values.CopyTo(residual);
+        if (held is not null) System.Numerics.Tensors.TensorPrimitives.Add(residual, held, residual);
         int k = TopKSelection.K(n, ratio);
         var (indices, sent) = TopKSelection.Take(residual, k);
 
