@@ -225,25 +225,34 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
         Assert.Equal([R("m/r0"), R("n/r0")], back.Members.Select(m => m.Rank));
     }
 
-    [Fact]
-    public void A_checkpoint_writer_that_stops_answering_is_left_out_at_once_and_the_survivors_keep_the_committed_step()
+    /// <summary>
+    /// Runs <paramref name="job"/> on m/r0 and n/r0 through step 2, a checkpoint step, whose writer
+    /// (m/r0, first in ring order) dies while writing it: no exchange runs meanwhile, so no broken
+    /// link reports it. Returns once the coordinator has probed both and the survivor has answered,
+    /// with the time since the write was asked.
+    /// </summary>
+    private (IActorRef Coordinator, (TestProbe Probe, RankId Name) Survivor, System.Diagnostics.Stopwatch SinceWrite) KillTheWriterOfStep2(JobConfig job)
     {
-        var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { Steps = 100, CheckpointEvery = 2 }, "hash", "data", 2,
+        var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(job, "hash", "data", 2,
             new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30), JoinSettle: TimeSpan.Zero,
             LivenessTimeout: TimeSpan.FromMilliseconds(500), SuspicionTimeout: TimeSpan.FromSeconds(30))));
         var ranks = Register(coordinator, R("m/r0"), R("n/r0"));
         foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
         CompleteStep(ranks, 1, 1, coordinator);
         CompleteStep(ranks, 1, 2, coordinator);
-
-        // m/r0 (first in ring order) is asked to write the checkpoint of step 2, and its process dies:
-        // no exchange runs meanwhile, so no broken link reports it.
         var (writer, survivor) = (ranks.Single(r => r.Name == R("m/r0")), ranks.Single(r => r.Name == R("n/r0")));
         writer.Probe.FishForMessage(m => m is WriteCheckpoint);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         writer.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5)); // probed, never answers
         survivor.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5)); // the liveness check after the abort
         coordinator.Tell(new RankStatus(survivor.Name, 1, 0), survivor.Probe.Ref);
+        return (coordinator, survivor, clock);
+    }
+
+    [Fact]
+    public void A_checkpoint_writer_that_stops_answering_is_left_out_at_once_and_the_survivors_keep_the_committed_step()
+    {
+        var (coordinator, survivor, clock) = KillTheWriterOfStep2(Job with { Steps = 100, CheckpointEvery = 2 });
 
         var prepare = ExpectPrepare(survivor.Probe, 2);
         Assert.True(clock.Elapsed < TimeSpan.FromSeconds(5), $"the next generation took {clock.Elapsed}");
@@ -258,22 +267,9 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     public void A_generation_that_starts_after_the_last_step_writes_the_final_checkpoint_and_finishes_without_another_step()
     {
         Sys.EventStream.Subscribe(TestActor, typeof(JobFinished));
-        var coordinator = Sys.ActorOf(Coordinator.Props(new CoordinatorSetup(Job with { Steps = 2, CheckpointEvery = 100 }, "hash", "data", 2,
-            new CheckpointStore(_checkpoints), TimeSpan.FromSeconds(30), JoinSettle: TimeSpan.Zero,
-            LivenessTimeout: TimeSpan.FromMilliseconds(500), SuspicionTimeout: TimeSpan.FromSeconds(30))));
-        var ranks = Register(coordinator, R("m/r0"), R("n/r0"));
-        foreach (var (probe, name) in ranks) { ExpectPrepare(probe, 1); coordinator.Tell(new RankReady(1, name, 0), probe.Ref); }
-        CompleteStep(ranks, 1, 1, coordinator);
-        CompleteStep(ranks, 1, 2, coordinator);
-
-        // The last step is committed, and the final checkpoint's writer dies while writing it.
-        var (writer, survivor) = (ranks.Single(r => r.Name == R("m/r0")), ranks.Single(r => r.Name == R("n/r0")));
-        writer.Probe.FishForMessage(m => m is WriteCheckpoint);
-        writer.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5));
-        survivor.Probe.FishForMessage(m => m is GetRankStatus, TimeSpan.FromSeconds(5));
-        coordinator.Tell(new RankStatus(survivor.Name, 1, 0), survivor.Probe.Ref);
-        var prepare = ExpectPrepare(survivor.Probe, 2);
-        Assert.Equal(2, prepare.StateStep);
+        // Step 2 is the last: the final checkpoint's writer dies.
+        var (coordinator, survivor, _) = KillTheWriterOfStep2(Job with { Steps = 2, CheckpointEvery = 100 });
+        Assert.Equal(2, ExpectPrepare(survivor.Probe, 2).StateStep);
         coordinator.Tell(new RankReady(2, survivor.Name, 2), survivor.Probe.Ref);
 
         // No step 3: the survivor writes the final checkpoint, and the job ends at step 2.
