@@ -22,14 +22,16 @@ public sealed class PowerSgdCompressor(ICollective collective, int rank) : IGrad
     private sealed record State(float[] Residual, Dictionary<int, float[]> Q);
 
     private readonly Residuals<State> _states = new();
+    private readonly BucketArrays _residuals = new();
 
     public void Exchange(Memory<float> buffer, GradientBucket bucket, ExchangeGroup group, CancellationToken cancellation)
     {
         if (group.Size == 1 || bucket.Count == 0) return; // nothing travels: nothing to compress
         var shapes = bucket.Shapes ?? throw new InvalidOperationException($"bucket {bucket.Index} has no parameter shapes: PowerSGD needs them");
         var held = _states.Held(buffer, bucket);
-        var state = new State(buffer.Span.Slice(bucket.Offset, bucket.Count).ToArray(), held is null ? [] : new(held.Q));
+        var state = new State(_residuals.Beside(bucket, held?.Residual), held is null ? [] : new(held.Q));
         var m = state.Residual; // M = gradient + residual, until the estimate is taken out of it
+        buffer.Span.Slice(bucket.Offset, bucket.Count).CopyTo(m);
         if (held is not null) TensorPrimitives.Add(m, held.Residual, m);
 
         // The first all-reduce carries the parameters that travel whole, then each matrix's P.
