@@ -51,6 +51,7 @@ public sealed class OwnSecondMoments(ICollective collective, SecondMomentRefresh
         var gradient = buffer.Span.Slice(bucket.Offset, bucket.Count);
         var held = _moments.Held(buffer, bucket);
         var (mean, next) = (_means.Beside(bucket, held?.Mean), _values.Beside(bucket, held?.Values));
+        // m = beta2·m + (1 - beta2)·g, and v = beta2·v + (1 - beta2)·g², as Adam keeps its second moment.
         if (held is null)
         {
             Array.Clear(mean);
@@ -58,17 +59,14 @@ public sealed class OwnSecondMoments(ICollective collective, SecondMomentRefresh
         }
         else
         {
-            held.Mean.CopyTo(mean, 0);
-            held.Values.CopyTo(next, 0);
+            TensorPrimitives.Multiply(held.Mean, (float)beta2, mean);
+            TensorPrimitives.Multiply(held.Values, (float)beta2, next);
         }
         if (_squares.Length < bucket.Count) _squares = new float[bucket.Count];
         var own = _squares.AsSpan(0, bucket.Count);
         TensorPrimitives.Multiply(gradient, _scale, own);
-        // m = beta2·m + (1 - beta2)·g, and v = beta2·v + (1 - beta2)·g², as Adam keeps its second moment.
-        TensorPrimitives.Multiply(mean, (float)beta2, mean);
         TensorPrimitives.MultiplyAdd(own, (float)(1 - beta2), mean, mean);
         TensorPrimitives.Multiply(own, own, own);
-        TensorPrimitives.Multiply(next, (float)beta2, next);
         TensorPrimitives.MultiplyAdd(own, (float)(1 - beta2), next, next);
         var moment = new Moment(mean, next, (held?.Steps ?? 0) + 1);
         _moments.Stage(bucket, moment);
@@ -91,7 +89,7 @@ public sealed class OwnSecondMoments(ICollective collective, SecondMomentRefresh
         TensorPrimitives.Multiply(corrected, corrected, corrected);
         TensorPrimitives.Multiply(corrected, (float)(1 - 1.0 / w), corrected);
         TensorPrimitives.MultiplyAdd(own.Values, bias / w, corrected, corrected);
-        if (group.Size > 1) collective.AllReduceSum(corrected, group, bucket.Index + RefreshRound, cancellation);
+        if (w > 1) collective.AllReduceSum(corrected, group, bucket.Index + RefreshRound, cancellation);
         if (_refreshedStep != group.Step)
         {
             _refreshed = new float[buffer.Length];
@@ -105,7 +103,4 @@ public sealed class OwnSecondMoments(ICollective collective, SecondMomentRefresh
 
     /// <summary>The step is committed: the averages its exchange staged become the rank's.</summary>
     public void Commit() => _moments.Commit();
-
-    /// <summary>The committed average of bucket <paramref name="index"/>, if any (to check the accounting).</summary>
-    internal Moment? Held(int index) => _moments.Peek(index);
 }
