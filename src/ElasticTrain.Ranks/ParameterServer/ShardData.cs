@@ -15,7 +15,7 @@ namespace ElasticTrain.Ranks.ParameterServer;
 /// to, named by the shard's entity id. Everything here blocks (a receive waits for a worker's
 /// frames, a load reads a file and a save writes one, an update runs the optimizer), so only the
 /// shard's own thread calls it (<see cref="ShardEntity"/> posts the work there);
-/// <see cref="ClosePort"/> is the one call safe from elsewhere.
+/// <see cref="LeaveEarlierGenerations"/> and <see cref="ClosePort"/> are the calls safe from elsewhere.
 /// </summary>
 internal sealed class ShardData : IDisposable
 {
@@ -138,12 +138,11 @@ internal sealed class ShardData : IDisposable
         return (sha, [.. entries.Select(e => e.Name)]);
     }
 
-    /// <summary>Closes the links of earlier generations and drops the partial sum of a step they fed.</summary>
-    public void BeginGeneration(long generation)
-    {
-        _port.BeginGeneration(generation);
-        Reset();
-    }
+    /// <summary>
+    /// Closes the links of earlier generations, so that whatever of theirs the shard's thread waits
+    /// on fails now; safe from any thread.
+    /// </summary>
+    public void LeaveEarlierGenerations(long generation) => _port.BeginGeneration(generation);
 
     /// <summary>
     /// Reads <paramref name="worker"/>'s gradient sum of every piece for <paramref name="step"/>:

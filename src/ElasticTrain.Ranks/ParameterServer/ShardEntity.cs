@@ -261,7 +261,11 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
             _generationCancel.Cancel();
             _generationCancel = new CancellationTokenSource();
             OpenStep();
-            _thread.Post(() => _data.BeginGeneration(generation));
+            // Now, not on the shard's thread: its work in hand may wait on a link of the old
+            // generation (values pulled by a worker of this process that left it unread), and the
+            // workers join the new one only once its shards are ready.
+            _data.LeaveEarlierGenerations(generation);
+            _thread.Post(_data.Reset); // the partial sum of a step the old links fed
         }
         return true;
     }

@@ -331,6 +331,32 @@ public class ShardEntityTests : TestKit
         Assert.Equal($"shard {Shard(0)} holds step 2, not step 1 to copy", ExpectMsg<ShardStepFailed>(Wait).Reason);
     }
 
+    /// <summary>
+    /// A worker in the shard's own process asks for a step's values and leaves the generation before
+    /// it reads them (its job aborted): the shard's thread waits for the reader. The next
+    /// generation's copy must not wait behind it for the exchange timeout, since that worker joins
+    /// the generation only once the copy is done: a newer generation closes the older one's links
+    /// at once, and the sibling is offered the state in far less than the timeout (10 s here).
+    /// </summary>
+    [Fact]
+    public void A_newer_generation_frees_a_shard_whose_worker_in_its_process_left_the_values_it_pulled_unread()
+    {
+        var shards = Load(generation: 1);
+        StepAndCheck(shards, 1, 1, new Random(61));
+        var worker = R("w/r2");
+        var port = _node.Open(worker.ToString());
+        _region.Tell(new PullShard(Shard(1), 1, 1, worker, _node.Address));
+        port.Inbound(1, Shard(1).EntityId, DataChannel.ShardValues, Wait, CancellationToken.None); // the values wait on it, unread
+        var backup = Shard(1).Sibling;
+
+        _region.Tell(new GetShardStatus(backup));
+        var target = ExpectMsg<ShardStatus>(Wait).DataPlane;
+
+        _region.Tell(new CopyShardState(Shard(1), 2, 1, backup, target));
+        var offered = ExpectMsg<ShardStateOffered>(TimeSpan.FromSeconds(3));
+        Assert.Equal((Shard(1), 2L, 1L), (offered.Shard, offered.Generation, offered.Step));
+    }
+
     private static void AssertSame(NamedState expected, NamedState actual)
     {
         Assert.Equal(expected.Names, actual.Names);
