@@ -47,6 +47,7 @@ public sealed class ComputeThread : IDisposable
 
     private void Run()
     {
+        Models.TorchRuntime.AdoptThreads();
         foreach (var work in _work.GetConsumingEnumerable())
             work();
     }
