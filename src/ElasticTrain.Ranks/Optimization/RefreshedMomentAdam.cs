@@ -13,7 +13,8 @@ namespace ElasticTrain.Ranks.Optimization;
 /// (sparse) gradient, and on a refresh step it is replaced, before the step, by the ranks' mean of
 /// their own (<see cref="Step"/>). Its bias correction then uses the step the moment last took in
 /// (<see cref="SecondMomentRefresh.MomentStep"/>), so the moment is read as Adam would have read it
-/// then. The slots are AdamW's, so checkpoints move between this rule and torch.optim's.
+/// then, though never below (1 - beta2)·g² of the step's own gradient. The slots are AdamW's, so
+/// checkpoints move between this rule and torch.optim's.
 /// </summary>
 internal sealed class RefreshedMomentAdam : MomentOptimizer<MomentState>
 {
@@ -66,8 +67,13 @@ internal sealed class RefreshedMomentAdam : MomentOptimizer<MomentState>
             }
             state.ExpAvg.mul_(keep1).add_(grad, alpha: take1);
             if (dense) state.ExpAvgSq.mul_(keep2).addcmul_(grad, grad, value: take2);
+            // Held, the moment is never read below what Adam's own take of this step's square
+            // would leave (1 - beta2)·g²: a coordinate whose estimate is zero (no rank had a
+            // gradient for it then, as for a token none of their slices held) would otherwise move
+            // by g / eps when top-k first sends it, and the job diverges within steps.
+            var moment = dense ? state.ExpAvgSq : state.ExpAvgSq.maximum(grad.square().mul_(take2));
             var momentStep = dense ? state.Step : _moments.MomentStep(step);
-            var denominator = state.ExpAvgSq.sqrt().DividedBy(Math.Sqrt(1 - Math.Pow(beta2, momentStep))).add_(eps);
+            var denominator = moment.sqrt().DividedBy(Math.Sqrt(1 - Math.Pow(beta2, momentStep))).add_(eps);
             using Scalar size = -learningRate / (1 - Math.Pow(beta1, state.Step));
             weights.addcdiv_(state.ExpAvg, denominator, value: size);
         }

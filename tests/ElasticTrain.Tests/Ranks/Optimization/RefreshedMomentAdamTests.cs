@@ -111,4 +111,25 @@ public class RefreshedMomentAdamTests
         }
         Assert.Throws<InvalidOperationException>(() => optimizer.Step(Rate));
     }
+
+    /// <summary>
+    /// A refresh that leaves a coordinate at zero (no rank had a gradient for it): the step reads
+    /// the moment no lower than (1 - beta2)·g², so the coordinate moves as on Adam's first step,
+    /// by the learning rate, instead of by g / eps.
+    /// </summary>
+    [Fact]
+    public void A_coordinate_the_refresh_left_at_zero_moves_as_on_adams_first_step_not_by_the_gradient_over_eps()
+    {
+        using var part = new Part();
+        using var optimizer = (RefreshedMomentAdam)PartOptimizer.Create(new OptimizerSettings(OptimizerKind.AdamW), 0, part.All,
+            new SecondMomentRefresh(DenseSteps: 0, Every: 5));
+        var layout = new GradientBuffer([part.All], 0);
+        part.Gradients(1);
+        var before = part.Values;
+        var gradient = part.All.SelectMany(p => p.grad!.data<float>().ToArray()).ToArray();
+        optimizer.Step(Rate, 1, new float[before.Length], layout);
+        var after = part.Values;
+        for (int i = 0; i < before.Length; i++)
+            Assert.Equal(before[i] - Rate * Math.Sign(gradient[i]), after[i], tolerance: 1e-6);
+    }
 }
