@@ -13,8 +13,9 @@ namespace ElasticTrain.Ranks.Optimization;
 /// (sparse) gradient, and on a refresh step it is replaced, before the step, by the ranks' mean of
 /// their own (<see cref="Step"/>). Its bias correction then uses the step the moment last took in
 /// (<see cref="SecondMomentRefresh.MomentStep"/>), so the moment is read as Adam would have read it
-/// then, though never below (1 - beta2)·g² of the step's own gradient. The slots are AdamW's, so
-/// checkpoints move between this rule and torch.optim's.
+/// then, though never below the least Adam's own could be beside its first moment
+/// (<see cref="FirstMomentBound"/>). The slots are AdamW's, so checkpoints move between this rule
+/// and torch.optim's.
 /// </summary>
 internal sealed class RefreshedMomentAdam : MomentOptimizer<MomentState>
 {
@@ -42,7 +43,7 @@ internal sealed class RefreshedMomentAdam : MomentOptimizer<MomentState>
     {
         double beta1 = _settings.Beta1, beta2 = _settings.Beta2;
         var dense = _moments.IsDense(step);
-        using Scalar keep1 = beta1, keep2 = beta2, take1 = 1 - beta1, take2 = 1 - beta2, eps = _settings.Eps;
+        using Scalar keep1 = beta1, keep2 = beta2, take1 = 1 - beta1, take2 = 1 - beta2, eps = _settings.Eps, floor = FirstMomentBound(beta1, beta2);
         using var noGrad = no_grad();
         if (refreshed is not null) Refresh(refreshed, layout);
         foreach (var state in States)
@@ -67,17 +68,26 @@ internal sealed class RefreshedMomentAdam : MomentOptimizer<MomentState>
             }
             state.ExpAvg.mul_(keep1).add_(grad, alpha: take1);
             if (dense) state.ExpAvgSq.mul_(keep2).addcmul_(grad, grad, value: take2);
-            // Held, the moment is never read below what Adam's own take of this step's square
-            // would leave (1 - beta2)·g²: a coordinate whose estimate is zero (no rank had a
-            // gradient for it then, as for a token none of their slices held) would otherwise move
-            // by g / eps when top-k first sends it, and the job diverges within steps.
-            var moment = dense ? state.ExpAvgSq : state.ExpAvgSq.maximum(grad.square().mul_(take2));
+            // Held, the moment is never read below the least Adam's own could be beside its first
+            // moment (FirstMomentBound): a coordinate whose estimate is zero (no rank had a gradient
+            // for it at the refresh, as for a token none of their slices held) would otherwise
+            // move by m / eps on every step from top-k's first send of it, and the job diverges.
+            var moment = dense ? state.ExpAvgSq : state.ExpAvgSq.maximum(state.ExpAvg.square().mul_(floor));
             var momentStep = dense ? state.Step : _moments.MomentStep(step);
             var denominator = moment.sqrt().DividedBy(Math.Sqrt(1 - Math.Pow(beta2, momentStep))).add_(eps);
             using Scalar size = -learningRate / (1 - Math.Pow(beta1, state.Step));
             weights.addcdiv_(state.ExpAvg, denominator, value: size);
         }
     }
+
+    /// <summary>
+    /// The least Adam's second moment can be against the square of its first, at any step:
+    /// v ≥ (1 - beta2)(1 - beta1²/beta2) / (1 - beta1)² · m² (Cauchy-Schwarz over the two
+    /// averages of the same gradients; 0.0189 at the defaults). So a step reading the moment no
+    /// lower moves by at most sqrt((1 - beta2^s) / bound) / (1 - beta1^t) learning rates.
+    /// </summary>
+    internal static double FirstMomentBound(double beta1, double beta2) =>
+        (1 - beta2) * (1 - beta1 * beta1 / beta2) / ((1 - beta1) * (1 - beta1));
 
     /// <summary>Each parameter's second moment becomes its slice of <paramref name="refreshed"/> (laid out as the gradient buffer).</summary>
     private void Refresh(float[] refreshed, GradientBuffer layout)

@@ -114,11 +114,11 @@ public class RefreshedMomentAdamTests
 
     /// <summary>
     /// A refresh that leaves a coordinate at zero (no rank had a gradient for it): the step reads
-    /// the moment no lower than (1 - beta2)·g², so the coordinate moves as on Adam's first step,
-    /// by the learning rate, instead of by g / eps.
+    /// the moment no lower than the least Adam's own could be beside its first moment, so the
+    /// coordinate moves by a bounded step instead of by m / eps.
     /// </summary>
     [Fact]
-    public void A_coordinate_the_refresh_left_at_zero_moves_as_on_adams_first_step_not_by_the_gradient_over_eps()
+    public void A_coordinate_the_refresh_left_at_zero_moves_by_a_bounded_step_not_by_its_first_moment_over_eps()
     {
         using var part = new Part();
         using var optimizer = (RefreshedMomentAdam)PartOptimizer.Create(new OptimizerSettings(OptimizerKind.AdamW), 0, part.All,
@@ -129,7 +129,15 @@ public class RefreshedMomentAdamTests
         var gradient = part.All.SelectMany(p => p.grad!.data<float>().ToArray()).ToArray();
         optimizer.Step(Rate, 1, new float[before.Length], layout);
         var after = part.Values;
+        var bound = RefreshedMomentAdam.FirstMomentBound(0.9, 0.999);
+        Assert.Equal(0.0189, bound, tolerance: 1e-4);
         for (int i = 0; i < before.Length; i++)
-            Assert.Equal(before[i] - Rate * Math.Sign(gradient[i]), after[i], tolerance: 1e-6);
+        {
+            // m = 0.1 g, m̂ = g; the moment read is bound · m², at step 1's bias 1 - 0.999.
+            var m = 0.1 * gradient[i];
+            var expected = before[i] - Rate * (m / 0.1) / (Math.Sqrt(bound * m * m / (1 - 0.999)) + 1e-8);
+            Assert.Equal(expected, after[i], tolerance: 1e-5);
+            Assert.InRange(Math.Abs(after[i] - before[i]), 0, 3 * Rate);
+        }
     }
 }
