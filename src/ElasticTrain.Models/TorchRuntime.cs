@@ -2,7 +2,8 @@ namespace ElasticTrain.Models;
 
 /// <summary>
 /// libtorch's settings for the whole process, made before its first tensor operation: which
-/// kernels MKL takes (<see cref="MklKernels"/>: fixed at MKL's first call) and the intra-op threads.
+/// kernels MKL takes (<see cref="MklKernels"/>: fixed at MKL's first call), the intra-op threads,
+/// and malloc's keeping of freed tensors (<see cref="NativeHeap"/>).
 /// </summary>
 public static class TorchRuntime
 {
@@ -15,7 +16,11 @@ public static class TorchRuntime
     {
         lock (Gate)
         {
-            _kernels ??= MklKernels.Apply(kernels);
+            if (_kernels is null)
+            {
+                NativeHeap.KeepFreedMemory();
+                _kernels = MklKernels.Apply(kernels);
+            }
             TorchSharp.torch.set_num_threads(threads);
             _threads = threads;
             return _kernels;
