@@ -1,5 +1,6 @@
 using ElasticTrain.Models;
 using static TorchSharp.torch;
+using static ElasticTrain.Tests.Models.TestTensors;
 
 namespace ElasticTrain.Tests.Models;
 
@@ -25,7 +26,7 @@ public class BackwardStagesTests
         {
             var seen = new List<(int Stage, float[][] Gradients)>();
             gpt.StageCompleted = stage => seen.Add((stage, stages[stage].Select(p => p.grad!.data<float>().ToArray()).ToArray()));
-            using (var idx = randint(0, 256, [4, 8], dtype: ScalarType.Int64))
+            using (var idx = RandomTokens(seed: pass, batch: 4, time: 8))
             using (var loss = model.call(idx).square().mean())
                 loss.backward();
             gpt.StageCompleted = null;
@@ -42,7 +43,7 @@ public class BackwardStagesTests
     {
         using var model = ModelFactory.Create(ModelSpec.ForGpt(2, heads: 2, width: 16, block: 8), seed: 3);
         var gpt = (Gpt)model;
-        using var idx = randint(0, 256, [2, 8], dtype: ScalarType.Int64);
+        using var idx = RandomTokens(seed: 1, batch: 2, time: 8);
         using var plain = model.call(idx);
         int calls = 0;
         gpt.StageCompleted = _ => calls++;
