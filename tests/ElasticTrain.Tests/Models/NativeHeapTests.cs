@@ -18,8 +18,7 @@ public sealed class NativeHeapTests
     [Fact]
     public void A_tensor_sized_block_comes_from_the_arena_and_stays_there_once_freed_instead_of_being_mapped_and_unmapped()
     {
-        TorchRuntime.Configure(1, MklKernelChoice.Auto); // makes the setting, as every process that computes does
-        Assert.True(NativeHeap.KeepFreedMemory());
+        Assert.True(NativeHeap.KeepFreedMemory()); // as TorchRuntime.Configure does once in every process that computes
         const long Size = 30L << 20; // below the 32 MiB threshold; glibc's default maps anything above 128 KiB until a larger block is freed
         long mappedGrowth = -1, keptFree = -1;
 
