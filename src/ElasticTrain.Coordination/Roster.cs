@@ -14,7 +14,7 @@ public sealed class Roster
     /// <param name="StateStep">The step the rank's state is at; -1 when nothing is known.</param>
     /// <param name="Held">The layers its state holds (the whole model, or a stage's); null when nothing is known.</param>
     /// <param name="Memory">What the rank may hold, in bytes.</param>
-    /// <param name="Speed">Compute samples per second, smoothed; 0 until measured.</param>
+    /// <param name="Speed">Compute samples per second, the median of its latest steps; 0 until measured.</param>
     /// <param name="Copies">State it keeps in memory at the last complete copy round: its own stage's snapshot and a neighbour's copy.</param>
     public sealed record Entry(RankId Id, IActorRef Endpoint, string DataPlane, long StateStep, LayerRange? Held, long Memory, double Speed,
         IReadOnlyList<MeshStatePlanner.Holding>? Copies = null);
@@ -153,16 +153,28 @@ public sealed class Roster
     public IReadOnlyDictionary<RankId, double> Speeds =>
         _ranks.Values.Where(e => e.Speed > 0).ToDictionary(e => e.Id, e => e.Speed);
 
+    /// <summary>How many of a rank's latest steps its speed is the median of.</summary>
+    public const int SpeedWindow = 5;
+
+    private readonly Dictionary<RankId, Queue<double>> _recentSpeeds = [];
+
     /// <summary>
-    /// Smooths a rank's compute speed (forward and backward only: time spent waiting in the
-    /// exchange says nothing about the rank) over about ten steps, so one slow step does not move
-    /// samples around.
+    /// A rank's compute speed (forward and backward only: time spent waiting in the exchange says
+    /// nothing about the rank): the median of its last <see cref="SpeedWindow"/> steps, so one slow
+    /// step does not move samples around, while a real change does within three steps. A rank's
+    /// first steps after it joins run cold (the runtime compiles as it goes, memory is mapped in):
+    /// an average that remembers them (0.9 of the old figure each step, as before) kept a warmed-up
+    /// newcomer on fewer samples for 30 steps and more, the step waiting on the other rank.
     /// </summary>
     public void MeasureSpeed(RankId rank, int samples, double computeMs)
     {
         if (computeMs <= 0 || samples == 0 || !_ranks.TryGetValue(rank, out var entry)) return;
-        var speed = samples * 1000.0 / computeMs;
-        _ranks[rank] = entry with { Speed = entry.Speed > 0 ? 0.9 * entry.Speed + 0.1 * speed : speed };
+        if (!_recentSpeeds.TryGetValue(rank, out var recent)) _recentSpeeds[rank] = recent = new Queue<double>(SpeedWindow + 1);
+        recent.Enqueue(samples * 1000.0 / computeMs);
+        if (recent.Count > SpeedWindow) recent.Dequeue();
+        var sorted = recent.Order().ToList();
+        var median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
+        _ranks[rank] = entry with { Speed = median };
     }
 
     /// <summary>
