@@ -1,5 +1,6 @@
 using Akka.Actor;
 using ElasticTrain.Jobs;
+using ElasticTrain.Measurement;
 
 namespace ElasticTrain.Coordination;
 
@@ -70,7 +71,7 @@ public sealed class Roster
     public RankId? Remove(IActorRef endpoint)
     {
         var gone = _ranks.Values.FirstOrDefault(e => e.Endpoint.Equals(endpoint))?.Id;
-        if (gone is not null) { _ranks.Remove(gone); _suspects.Remove(gone); }
+        if (gone is not null) { _ranks.Remove(gone); _suspects.Remove(gone); _recentSpeeds.Remove(gone); }
         return gone;
     }
 
@@ -172,9 +173,7 @@ public sealed class Roster
         if (!_recentSpeeds.TryGetValue(rank, out var recent)) _recentSpeeds[rank] = recent = new Queue<double>(SpeedWindow + 1);
         recent.Enqueue(samples * 1000.0 / computeMs);
         if (recent.Count > SpeedWindow) recent.Dequeue();
-        var sorted = recent.Order().ToList();
-        var median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-        _ranks[rank] = entry with { Speed = median };
+        _ranks[rank] = entry with { Speed = Median.Of(recent) };
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
+using ElasticTrain.Measurement;
 
 namespace ElasticTrain.Cli.Benchmarks;
 
@@ -71,9 +72,7 @@ public sealed record TrainMeasurement(int Nodes, double SamplesPerSecond, double
         if (window.Count < 2) throw new ArgumentException($"a window needs at least 2 steps, not {window.Count}", nameof(window));
         var seconds = (window[^1].TimeMs - window[0].TimeMs) / 1000.0;
         var rate = seconds > 0 ? globalBatch * (window.Count - 1) / seconds : double.PositiveInfinity;
-        var sorted = window.Select(s => s.StepMs).Order().ToList();
-        var median = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[sorted.Count / 2 - 1] + sorted[sorted.Count / 2]) / 2;
-        return new TrainMeasurement(nodes, rate, median, window.Average(s => s.ExposedMs), window.Average(s => (double)s.BytesSent / s.World));
+        return new TrainMeasurement(nodes, rate, Median.Of(window.Select(s => s.StepMs)), window.Average(s => s.ExposedMs), window.Average(s => (double)s.BytesSent / s.World));
     }
 
     /// <summary>The benchmark's result line.</summary>
