@@ -1,18 +1,17 @@
 namespace ElasticTrain.Models;
 
 /// <summary>
-/// libtorch's settings for the whole process, made before its first tensor operation: which
-/// kernels MKL takes (<see cref="MklKernels"/>: fixed at MKL's first call), the intra-op threads,
-/// and malloc's keeping of freed tensors (<see cref="NativeHeap"/>).
+/// libtorch's settings: for the whole process, made before its first tensor operation, which
+/// kernels MKL takes (<see cref="MklKernels"/>: fixed at MKL's first call) and malloc's keeping of
+/// freed tensors (<see cref="NativeHeap"/>); per thread, the intra-op threads.
 /// </summary>
 public static class TorchRuntime
 {
     private static readonly Lock Gate = new();
     private static string? _kernels;
-    private static int _threads; // 0 until configured
 
-    /// <summary>Sets the threads (again, if asked again) and, the first time only, the kernels; returns which kernels MKL uses.</summary>
-    public static string Configure(int threads, MklKernelChoice kernels)
+    /// <summary>Makes the process's settings the first time (later calls change nothing); returns which kernels MKL uses.</summary>
+    public static string Configure(MklKernelChoice kernels)
     {
         lock (Gate)
         {
@@ -21,23 +20,18 @@ public static class TorchRuntime
                 NativeHeap.KeepFreedMemory();
                 _kernels = MklKernels.Apply(kernels);
             }
-            TorchSharp.torch.set_num_threads(threads);
-            _threads = threads;
             return _kernels;
         }
     }
 
     /// <summary>
-    /// Gives the calling thread the configured intra-op threads. OpenMP keeps the count per
-    /// thread: one of ours that multiplies before ATen has run a parallel loop on it (which sets
-    /// its count) uses OpenMP's default, every core, and those threads then spin between products.
-    /// PowerSGD's products on the exchange thread did so: on 3 processes of one 2-core machine,
-    /// 570 ms exposed per step against 25 ms. Nothing until <see cref="Configure"/> has run.
+    /// Gives the calling thread <paramref name="threads"/> intra-op threads. OpenMP and MKL keep the
+    /// count per thread: a thread of ours that multiplies before ATen has run a parallel loop on it
+    /// uses OpenMP's default, every core, and those threads then spin between products (PowerSGD's
+    /// products on the exchange thread did so: on 3 processes of one 2-core machine, 570 ms exposed
+    /// per step against 25 ms). The count also decides how reductions split, so the same step gives
+    /// other float32 sums under another count: it belongs to the job's ranks, not to whichever job
+    /// set it last in a process that runs several (as the tests do).
     /// </summary>
-    public static void AdoptThreads()
-    {
-        int threads;
-        lock (Gate) threads = _threads;
-        if (threads > 0) TorchSharp.torch.set_num_threads(threads);
-    }
+    public static void UseThreads(int threads) => TorchSharp.torch.set_num_threads(threads);
 }

@@ -23,16 +23,17 @@ public sealed class BucketExchange : IDisposable
     private readonly IGradientCompressor? _compressor;
     private long _bytesReported;
 
-    public BucketExchange(ICollective collective, string name)
+    /// <param name="torchThreads">libtorch's intra-op threads of the exchange thread: the rank's own (a compressor multiplies there).</param>
+    public BucketExchange(ICollective collective, string name, int torchThreads)
     {
         _collective = collective;
-        _thread = new ComputeThread($"exchange {name}");
+        _thread = new ComputeThread($"exchange {name}", torchThreads);
     }
 
     /// <summary>An exchange that sends buckets as <paramref name="compression"/> says (none: float32 sums).</summary>
     /// <param name="moments">A top-k job's Adam: where its second moment comes from (see <see cref="GradientCompressor.Create"/>).</param>
-    public BucketExchange(ICollective collective, string name, CompressionSettings compression, SecondMomentRefresh? moments = null, double beta2 = 0.999)
-        : this(collective, name)
+    public BucketExchange(ICollective collective, string name, int torchThreads, CompressionSettings compression, SecondMomentRefresh? moments = null, double beta2 = 0.999)
+        : this(collective, name, torchThreads)
     {
         _compressor = GradientCompressor.Create(compression, collective, moments, beta2);
     }

@@ -13,9 +13,13 @@ public sealed class ComputeThread : IDisposable
 {
     private readonly BlockingCollection<Action> _work = new();
     private readonly Thread _thread;
+    private readonly int _torchThreads;
 
-    public ComputeThread(string name)
+    /// <param name="torchThreads">libtorch's intra-op threads for the work run here (see <see cref="Models.TorchRuntime.UseThreads"/>).</param>
+    public ComputeThread(string name, int torchThreads)
     {
+        ArgumentOutOfRangeException.ThrowIfLessThan(torchThreads, 1);
+        _torchThreads = torchThreads;
         _thread = new Thread(Run) { Name = name, IsBackground = true };
         _thread.Start();
     }
@@ -47,7 +51,7 @@ public sealed class ComputeThread : IDisposable
 
     private void Run()
     {
-        Models.TorchRuntime.AdoptThreads();
+        Models.TorchRuntime.UseThreads(_torchThreads);
         foreach (var work in _work.GetConsumingEnumerable())
             work();
     }

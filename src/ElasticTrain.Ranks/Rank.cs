@@ -27,10 +27,11 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
     /// <param name="Memory">What the rank may hold, in bytes (<c>elastictrain.parallel.rank-memory</c>), told to the mesh planner.</param>
     /// <param name="Shards">Parameter-server mode: the job's shard region on this node and its plan; null: all-reduce.</param>
     /// <param name="Slowdown">How many times longer the rank's forward and backward last (<c>elastictrain.debug.slowdown</c>); 1: as they take.</param>
+    /// <param name="TorchThreads">libtorch's intra-op threads of the rank's compute and exchange threads (<c>elastictrain.intra-op-threads</c>, else the node's cores split among its ranks).</param>
     public sealed record Setup(
         RankId Id, int LocalIndex, JobConfig Job, string IdentityHash, string Device,
         ExchangeSettings Exchange, RankPort Port, IActorRef Coordinator, IActorRef Loader, EpochSchedule Schedule, long Memory = long.MaxValue,
-        TrainingRecipe? Recipe = null, ParameterServer.ShardAccess? Shards = null, double Slowdown = 1)
+        TrainingRecipe? Recipe = null, ParameterServer.ShardAccess? Shards = null, double Slowdown = 1, int TorchThreads = 1)
     {
         /// <summary>The job's optimizer, schedule, clipping and micro-batch size; null: <see cref="TrainingRecipe.Default"/>.</summary>
         public TrainingRecipe Training => Recipe ?? TrainingRecipe.Default;
@@ -63,8 +64,8 @@ public sealed partial class Rank : ReceiveActor, IWithTimers
     public Rank(Setup setup)
     {
         _setup = setup;
-        _compute = new ComputeThread($"rank-{setup.LocalIndex}");
-        _exchange = new BucketExchange(Collective.Create(setup.Exchange.Collective, setup.Port, setup.Exchange.Timeout), setup.Id.ToString(),
+        _compute = new ComputeThread($"rank-{setup.LocalIndex}", setup.TorchThreads);
+        _exchange = new BucketExchange(Collective.Create(setup.Exchange.Collective, setup.Port, setup.Exchange.Timeout), setup.Id.ToString(), setup.TorchThreads,
             setup.Training.Exchange, setup.Training.Moments, setup.Training.Optimizer.Beta2);
         _stages = new PointToPoint(setup.Port, setup.Exchange.Timeout);
 

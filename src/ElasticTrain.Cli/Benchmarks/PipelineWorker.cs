@@ -67,12 +67,13 @@ public static class PipelineWorker
     {
         var (job, options) = (setup.Job, setup.Options);
         var (r, s) = (setup.Replica, setup.Stage);
-        TorchRuntime.Configure(1, MklKernelChoice.Auto);
+        TorchRuntime.Configure(MklKernelChoice.Auto);
+        TorchRuntime.UseThreads(1);
         var partition = new StagePartition(Replica.SpecOf(job).PipelineLayers, setup.FirstLayers);
         using var transport = new TensorTransport("127.0.0.1", Convert.FromBase64String(setup.Secret));
         using var port = transport.Open(RankName(r, s));
         using var stage = new PipelineStage(job, partition, s, torch.CPU, setup.BucketBytes);
-        using var exchange = new BucketExchange(new RingAllReduce(port, Timeout), port.Rank);
+        using var exchange = new BucketExchange(new RingAllReduce(port, Timeout), port.Rank, torchThreads: 1);
         output.WriteLine($"address {transport.Address}");
         output.Flush();
 

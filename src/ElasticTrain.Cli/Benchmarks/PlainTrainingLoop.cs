@@ -20,7 +20,8 @@ public static class PlainTrainingLoop
     /// <summary>Runs steps 1..<paramref name="steps"/>; <paramref name="progress"/> gets a line every tenth step.</summary>
     public static IReadOnlyList<BenchStep> Run(JobConfig job, JobData data, int threads, int steps, TextWriter progress, CancellationToken cancellation)
     {
-        TorchRuntime.Configure(threads, MklKernelChoice.Auto);
+        TorchRuntime.Configure(MklKernelChoice.Auto);
+        TorchRuntime.UseThreads(threads);
         using var model = ModelFactory.Create(Replica.SpecOf(job), job.Seed);
         var parameters = model.parameters().ToList();
         using var optimizer = optim.AdamW(parameters, lr: job.LearningRate, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: job.WeightDecay);

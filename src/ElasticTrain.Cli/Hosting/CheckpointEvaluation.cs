@@ -36,7 +36,8 @@ public static class CheckpointEvaluation
                 ? $"job '{id}' holds no windows out to evaluate on: it was trained without --eval-every"
                 : $"job '{id}' was trained with other settings: give the data and the recipe flags it was trained with (optimizer, schedule, clipping, eval-fraction, mode and consistency)");
 
-        TorchRuntime.Configure(settings.TorchThreads, settings.MklKernels);
+        TorchRuntime.Configure(settings.MklKernels);
+        TorchRuntime.UseThreads(settings.TorchThreads);
         using var replica = new Replica(job, identity, TorchSharp.torch.CPU, bucketBytes: 0, recipe);
         replica.Restore(checkpoint);
         var ids = data.Split.HeldOut;

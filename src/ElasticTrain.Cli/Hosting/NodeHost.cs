@@ -128,9 +128,9 @@ public static class NodeHost
     private static async Task<Result> RunAsync(HostSettings settings, Config config, JournalStore store, string jobId, IReadOnlyList<IJobReporter> reporters,
         LiveNode live, CancellationToken cancellation, ShardPlan? shardPlan, Func<ActorSystem, Cluster, Task<(JobDescription Job, JobData Data)>> join)
     {
-        // libtorch's intra-op pool is per process, shared by the local ranks; MKL's kernels are
-        // chosen before any tensor work.
-        Console.WriteLine(TorchRuntime.Configure(settings.TorchThreads, settings.MklKernels));
+        // MKL's kernels are chosen before any tensor work; each rank gives its own threads
+        // settings.TorchThreads intra-op threads, so the local ranks share the cores.
+        Console.WriteLine(TorchRuntime.Configure(settings.MklKernels));
         var logFile = ConfigurationFactory.ParseString($"elastictrain.log-file = {System.Text.Json.JsonSerializer.Serialize(settings.LogFile)}");
         if (live.Address is { } address) await AnnounceConsole(address, store, jobId, settings.HttpToken, cancellation);
         var secret = await JobSecret.ForNodeAsync(settings, store, jobId, cancellation);
@@ -181,7 +181,8 @@ public static class NodeHost
                 ranks.Add(id);
                 var loader = system.ActorOf(DataLoader.Props(data.Dataset, data.Schedule, data.Split.HeldOut), $"loader-{i}");
                 rankActors.Add(system.ActorOf(Rank.Props(new Rank.Setup(id, i, job.Config, job.IdentityHash, settings.Device,
-                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe, shards, settings.Slowdown)), $"rank-{i}"));
+                    exchange, transport.Open(id.ToString()), coordinator, loader, data.Schedule, settings.RankMemoryBytes, job.Recipe, shards, settings.Slowdown,
+                    settings.TorchThreads)), $"rank-{i}"));
             }
             live.Attach(cluster, coordinator, ranks, store, jobId);
             system.ActorOf(ConsoleFeed.Props(jobId, coordinator, live.Hub), "console-feed");
@@ -325,7 +326,7 @@ public static class NodeHost
     {
         var recipe = job.Recipe;
         var setup = new ShardSetup(job.Config.Id, job.IdentityHash, plan, recipe.Optimizer, job.Config.WeightDecay, transport, settings.ExchangeTimeout,
-            Seed: () => ModelShards.Seed(job.Config, job.IdentityHash, recipe), Settled: () => AskShardsSettled(system));
+            Seed: () => ModelShards.Seed(job.Config, job.IdentityHash, recipe), Settled: () => AskShardsSettled(system), TorchThreads: settings.TorchThreads);
         return new ShardAccess(ShardHost.Start(system, setup, ps.Role), plan);
     }
 

@@ -61,7 +61,7 @@ public sealed partial class ShardEntity : ReceiveActor, IWithUnboundedStash
             throw new ArgumentException($"Shard {id} is not one of job '{setup.Job}''s {setup.Plan.Shards} parameter shards.", nameof(id));
         _id = id;
         _data = new ShardData(setup, id);
-        _thread = new ComputeThread($"shard-{id.Index}");
+        _thread = new ComputeThread($"shard-{id.Index}", setup.TorchThreads);
         var node = Akka.Cluster.Cluster.Get(Context.System).SelfAddress;
         _node = $"{node.Host}:{node.Port}";
         Loading();

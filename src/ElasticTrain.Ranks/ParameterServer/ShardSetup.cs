@@ -15,10 +15,11 @@ namespace ElasticTrain.Ranks.ParameterServer;
 /// <param name="Transport">The node's data plane; each entity opens its endpoint there under its entity id.</param>
 /// <param name="ExchangeTimeout">How long a shard waits for a worker's frames, or for a worker to take its values.</param>
 /// <param name="Seed">The whole model's state at step 0 (values from the job's seed, no optimizer slots yet): where a shard starts without a checkpoint.</param>
+/// <param name="TorchThreads">libtorch's intra-op threads of each entity's thread (its optimizer's work).</param>
 /// <param name="Settled">
 /// Whether every replica holds the job's state now (asked of whoever drives the job): rebalancing
 /// waits for it (<see cref="ByteBalancedAllocation"/>). Null: always.
 /// </param>
 public sealed record ShardSetup(
     string Job, string IdentityHash, ShardPlan Plan, OptimizerSettings Optimizer, double WeightDecay, TensorTransport Transport, TimeSpan ExchangeTimeout,
-    Func<NamedState>? Seed = null, Func<Task<bool>>? Settled = null);
+    Func<NamedState>? Seed = null, Func<Task<bool>>? Settled = null, int TorchThreads = 1);

@@ -49,7 +49,7 @@ public sealed class BucketedExchangeTests : IDisposable
         var ports = Enumerable.Range(0, Members).Select(p => _transport.Open($"ring{ring}/r{p}")).ToArray();
         var replicas = ports.Select(_ => new Replica(Job, "hash", TorchSharp.torch.CPU, bucketBytes)).ToArray();
         if (state is not null) foreach (var r in replicas) r.ImportState(state, stateStep);
-        var exchanges = ports.Select(p => new BucketExchange(new RingAllReduce(p, TimeSpan.FromSeconds(30)), p.Rank)).ToArray();
+        var exchanges = ports.Select(p => new BucketExchange(new RingAllReduce(p, TimeSpan.FromSeconds(30)), p.Rank, torchThreads: 1)).ToArray();
         return new Ring(replicas, exchanges, ports.Select(p => new ExchangeMember(p.Rank, p.Address)).ToArray());
     }
 

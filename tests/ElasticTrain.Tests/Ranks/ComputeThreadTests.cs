@@ -7,8 +7,9 @@ namespace ElasticTrain.Tests.Ranks;
 
 /// <summary>
 /// OpenMP keeps its thread count per thread, and libtorch's products use it: a thread of ours that
-/// multiplies before ATen has set its count takes OpenMP's default (every core), whatever the
-/// process was configured to, and those threads spin between products on cores the ranks need.
+/// multiplies before ATen has set its count takes OpenMP's default (every core), and those threads
+/// spin between products on cores the ranks need. The count also orders libtorch's sums, so it is
+/// the rank's: given to its threads, not read from whichever job set it last.
 /// </summary>
 [Collection(nameof(TorchThreadsCollection))]
 public sealed class ComputeThreadTests
@@ -24,18 +25,26 @@ public sealed class ComputeThreadTests
     }
 
     [Fact]
-    public async Task A_compute_thread_runs_libtorch_with_the_configured_threads_where_a_plain_thread_gets_OpenMPs_default()
+    public async Task A_compute_thread_runs_libtorch_with_its_own_threads_where_a_plain_thread_gets_OpenMPs_default()
     {
-        TorchRuntime.Configure(1, MklKernelChoice.Auto);
+        TorchRuntime.Configure(MklKernelChoice.Auto);
         var plain = 0;
         var thread = new Thread(() => plain = OpenMpThreads());
         thread.Start();
         thread.Join();
         Assert.Equal(Environment.ProcessorCount, plain); // the default a thread starts with (one here on a single core)
 
-        using var compute = new ComputeThread("test");
+        // Two jobs in one process (as the tests run them): each rank's threads keep the count its job
+        // gave them, whichever job started last.
+        using var one = new ComputeThread("one", 1);
+        using var three = new ComputeThread("three", 3);
+        Assert.Equal((1, 3), (await ThreadsOf(one), await ThreadsOf(three)));
+    }
+
+    private static Task<int> ThreadsOf(ComputeThread compute)
+    {
         var seen = new TaskCompletionSource<int>();
         compute.Post(() => seen.SetResult(OpenMpThreads()));
-        Assert.Equal(1, await seen.Task);
+        return seen.Task;
     }
 }

@@ -22,7 +22,7 @@ public sealed class ResidualTransferTests : IDisposable
     private (Replica Part, BucketExchange Exchange) Part(long bucketBytes, string compression = "topk:0.1")
     {
         var part = new Replica(Job, "hash", CPU, bucketBytes);
-        var exchange = new BucketExchange(new RingAllReduce(_transport.Open($"r{_owned.Count}"), TimeSpan.FromSeconds(5)), "test",
+        var exchange = new BucketExchange(new RingAllReduce(_transport.Open($"r{_owned.Count}"), TimeSpan.FromSeconds(5)), "test", torchThreads: 1,
             CompressionSettings.Parse(compression));
         _owned.Add(part);
         _owned.Add(exchange);

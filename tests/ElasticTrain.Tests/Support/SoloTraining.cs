@@ -22,7 +22,7 @@ public static class SoloTraining
     /// <summary>Computes and applies steps <paramref name="first"/> to <paramref name="last"/>, each over the whole global batch.</summary>
     public static void Steps(Replica replica, JobConfig job, long first, long last)
     {
-        using var exchange = new BucketExchange(new Alone(), "solo");
+        using var exchange = new BucketExchange(new Alone(), "solo", torchThreads: 1);
         for (long step = first; step <= last; step++)
         {
             var tokens = TestTensors.RandomBytes((int)step, job.GlobalBatch * (job.Block + 1));

@@ -87,7 +87,7 @@ public sealed class PipelineStageTests(ITestOutputHelper output) : IDisposable
         {
             var port = ports[r][s];
             using var stage = new PipelineStage(job, partition, s, CPU, BucketBytes);
-            using var exchange = new BucketExchange(new RingAllReduce(port, Timeout), port.Rank);
+            using var exchange = new BucketExchange(new RingAllReduce(port, Timeout), port.Rank, torchThreads: 1);
             var stagePort = new PointToPoint(port, Timeout);
             var place = new MeshPlace(1, members, r, s, schedule, microBatches);
             var (offset, count) = slices[r];
@@ -164,7 +164,7 @@ public sealed class PipelineStageTests(ITestOutputHelper output) : IDisposable
 
         var wait = TimeSpan.FromSeconds(1);
         using var stage = new PipelineStage(job, partition, survivor, CPU, BucketBytes);
-        using var exchange = new BucketExchange(new RingAllReduce(ports[survivor], wait), "survivor");
+        using var exchange = new BucketExchange(new RingAllReduce(ports[survivor], wait), "survivor", torchThreads: 1);
         var place = new MeshPlace(1, grid, 0, survivor, ScheduleKind.OneFOneB, 2);
         var tokens = TestTensors.RandomBytes(1, job.GlobalBatch * (job.Block + 1));
         var failure = await Assert.ThrowsAsync<ExchangeFailedException>(() => Task.Factory.StartNew(
@@ -188,7 +188,7 @@ public sealed class PipelineStageTests(ITestOutputHelper output) : IDisposable
         var transport = Own(new TensorTransport("127.0.0.1", _secret));
         var port = Own(transport.Open("whole"));
         using var replica = new Replica(job, "hash", CPU, BucketBytes);
-        using var exchange = new BucketExchange(new RingAllReduce(port, Timeout), port.Rank);
+        using var exchange = new BucketExchange(new RingAllReduce(port, Timeout), port.Rank, torchThreads: 1);
         var losses = new double[Steps];
         var gradients = new IReadOnlyDictionary<string, float[]>[Steps];
         for (int step = 1; step <= Steps; step++)
