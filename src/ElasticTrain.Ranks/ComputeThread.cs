@@ -14,6 +14,7 @@ public sealed class ComputeThread : IDisposable
     private readonly BlockingCollection<Action> _work = new();
     private readonly Thread _thread;
     private readonly int _torchThreads;
+    private int _disposed;
 
     /// <param name="torchThreads">libtorch's intra-op threads for the work run here (see <see cref="Models.TorchRuntime.UseThreads"/>).</param>
     public ComputeThread(string name, int torchThreads)
@@ -54,13 +55,15 @@ public sealed class ComputeThread : IDisposable
         Models.TorchRuntime.UseThreads(_torchThreads);
         foreach (var work in _work.GetConsumingEnumerable())
             work();
+        // Here, not in Dispose: work that disposes its own thread is still inside this loop.
+        _work.Dispose();
     }
 
-    /// <summary>Lets queued work finish, then ends the thread.</summary>
+    /// <summary>Lets queued work finish, then ends the thread; called by work running on it, ends it after that work.</summary>
     public void Dispose()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1) return;
         _work.CompleteAdding();
         if (Thread.CurrentThread != _thread) _thread.Join();
-        _work.Dispose();
     }
 }

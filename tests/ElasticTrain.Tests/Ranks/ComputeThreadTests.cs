@@ -41,9 +41,27 @@ public sealed class ComputeThreadTests
         Assert.Equal((1, 3), (await ThreadsOf(one), await ThreadsOf(three)));
     }
 
+    [Fact]
+    public async Task Work_that_disposes_its_own_thread_ends_it_after_that_work()
+    {
+        var compute = new ComputeThread("self", 1);
+        var disposed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        compute.Post(() =>
+        {
+            compute.Dispose();
+            disposed.SetResult();
+        });
+        await disposed.Task;
+        // The loop takes its next item once that work returns: from a disposed queue, it threw on the
+        // compute thread and took the test host down with it.
+        await Task.Delay(200);
+        Assert.ThrowsAny<InvalidOperationException>(() => compute.Post(() => { }));
+    }
+
     private static Task<int> ThreadsOf(ComputeThread compute)
     {
-        var seen = new TaskCompletionSource<int>();
+        // Continuations elsewhere: the test disposes the threads when it ends, and must not be on one.
+        var seen = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
         compute.Post(() => seen.SetResult(OpenMpThreads()));
         return seen.Task;
     }
