@@ -43,6 +43,13 @@ public sealed record JournalStore(string Provider, string ConnectionString, stri
                 // write lock (fails on a read-only database), then changes nothing.
                 command.CommandText = "SELECT count(*) FROM sqlite_master; BEGIN IMMEDIATE; ROLLBACK;";
                 command.ExecuteNonQuery();
+                // Write-ahead logging: a commit appends to the log and syncs it once, where the
+                // rollback journal creates, syncs and deletes a file beside the database and syncs
+                // the database as well, on every step's commit. As durable (synchronous stays FULL:
+                // the log is synced at each commit); the mode is kept in the file, so the persistence
+                // plugins' connections and every later node's use it too.
+                command.CommandText = "PRAGMA journal_mode = WAL;";
+                command.ExecuteNonQuery();
             }
             else
             {
