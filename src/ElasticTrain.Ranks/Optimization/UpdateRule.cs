@@ -47,8 +47,7 @@ public sealed class UpdateRule : IDisposable
     /// <param name="lossScale">What the loss was multiplied by before backward (1 unless fp16).</param>
     public double Squares(GradientBuffer gradients, double lossScale = 1)
     {
-        double sum = 0;
-        foreach (var v in gradients.Values) sum += (double)v * v;
+        var sum = SquaredNorm.Of(gradients.Values);
         var mean = (double)_job.GlobalBatch * lossScale;
         return sum / (mean * mean);
     }

@@ -107,7 +107,7 @@ public sealed class ShardOptimizer : IDisposable
         CheckGradients(meanGradients);
         double sum = 0;
         foreach (var gradient in meanGradients)
-            foreach (var v in gradient) sum += (double)v * v;
+            sum += SquaredNorm.Of(gradient);
         return sum;
     }
 
