@@ -9,7 +9,8 @@ namespace ElasticTrain.Ranks.Optimization;
 /// A rule TorchSharp's <c>torch.optim</c> has (AdamW, Adam, SGD, AdaGrad, RMSprop), run by it:
 /// two parameter groups (decayed, and exempt from decay), the learning rate set on both before
 /// each step, and each parameter's state read from and written into TorchSharp's own per-rule
-/// state objects by slot name.
+/// state objects by slot name. AdamW on float32 tensors in memory steps by a pass of ours over
+/// that same state (<see cref="AdamWKernel"/>), the same arithmetic in one pass instead of nine.
 /// </summary>
 internal sealed class TorchOptimizer : PartOptimizer
 {
@@ -56,8 +57,36 @@ internal sealed class TorchOptimizer : PartOptimizer
     public override void Step(double learningRate)
     {
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = learningRate;
-        _optimizer.step();
+        if (_kind == OptimizerKind.AdamW && InMemoryFloat32()) StepAdamW(learningRate);
+        else _optimizer.step();
     }
+
+    /// <summary>
+    /// AdamW in one pass per tensor (<see cref="AdamWKernel"/>) over TorchSharp's own state, on the
+    /// calling thread whatever its intra-op threads, so that the update's bits never depend on
+    /// them: one thread does it faster than libtorch's nine passes split between two.
+    /// </summary>
+    private void StepAdamW(double learningRate)
+    {
+        foreach (var group in _optimizer.ParamGroups.Cast<ParamGroup>())
+        {
+            var options = (AdamW.Options)group.Options;
+            foreach (var parameter in group.Parameters)
+            {
+                using var gradient = parameter.grad;
+                if (gradient is null) continue;
+                var state = (AdamW.State)State(parameter);
+                state.step += 1;
+                var scalars = AdamWKernel.Scalars.For(learningRate, options.weight_decay!.Value, options.beta1!.Value, options.beta2!.Value, options.eps!.Value, state.step);
+                AdamWKernel.Step(Floats(parameter), Floats(gradient), Floats(state.exp_avg), Floats(state.exp_avg_sq), scalars);
+            }
+        }
+    }
+
+    private bool InMemoryFloat32() =>
+        _optimizer.parameters().All(p => p.device_type == DeviceType.CPU && p.dtype == ScalarType.Float32 && p.is_contiguous());
+
+    private static Span<float> Floats(Tensor tensor) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.bytes);
 
     public override void ZeroGrad() => _optimizer.zero_grad();
 
