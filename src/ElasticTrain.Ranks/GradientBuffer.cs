@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using TorchSharp;
 using TorchSharp.Modules;
@@ -52,10 +53,12 @@ public sealed class GradientBuffer
         }
     }
 
-    /// <summary>Writes <see cref="Values"/> times <paramref name="scale"/> back into the gradients.</summary>
+    /// <summary>
+    /// Writes <see cref="Values"/> times <paramref name="scale"/> into the gradients, scaling as it
+    /// copies (one pass, not two); <see cref="Values"/> keeps the sums.
+    /// </summary>
     public void Scatter(float scale)
     {
-        System.Numerics.Tensors.TensorPrimitives.Multiply(Values, scale, Values);
         for (int i = 0; i < _parameters.Count; i++)
         {
             var source = Values.AsSpan(_offsets[i], _offsets[i + 1] - _offsets[i]);
@@ -64,12 +67,12 @@ public sealed class GradientBuffer
             if (grad is null) continue;
             if (grad.device_type == DeviceType.CPU && grad.is_contiguous())
             {
-                source.CopyTo(MemoryMarshal.Cast<byte, float>(grad.bytes));
+                TensorPrimitives.Multiply(source, scale, MemoryMarshal.Cast<byte, float>(grad.bytes));
             }
             else
             {
                 using var staging = empty(grad.shape, ScalarType.Float32);
-                source.CopyTo(MemoryMarshal.Cast<byte, float>(staging.bytes));
+                TensorPrimitives.Multiply(source, scale, MemoryMarshal.Cast<byte, float>(staging.bytes));
                 grad.copy_(staging);
             }
         }

@@ -25,6 +25,7 @@ public class GradientBufferTests
         using var gb = b.grad!;
         Assert.Equal([0f, 5, 10, 15], gb.data<float>().ToArray());
         Assert.Equal([20f, 25, 30, 35, 40, 45], ga.data<float>().ToArray());
+        Assert.Equal([.. Enumerable.Range(0, 10).Select(i => 10f * i)], buffer.Values); // the sums stay
     }
 
     [Fact]
