@@ -370,7 +370,10 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
     [Fact]
     public void Ranks_that_register_moments_apart_join_together_once_registrations_settle()
     {
-        var coordinator = StartCoordinator(ranks: 1, joinSettle: TimeSpan.FromSeconds(1), Job with { Steps = 100, CheckpointEvery = 1000 });
+        // The second joiner registers a step after the first: the settle time must outlast that step
+        // on a loaded machine (1 s did not, in a CI run beside the process tests).
+        var settle = TimeSpan.FromSeconds(3);
+        var coordinator = StartCoordinator(ranks: 1, joinSettle: settle, Job with { Steps = 100, CheckpointEvery = 1000 });
         var first = Register(coordinator, R("n/r0"));
         ExpectPrepare(first[0].Probe, 1);
         coordinator.Tell(new RankReady(1, R("n/r0"), 0), first[0].Probe.Ref);
@@ -388,7 +391,7 @@ public class CoordinatorTests() : TestKit(ConfigurationFactory.ParseString("""
             {
                 Assert.Equal(2, prepare.Generation);
                 Assert.Equal([R("m/r0"), R("m/r1"), R("n/r0")], prepare.Members.Select(m => m.Rank));
-                Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(900), "joined before registrations settled");
+                Assert.True(clock.Elapsed >= settle - TimeSpan.FromMilliseconds(100), "joined before registrations settled");
                 break;
             }
             var run = (RunStep)message;
