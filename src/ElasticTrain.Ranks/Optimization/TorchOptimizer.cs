@@ -18,6 +18,7 @@ internal sealed class TorchOptimizer : PartOptimizer
     private readonly OptimizerKind _kind;
     private readonly Dictionary<IntPtr, OptimizerState> _states;
     private readonly string[] _slots;
+    private readonly bool _adamWInPlace; // AdamW over float32 tensors in memory: stepped by AdamWKernel
 
     private TorchOptimizer(OptimizerHelper optimizer, OptimizerKind kind, string[] slots)
     {
@@ -26,6 +27,9 @@ internal sealed class TorchOptimizer : PartOptimizer
         _slots = slots;
         // state_dict() lists the live state objects in the order of parameters(), group by group.
         _states = optimizer.parameters().Zip(optimizer.state_dict().State).ToDictionary(p => p.First.Handle, p => p.Second);
+        // Decided once: a part's parameters are on their device, in float32, before its rule is made.
+        _adamWInPlace = kind == OptimizerKind.AdamW
+            && optimizer.parameters().All(p => p.device_type == DeviceType.CPU && p.dtype == ScalarType.Float32 && p.is_contiguous());
     }
 
     public static TorchOptimizer Create(OptimizerSettings s, double weightDecay, List<Parameter> decayed, List<Parameter> exempt)
@@ -57,7 +61,7 @@ internal sealed class TorchOptimizer : PartOptimizer
     public override void Step(double learningRate)
     {
         foreach (var group in _optimizer.ParamGroups) group.LearningRate = learningRate;
-        if (_kind == OptimizerKind.AdamW && InMemoryFloat32()) StepAdamW(learningRate);
+        if (_adamWInPlace) StepAdamW(learningRate);
         else _optimizer.step();
     }
 
@@ -82,9 +86,6 @@ internal sealed class TorchOptimizer : PartOptimizer
             }
         }
     }
-
-    private bool InMemoryFloat32() =>
-        _optimizer.parameters().All(p => p.device_type == DeviceType.CPU && p.dtype == ScalarType.Float32 && p.is_contiguous());
 
     private static Span<float> Floats(Tensor tensor) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.bytes);
 
