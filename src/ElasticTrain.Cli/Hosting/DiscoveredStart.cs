@@ -71,7 +71,7 @@ public static class DiscoveredStart
                         }
                         break;
                     case SeedChoice.Form form:
-                        if (await NodeHost.RunningAtAsync(store, settings.Job.Id) is { } running)
+                        if (await JobPresence.RunningAtAsync(store, settings.Job.Id) is { } running)
                         {
                             Console.WriteLine($"discovery: job {settings.Job.Id} runs at {running} (the store's lease says so): joining it");
                             return await NodeHost.JoinAsync(settings with { Join = running }, config, reporters, live, cancellation);
@@ -99,7 +99,7 @@ public static class DiscoveredStart
     private static async Task<IReadOnlyList<string>> AnsweringAsync(IEnumerable<string> points)
     {
         var probes = points.Select(async point =>
-            HostPort.TryParse(point, out var host, out var port) && await NodeHost.Answers(host, port) ? point : null);
+            HostPort.TryParse(point, out var host, out var port) && await JobPresence.Answers(host, port) ? point : null);
         return [.. (await Task.WhenAll(probes)).OfType<string>()];
     }
 }

@@ -60,7 +60,7 @@ public static class NodeHost
         var data = JobData.Load(settings.Job.DataPath, settings.Job, settings.DataDirectory, settings.Recipe);
         var store = JournalStore.Resolve(settings.Store, settings.DataDirectory);
         store.Probe();
-        await RefuseIfRunningElsewhere(store, settings.Job.Id);
+        await JobPresence.RefuseIfRunningElsewhere(store, settings.Job.Id);
         // A parameter server's shard count is fixed when the job starts here: every node must cut the model alike.
         var recipe = settings.Recipe.ParameterServer is { } ps ? settings.Recipe with { ParameterServer = ps with { Shards = ps.ShardsFor(settings.Ranks) } } : settings.Recipe;
         var job = new JobDescription(settings.Job, settings.Job.IdentityHash(data.Corpus.Fingerprint, recipe), data.Corpus.Fingerprint,
@@ -160,7 +160,7 @@ public static class NodeHost
             // Every node can host the coordinator: the job's own config travels with the description.
             var coordinatorSetup = new CoordinatorSetup(job.Config, job.IdentityHash, job.DataFingerprint, settings.Ranks,
                 new CheckpointStore(settings.CheckpointDirectory), StepTimeout: settings.ExchangeTimeout * 2,
-                HoldsLease: () => StoreLease.Held(system, CoordinatorLease(jobId)) is not null, Outage: new StoreOutage(settings.StoreOutageLimit),
+                HoldsLease: () => StoreLease.Held(system, JobPresence.CoordinatorLease(jobId)) is not null, Outage: new StoreOutage(settings.StoreOutageLimit),
                 Parallel: job.Mesh, Recipe: job.Recipe, HeldOut: data.Split.HeldOut.Count, Shards: shards,
                 EpochOf: data.Schedule.EpochOf, StartRanks: settings.StartRanks, SecretCheck: JobSecret.Check(secret, jobId));
             system.ActorOf(ClusterSingletonManager.Props(SupervisedCoordinator(coordinatorSetup), PoisonPill.Instance,
@@ -191,7 +191,7 @@ public static class NodeHost
             using var storeWatch = new StoreWatch(store, timeout => JobMembers.AnnounceAsync(store, jobId, self, timeout), settings.StoreOutageLimit, Console.Out);
             var first = await Task.WhenAny(outcome.Task, removal.Removed, storeWatch.Gone).WaitAsync(cancellation);
             if (first == removal.Removed && !outcome.Task.IsCompleted)
-                return new Result(1, await removal.Removed, Removed: true, KnownNodes: await WaysBackIn(store, jobId, self, removal.KnownNodes));
+                return new Result(1, await removal.Removed, Removed: true, KnownNodes: await JobPresence.WaysBackIn(store, jobId, self, removal.KnownNodes));
             if (first == storeWatch.Gone && !outcome.Task.IsCompleted)
                 return new Result(1, await storeWatch.Gone);
             var ended = await outcome.Task;
@@ -219,7 +219,7 @@ public static class NodeHost
         {
             live.Detach();
             await CoordinatedShutdown.Get(system).Run(CoordinatedShutdown.ClusterLeavingReason.Instance);
-            await Forget(store, jobId, self);
+            await JobPresence.Forget(store, jobId, self);
         }
     }
 
@@ -240,66 +240,6 @@ public static class NodeHost
         Console.WriteLine(made is null
             ? $"console: {address}/"
             : $"console: {address}/ (operator token {made}: shown once; `elastictrain token --job {jobId}` makes a new one)");
-    }
-
-    /// <summary>
-    /// Where a removed node may join again: the other nodes it last saw, and those that wrote to the
-    /// store lately (a node that joined after this one's last view, or when that view was only the
-    /// node that died). Never this node's own last address.
-    /// </summary>
-    private static async Task<IReadOnlyList<string>> WaysBackIn(JournalStore store, string jobId, string self, IReadOnlyList<string> lastSeen)
-    {
-        IReadOnlyList<string> recent;
-        try { recent = await JobMembers.RecentAsync(store, jobId, TimeSpan.FromSeconds(2)); }
-        catch (Exception) { recent = []; } // the store is down: the last view is all there is
-        return [.. lastSeen.Concat(recent).Where(a => a != self).Distinct()];
-    }
-
-    /// <summary>Takes this node's entry out of the store's member list, if the store answers at once.</summary>
-    private static async Task Forget(JournalStore store, string jobId, string self)
-    {
-        try { await JobMembers.ForgetAsync(store, jobId, self, TimeSpan.FromSeconds(2)); }
-        catch (Exception) { } // it ages out of the list within JobMembers.Recent anyway
-    }
-
-    /// <summary>
-    /// The coordinator singleton's lease as the store names it: the job's scope, then the name the
-    /// singleton manager gives it ("{system}-singleton-{manager's path}").
-    /// </summary>
-    private static string CoordinatorLease(string jobId) => $"job-{jobId}/elastictrain-singleton-akka://elastictrain/user/coordinator";
-
-    /// <summary>
-    /// A second `train` of a job that runs elsewhere would only wait for the job's lease: say where
-    /// it runs instead. A holder whose node no longer answers (killed moments ago; its lease is
-    /// about to lapse) is no reason to refuse: the job resumes here once the lease is free.
-    /// </summary>
-    private static async Task RefuseIfRunningElsewhere(JournalStore store, string jobId)
-    {
-        if (await RunningAtAsync(store, jobId) is { } node)
-            throw new SettingsException($"job '{jobId}' is running on {node}; to add this machine to it: elastictrain node --join {node}");
-    }
-
-    /// <summary>HOST:PORT of the node whose coordinator holds the job's lease in the store, if that node answers; else null.</summary>
-    public static async Task<string?> RunningAtAsync(JournalStore store, string jobId)
-    {
-        if (await StoreLease.HolderOf(store.Provider, store.ArbiterConnectionString, CoordinatorLease(jobId), TimeSpan.FromSeconds(5)) is not { } owner) return null;
-        var node = owner[(owner.IndexOf('@') + 1)..];
-        return HostPort.TryParse(node, out var host, out var port) && await Answers(host, port) ? node : null;
-    }
-
-    /// <summary>Whether something accepts a TCP connection at HOST:PORT within 2 s.</summary>
-    public static async Task<bool> Answers(string host, int port)
-    {
-        using var client = new System.Net.Sockets.TcpClient();
-        try
-        {
-            await client.ConnectAsync(host, port).WaitAsync(TimeSpan.FromSeconds(2));
-            return true;
-        }
-        catch (Exception e) when (e is System.Net.Sockets.SocketException or TimeoutException)
-        {
-            return false;
-        }
     }
 
     /// <summary>
