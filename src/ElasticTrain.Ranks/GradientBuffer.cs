@@ -54,6 +54,24 @@ public sealed class GradientBuffer
     }
 
     /// <summary>
+    /// Each parameter's sums times <paramref name="scale"/>, the float32 products <see cref="Scatter"/>
+    /// writes, by <paramref name="names"/> (given in buffer order); empty for a parameter without a
+    /// gradient. After a step, with the step's factor: the mean gradient it applied.
+    /// </summary>
+    public IReadOnlyDictionary<string, float[]> Scaled(IReadOnlyList<string> names, float scale)
+    {
+        var scaled = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        for (int i = 0; i < _parameters.Count; i++)
+        {
+            using var grad = _parameters[i].grad;
+            var values = new float[grad is null ? 0 : _offsets[i + 1] - _offsets[i]];
+            TensorPrimitives.Multiply(Values.AsSpan(_offsets[i], values.Length), scale, values);
+            scaled[names[i]] = values;
+        }
+        return scaled;
+    }
+
+    /// <summary>
     /// Writes <see cref="Values"/> times <paramref name="scale"/> into the gradients, scaling as it
     /// copies (one pass, not two); <see cref="Values"/> keeps the sums.
     /// </summary>

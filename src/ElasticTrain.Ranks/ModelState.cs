@@ -43,23 +43,6 @@ public static class ModelState
     }
 
     /// <summary>
-    /// Each parameter's gradient by name, copied to host memory (empty where it has none): after an
-    /// update, the mean gradient it applied, which two meshes of the same job must agree on
-    /// name by name however differently they laid it out to exchange it.
-    /// </summary>
-    internal static IReadOnlyDictionary<string, float[]> Gradients(nn.Module model)
-    {
-        using var scope = NewDisposeScope();
-        return model.named_parameters().ToDictionary(p => p.name, p =>
-        {
-            var grad = p.parameter.grad;
-            if (grad is null) return Array.Empty<float>();
-            using var host = grad.detach().contiguous().cpu();
-            return host.data<float>().ToArray();
-        });
-    }
-
-    /// <summary>
     /// Gives every parameter <paramref name="model"/> holds its values and optimizer state from
     /// <paramref name="state"/>, which may hold more (a whole checkpoint loaded into one stage).
     /// Everything is checked before anything is copied, so a refused import leaves the model as it was.

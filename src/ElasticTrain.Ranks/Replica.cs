@@ -262,7 +262,7 @@ public sealed partial class Replica : IModelPart
     internal float[] ExchangedGradient() => (float[])_gradients.Values.Clone();
 
     /// <summary>The mean gradient the last <see cref="Apply"/> used, by parameter name (to compare meshes).</summary>
-    internal IReadOnlyDictionary<string, float[]> AppliedGradients() => ModelState.Gradients(_model);
+    internal IReadOnlyDictionary<string, float[]> AppliedGradients() => _gradients.Scaled(GradientNames, _update.AppliedFactor);
 
     /// <summary>Every parameter's values, end to end (to compare replicas).</summary>
     internal float[] ParameterValues() =>

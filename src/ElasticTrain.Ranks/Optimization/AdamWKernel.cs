@@ -23,17 +23,26 @@ internal static class AdamWKernel
     }
 
     /// <summary>Updates <paramref name="values"/> and its moments in place from <paramref name="gradient"/>.</summary>
-    public static void Step(Span<float> values, ReadOnlySpan<float> gradient, Span<float> average, Span<float> squareAverage, Scalars s)
+    public static void Step(Span<float> values, ReadOnlySpan<float> gradient, Span<float> average, Span<float> squareAverage, Scalars s) =>
+        Step(values, gradient, 1f, average, squareAverage, s);
+
+    /// <summary>
+    /// Updates <paramref name="values"/> and its moments in place from a gradient given as
+    /// <paramref name="gradientSums"/> times <paramref name="scale"/>, multiplied as each is read:
+    /// the float32 product a pass writing the gradient out first would have stored (times 1 is
+    /// exact), without that pass over the gradient and back.
+    /// </summary>
+    public static void Step(Span<float> values, ReadOnlySpan<float> gradientSums, float scale, Span<float> average, Span<float> squareAverage, Scalars s)
     {
-        if (gradient.Length != values.Length || average.Length != values.Length || squareAverage.Length != values.Length)
+        if (gradientSums.Length != values.Length || average.Length != values.Length || squareAverage.Length != values.Length)
             throw new ArgumentException("the values, the gradient and the moments differ in length");
         var p = MemoryMarshal.Cast<float, Vector256<float>>(values);
-        var g = MemoryMarshal.Cast<float, Vector256<float>>(gradient);
+        var g = MemoryMarshal.Cast<float, Vector256<float>>(gradientSums);
         var m = MemoryMarshal.Cast<float, Vector256<float>>(average);
         var v = MemoryMarshal.Cast<float, Vector256<float>>(squareAverage);
         for (int i = 0; i < p.Length; i++)
         {
-            var grad = g[i];
+            var grad = g[i] * scale;
             var decayed = p[i] * s.Decay;
             var first = m[i] * s.Beta1 + s.OneMinusBeta1 * grad;
             var second = v[i] * s.Beta2 + s.OneMinusBeta2 * grad * grad;
@@ -44,7 +53,7 @@ internal static class AdamWKernel
         }
         for (int i = p.Length * Vector256<float>.Count; i < values.Length; i++)
         {
-            var grad = gradient[i];
+            var grad = gradientSums[i] * scale;
             var decayed = values[i] * s.Decay;
             var first = average[i] * s.Beta1 + s.OneMinusBeta1 * grad;
             var second = squareAverage[i] * s.Beta2 + s.OneMinusBeta2 * grad * grad;

@@ -35,6 +35,19 @@ public abstract class PartOptimizer : IDisposable
     /// <summary>Updates every parameter that has a gradient from it, at <paramref name="learningRate"/>.</summary>
     public abstract void Step(double learningRate);
 
+    /// <summary>Whether <see cref="Step(double, GradientBuffer, float)"/> takes the gradient from the exchange's sums: AdamW on float32 tensors in memory.</summary>
+    public virtual bool StepsFromSums => false;
+
+    /// <summary>
+    /// Updates every parameter that has a gradient, at <paramref name="learningRate"/>, its gradient
+    /// being its sums in <paramref name="sums"/> times <paramref name="scale"/>: what <see cref="Step(double)"/>
+    /// does after <see cref="GradientBuffer.Scatter"/>, without writing the gradients out (the
+    /// parameters' <c>.grad</c> keep what backward left).
+    /// </summary>
+    /// <exception cref="NotSupportedException">The rule reads <c>.grad</c> (<see cref="StepsFromSums"/> is false).</exception>
+    public virtual void Step(double learningRate, GradientBuffer sums, float scale) =>
+        throw new NotSupportedException($"{GetType().Name} steps from the parameters' gradients");
+
     /// <summary>Forgets every parameter's gradient (before a step's first backward).</summary>
     public abstract void ZeroGrad();
 

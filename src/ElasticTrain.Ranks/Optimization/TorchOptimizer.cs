@@ -19,6 +19,7 @@ internal sealed class TorchOptimizer : PartOptimizer
     private readonly Dictionary<IntPtr, OptimizerState> _states;
     private readonly string[] _slots;
     private readonly bool _adamWInPlace; // AdamW over float32 tensors in memory: stepped by AdamWKernel
+    private (GradientBuffer Sums, Dictionary<IntPtr, int> Positions)? _positions; // the buffer the part steps from
 
     private TorchOptimizer(OptimizerHelper optimizer, OptimizerKind kind, string[] slots)
     {
@@ -65,13 +66,25 @@ internal sealed class TorchOptimizer : PartOptimizer
         else _optimizer.step();
     }
 
+    public override bool StepsFromSums => _adamWInPlace;
+
+    public override void Step(double learningRate, GradientBuffer sums, float scale)
+    {
+        if (!_adamWInPlace) throw new NotSupportedException($"{_kind} steps from the parameters' gradients");
+        foreach (var group in _optimizer.ParamGroups) group.LearningRate = learningRate;
+        StepAdamW(learningRate, sums, scale);
+    }
+
     /// <summary>
     /// AdamW in one pass per tensor (<see cref="AdamWKernel"/>) over TorchSharp's own state, on the
     /// calling thread whatever its intra-op threads, so that the update's bits never depend on
-    /// them: one thread does it faster than libtorch's nine passes split between two.
+    /// them: one thread does it faster than libtorch's nine passes split between two. The
+    /// gradient is each parameter's <c>.grad</c>, or its sums in <paramref name="sums"/> times
+    /// <paramref name="scale"/>; a parameter without a gradient is left as it is either way.
     /// </summary>
-    private void StepAdamW(double learningRate)
+    private void StepAdamW(double learningRate, GradientBuffer? sums = null, float scale = 1)
     {
+        var positions = sums is null ? null : PositionsIn(sums);
         foreach (var group in _optimizer.ParamGroups.Cast<ParamGroup>())
         {
             var options = (AdamW.Options)group.Options;
@@ -82,9 +95,24 @@ internal sealed class TorchOptimizer : PartOptimizer
                 var state = (AdamW.State)State(parameter);
                 state.step += 1;
                 var scalars = AdamWKernel.Scalars.For(learningRate, options.weight_decay!.Value, options.beta1!.Value, options.beta2!.Value, options.eps!.Value, state.step);
-                AdamWKernel.Step(Floats(parameter), Floats(gradient), Floats(state.exp_avg), Floats(state.exp_avg_sq), scalars);
+                if (positions is null)
+                {
+                    AdamWKernel.Step(Floats(parameter), Floats(gradient), Floats(state.exp_avg), Floats(state.exp_avg_sq), scalars);
+                    continue;
+                }
+                var (offset, count) = sums!.RangeOf(positions[parameter.Handle]);
+                AdamWKernel.Step(Floats(parameter), sums.Values.AsSpan(offset, count), scale, Floats(state.exp_avg), Floats(state.exp_avg_sq), scalars);
             }
         }
+    }
+
+    /// <summary>Where each parameter lies in <paramref name="sums"/> (its index in buffer order), worked out once per buffer.</summary>
+    private Dictionary<IntPtr, int> PositionsIn(GradientBuffer sums)
+    {
+        if (_positions is { } known && ReferenceEquals(known.Sums, sums)) return known.Positions;
+        var positions = sums.Parameters.Select((p, i) => (p.Handle, i)).ToDictionary(x => x.Handle, x => x.i);
+        _positions = (sums, positions);
+        return positions;
     }
 
     private static Span<float> Floats(Tensor tensor) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.bytes);

@@ -77,17 +77,28 @@ public sealed class UpdateRule : IDisposable
     {
         if (!Applies(squares)) return false;
         var coefficient = ClipCoefficient(Math.Sqrt(squares), _recipe.ClipNorm);
+        // The division by B (and the scale) and the clip in one factor; unscaled and unclipped,
+        // the very float factor of earlier jobs.
+        var factor = coefficient == 1 && lossScale == 1 ? 1f / _job.GlobalBatch : (float)(coefficient / (_job.GlobalBatch * lossScale));
+        var rate = _recipe.Schedule.At(step, _job.LearningRate);
+        AppliedFactor = factor;
         using (NewDisposeScope())
         {
-            // The division by B (and the scale) and the clip in one pass; unscaled and unclipped,
-            // the very float factor of earlier jobs.
-            gradients.Scatter(coefficient == 1 && lossScale == 1 ? 1f / _job.GlobalBatch : (float)(coefficient / (_job.GlobalBatch * lossScale)));
-            var rate = _recipe.Schedule.At(step, _job.LearningRate);
-            if (Optimizer is RefreshedMomentAdam adam) adam.Step(rate, step, secondMoment, gradients);
-            else Optimizer.Step(rate);
+            // AdamW in memory reads the sums and multiplies as it goes: a pass over the model's
+            // gradient and back less (1.2 ms a step for the default GPT), on the critical path.
+            if (Optimizer.StepsFromSums) Optimizer.Step(rate, gradients, factor);
+            else
+            {
+                gradients.Scatter(factor);
+                if (Optimizer is RefreshedMomentAdam adam) adam.Step(rate, step, secondMoment, gradients);
+                else Optimizer.Step(rate);
+            }
         }
         return true;
     }
+
+    /// <summary>What the last applied step multiplied the summed gradient by: its mean gradient is the sums times this.</summary>
+    public float AppliedFactor { get; private set; } = float.NaN;
 
     public void Dispose() => Optimizer.Dispose();
 }

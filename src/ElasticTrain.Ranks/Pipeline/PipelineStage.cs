@@ -237,7 +237,7 @@ public sealed class PipelineStage : IModelPart
     /// The mean gradient the last <see cref="Apply"/> used, by whole-model parameter name: the same
     /// as a whole replica's for these parameters (to compare meshes).
     /// </summary>
-    internal IReadOnlyDictionary<string, float[]> AppliedGradients() => ModelState.Gradients(_stage);
+    internal IReadOnlyDictionary<string, float[]> AppliedGradients() => _gradients.Scaled(GradientNames, _update.AppliedFactor);
 
     /// <summary>Forgets an exchanged but uncommitted update (its generation was aborted).</summary>
     public void DiscardPending()

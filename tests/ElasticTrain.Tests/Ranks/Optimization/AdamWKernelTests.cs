@@ -41,6 +41,34 @@ public class AdamWKernelTests
         AssertClose(state.exp_avg_sq.data<float>().ToArray(), squareAverage);
     }
 
+    /// <summary>
+    /// A step reads the exchange's sums and multiplies them by the step's factor as it goes; that
+    /// must be, bit for bit, the step from the gradient a pass writing the products out first gives.
+    /// </summary>
+    [Theory]
+    [InlineData(1f / 16)]
+    [InlineData(0.0371f)]
+    public void Stepping_from_sums_times_a_factor_is_stepping_from_their_products(float factor)
+    {
+        var random = new Random(11);
+        float[] Draw(double size) => [.. Enumerable.Range(0, 67).Select(_ => (float)((random.NextDouble() * 2 - 1) * size))];
+        var start = Draw(1);
+        float[] fromProducts = [.. start], fromSums = [.. start];
+        float[] averageA = new float[67], squareA = new float[67], averageB = new float[67], squareB = new float[67];
+        for (long step = 1; step <= 5; step++)
+        {
+            var sums = Draw(0.5);
+            var products = new float[67];
+            System.Numerics.Tensors.TensorPrimitives.Multiply(sums, factor, products);
+            var scalars = AdamWKernel.Scalars.For(1e-2, Decay, Beta1, Beta2, Eps, step);
+            AdamWKernel.Step(fromProducts, products, averageA, squareA, scalars);
+            AdamWKernel.Step(fromSums, sums, factor, averageB, squareB, scalars);
+        }
+        Assert.Equal(fromProducts, fromSums);
+        Assert.Equal(averageA, averageB);
+        Assert.Equal(squareA, squareB);
+    }
+
     [Fact]
     public void Lengths_that_differ_are_refused()
     {
