@@ -10,7 +10,8 @@ namespace ElasticTrain.Ranks.Optimization;
 /// two parameter groups (decayed, and exempt from decay), the learning rate set on both before
 /// each step, and each parameter's state read from and written into TorchSharp's own per-rule
 /// state objects by slot name. AdamW on float32 tensors in memory steps by a pass of ours over
-/// that same state (<see cref="AdamWKernel"/>), the same arithmetic in one pass instead of nine.
+/// that same state (<see cref="AdamWKernel"/>), the same arithmetic in one pass instead of nine,
+/// reading the gradient from the exchange's sums where it is given them.
 /// </summary>
 internal sealed class TorchOptimizer : PartOptimizer
 {

@@ -85,7 +85,8 @@ public sealed class UpdateRule : IDisposable
         using (NewDisposeScope())
         {
             // AdamW in memory reads the sums and multiplies as it goes: a pass over the model's
-            // gradient and back less (1.2 ms a step for the default GPT), on the critical path.
+            // gradient and back less, between the commit and the next forward (0.8-1.1 ms of the
+            // default GPT's 2.8-3.4 ms update, docs/PERFORMANCE.md).
             if (Optimizer.StepsFromSums) Optimizer.Step(rate, gradients, factor);
             else
             {
