@@ -45,6 +45,20 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
     /// <summary>Extra arguments for `train` only: the job's own settings, which joining nodes learn from it (e.g. --stages).</summary>
     public string[] TrainExtra { get; set; } = [];
 
+    /// <summary>
+    /// The train node's ranks take <paramref name="factor"/> times as long to compute
+    /// (<c>elastictrain.debug.slowdown</c>): for a test whose job must outlast a node's absence.
+    /// Alone, the train steps the tiny model at about 100 steps a second on a fast machine, and a
+    /// node's way back (its removal, then a join) takes 10-30 s.
+    /// </summary>
+    public void SlowTrain(int factor)
+    {
+        Directory.CreateDirectory(Folder);
+        var config = Path.Combine(Folder, "slow-train.conf");
+        File.WriteAllText(config, $"elastictrain.debug.slowdown = {factor}\n");
+        TrainExtra = [.. TrainExtra, "--config", config];
+    }
+
     private string StoreOrDefault => Store.Length > 0 ? Store : Path.Combine(Folder, "journal.db");
 
     public ElasticTrainProcess StartTrain(string data, int port, int ranks, Host? at = null) => ElasticTrainProcess.StartIn(at?.Namespace,

@@ -18,14 +18,9 @@ public sealed class PartitionTests(ReferenceRun reference, ITestOutputHelper out
     {
         using var network = TestNetwork.Create(2);
         using var job = new ClusterJob(steps: 1600);
-        // The job must still be running when the cut node joins again (up to about 30 s after the
-        // cut: the cut, then a join attempt that times out). Alone, the train node stepped the tiny
-        // model at about 100 steps a second on a fast day and finished 2,000 steps first; its ranks
-        // take four times as long here, so that its lone steps last a minute or more.
-        Directory.CreateDirectory(job.Folder);
-        var slow = Path.Combine(job.Folder, "slow.conf");
-        File.WriteAllText(slow, "elastictrain.debug.slowdown = 4\n");
-        job.TrainExtra = ["--config", slow];
+        // Still running when the cut node joins again (up to about 30 s after the cut: the cut, then
+        // a join attempt that times out): unslowed, the train alone once finished 2,000 steps first.
+        job.SlowTrain(4);
         var (train, nodes) = await Start(job, network, workers: 1);
         using var _ = train;
         using var node = nodes[0];

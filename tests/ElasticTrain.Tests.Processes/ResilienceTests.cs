@@ -172,7 +172,8 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
     [Fact]
     public async Task A_worker_removed_from_the_cluster_joins_again_and_gets_work()
     {
-        using var job = new ClusterJob(steps: 2400); // long enough that the job is still running when the worker is back
+        using var job = new ClusterJob(steps: 1600);
+        job.SlowTrain(4); // the job is still running when the worker is back, however long its removal took
         var port = ClusterJob.FreePort();
         using var train = job.StartTrain(reference.Data, port, ranks: 1);
         await job.WaitFor(j => j.LastStep() >= 10, "10 steps on one rank", train);
@@ -183,7 +184,11 @@ public sealed class ResilienceTests(ReferenceRun reference, ITestOutputHelper ou
         var frozenAt = job.LastStep();
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("step").GetInt64() > frozenAt && r.GetProperty("world").GetInt32() == 1) >= 20,
             "20 steps without the frozen worker", train);
-        await Task.Delay(TimeSpan.FromSeconds(8)); // past failure detection and the resolver: the worker is removed
+        // Past failure detection and the resolver: a few seconds, or up to 10 s more where the
+        // resolver leaves the lease to the frozen side while that still looks alive in the store
+        // (which side waits depends on the two ports). A fixed wait was once too short.
+        await job.WaitFor(j => j.Log("train").Contains("is downing"), "the resolver downing the frozen worker", train);
+        await Task.Delay(TimeSpan.FromSeconds(2)); // its removal reaches the members
         node.Resume();
         await job.WaitFor(j => j.Records("step").Count(r => r.GetProperty("step").GetInt64() > frozenAt && r.GetProperty("world").GetInt32() == 2) >= 10,
             "10 steps with the worker back", train, node);
