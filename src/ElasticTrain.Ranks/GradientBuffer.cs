@@ -15,6 +15,7 @@ public sealed class GradientBuffer
 {
     private readonly IReadOnlyList<Parameter> _parameters;
     private readonly int[] _offsets;
+    private readonly Dictionary<IntPtr, int> _indexOf; // by parameter handle: its place in buffer order
 
     /// <param name="stages">Parameters grouped by backward stage (see <c>IReportsBackwardProgress</c>).</param>
     /// <param name="bucketValues">Bucket capacity in values; 0 for one bucket.</param>
@@ -25,6 +26,7 @@ public sealed class GradientBuffer
         _offsets = new int[_parameters.Count + 1];
         for (int i = 0; i < _parameters.Count; i++) _offsets[i + 1] = checked(_offsets[i] + (int)_parameters[i].numel());
         Values = new float[_offsets[^1]];
+        _indexOf = _parameters.Select((p, i) => (p.Handle, i)).ToDictionary(x => x.Handle, x => x.i);
         var shapes = _parameters.Select(p => p.shape).ToList();
         Buckets = [.. GradientBucket.Plan(_parameters.Select(p => (int)p.numel()).ToList(), stageOf, bucketValues)
             .Select(b => b with { Shapes = shapes[b.FirstParameter..b.EndParameter] })];
@@ -37,6 +39,13 @@ public sealed class GradientBuffer
 
     /// <summary>Where parameter <paramref name="index"/> (in buffer order) lies in <see cref="Values"/>.</summary>
     public (int Offset, int Count) RangeOf(int index) => (_offsets[index], _offsets[index + 1] - _offsets[index]);
+
+    /// <summary>The summed gradient of <paramref name="parameter"/>, one of <see cref="Parameters"/>.</summary>
+    public ReadOnlySpan<float> SumsOf(Parameter parameter)
+    {
+        var (offset, count) = RangeOf(_indexOf[parameter.Handle]);
+        return Values.AsSpan(offset, count);
+    }
 
     public IReadOnlyList<GradientBucket> Buckets { get; }
 

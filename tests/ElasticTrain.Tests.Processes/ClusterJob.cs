@@ -42,7 +42,7 @@ public sealed class ClusterJob(int steps = ClusterJob.DefaultSteps) : IDisposabl
     /// <summary>Extra arguments for every process of the job, e.g. a --config file.</summary>
     public string[] Extra { get; set; } = [];
 
-    /// <summary>Extra arguments for `train` only: the job's own settings, which joining nodes learn from it (e.g. --stages).</summary>
+    /// <summary>Extra arguments for `train` only: the job's own settings, which joining nodes learn from it (e.g. --stages), or the train node's own (<see cref="SlowTrain"/>).</summary>
     public string[] TrainExtra { get; set; } = [];
 
     /// <summary>

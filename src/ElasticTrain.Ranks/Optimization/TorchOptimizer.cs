@@ -20,7 +20,6 @@ internal sealed class TorchOptimizer : PartOptimizer
     private readonly Dictionary<IntPtr, OptimizerState> _states;
     private readonly string[] _slots;
     private readonly bool _adamWInPlace; // AdamW over float32 tensors in memory: stepped by AdamWKernel
-    private (GradientBuffer Sums, Dictionary<IntPtr, int> Positions)? _positions; // the buffer the part steps from
 
     private TorchOptimizer(OptimizerHelper optimizer, OptimizerKind kind, string[] slots)
     {
@@ -85,7 +84,6 @@ internal sealed class TorchOptimizer : PartOptimizer
     /// </summary>
     private void StepAdamW(double learningRate, GradientBuffer? sums = null, float scale = 1)
     {
-        var positions = sums is null ? null : PositionsIn(sums);
         foreach (var group in _optimizer.ParamGroups.Cast<ParamGroup>())
         {
             var options = (AdamW.Options)group.Options;
@@ -96,24 +94,10 @@ internal sealed class TorchOptimizer : PartOptimizer
                 var state = (AdamW.State)State(parameter);
                 state.step += 1;
                 var scalars = AdamWKernel.Scalars.For(learningRate, options.weight_decay!.Value, options.beta1!.Value, options.beta2!.Value, options.eps!.Value, state.step);
-                if (positions is null)
-                {
-                    AdamWKernel.Step(Floats(parameter), Floats(gradient), Floats(state.exp_avg), Floats(state.exp_avg_sq), scalars);
-                    continue;
-                }
-                var (offset, count) = sums!.RangeOf(positions[parameter.Handle]);
-                AdamWKernel.Step(Floats(parameter), sums.Values.AsSpan(offset, count), scale, Floats(state.exp_avg), Floats(state.exp_avg_sq), scalars);
+                if (sums is null) AdamWKernel.Step(Floats(parameter), Floats(gradient), Floats(state.exp_avg), Floats(state.exp_avg_sq), scalars);
+                else AdamWKernel.Step(Floats(parameter), sums.SumsOf(parameter), scale, Floats(state.exp_avg), Floats(state.exp_avg_sq), scalars);
             }
         }
-    }
-
-    /// <summary>Where each parameter lies in <paramref name="sums"/> (its index in buffer order), worked out once per buffer.</summary>
-    private Dictionary<IntPtr, int> PositionsIn(GradientBuffer sums)
-    {
-        if (_positions is { } known && ReferenceEquals(known.Sums, sums)) return known.Positions;
-        var positions = sums.Parameters.Select((p, i) => (p.Handle, i)).ToDictionary(x => x.Handle, x => x.i);
-        _positions = (sums, positions);
-        return positions;
     }
 
     private static Span<float> Floats(Tensor tensor) => System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(tensor.bytes);
